@@ -1,0 +1,79 @@
+// The contract between the kt plugins on the laptop and the images they run in the cluster:
+// labels, annotations, ports, Secret layout and environment. Written once, imported by every
+// side; change it here or not at all.
+
+/** Labels carried by every object kt creates. */
+export const LABEL = {
+  managedBy: 'app.kubernetes.io/managed-by',
+  /** What the object is for: see ROLE. */
+  role: 'kt.dev/role',
+  /** The session that owns the object: one kt command run. */
+  session: 'kt.dev/session',
+} as const;
+
+export const MANAGED_BY = 'kt';
+
+export const ROLE = {
+  shadow: 'shadow',
+  router: 'router',
+} as const;
+export type Role = (typeof ROLE)[keyof typeof ROLE];
+
+/** Annotations carried by every object kt creates. */
+export const ANNOTATION = {
+  /** Who ran the session (the local user name and host). */
+  user: 'kt.dev/user',
+  /** Which kt command created it: connect, exchange, mesh, preview. */
+  kind: 'kt.dev/kind',
+  /** The kt version that created it. */
+  version: 'kt.dev/version',
+} as const;
+
+/**
+ * The heartbeat is an update by this field manager; the API server stamps the update's time into
+ * metadata.managedFields with its own clock, so staleness is judged by the cluster's clock, never
+ * the laptop's.
+ */
+export const HEARTBEAT_FIELD_MANAGER = 'kt-heartbeat';
+export const HEARTBEAT_ANNOTATION = 'kt.dev/heartbeat';
+export const HEARTBEAT_INTERVAL_MS = 30_000;
+/** A session whose heartbeat is older than this is stale. */
+export const STALE_AFTER_MS = 3 * 60_000;
+
+/** Ports the shadow listens on inside its pod (all unprivileged: the pod runs as non-root). */
+export const SHADOW_PORT = {
+  ssh: 2222,
+  dns: 5353,
+  health: 8081,
+} as const;
+
+/** The SSH user the laptop logs in as; only the session's key is accepted. */
+export const SSH_USER = 'kt';
+
+/** Where the per-session Secret is mounted in the shadow, and its keys. */
+export const SESSION_SECRET = {
+  mountPath: '/etc/kt/session',
+  /** OpenSSH public key line of the session's client key. */
+  authorizedKey: 'authorized_key',
+  /** PEM (OpenSSH format) private host key; the laptop pins its public half. */
+  hostKey: 'host_key',
+} as const;
+
+/** Environment variables the shadow reads. */
+export const SHADOW_ENV = {
+  session: 'KT_SESSION',
+  namespace: 'KT_NAMESPACE',
+  /** Cluster domain, for the DNS search list. Default cluster.local. */
+  clusterDomain: 'KT_CLUSTER_DOMAIN',
+  /** Log level: debug, info, warn, error. */
+  logLevel: 'KT_LOG_LEVEL',
+} as const;
+
+/** Limits the shadow enforces per SSH connection. */
+export const SHADOW_LIMITS = {
+  maxChannels: 1024,
+  maxForwards: 64,
+} as const;
+
+export const DEFAULT_IMAGE_REGISTRY = 'ghcr.io/kt-dev';
+export const IMAGE_NAME = { shadow: 'kt-shadow', router: 'kt-router' } as const;
