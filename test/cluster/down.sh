@@ -12,8 +12,7 @@ export PATH="$BIN_DIR:$PATH"
 step_start "stopping pods"
 # Controllers first, so nothing is recreated; then the kubelet tears each pod down properly
 # (CNI DEL, volume unmounts) while it still runs.
-stop_daemon kube-controller-manager
-stop_daemon kube-scheduler
+stop_daemons kube-controller-manager kube-scheduler
 if is_running kubelet && is_running kube-apiserver; then
   kctl delete pods --all -A --grace-period=0 --force --wait=false >/dev/null 2>&1
   for _ in $(seq 1 60); do
@@ -25,7 +24,7 @@ fi
 step_end
 
 step_start "stopping components"
-for c in kubelet kube-proxy coredns kube-apiserver etcd; do stop_daemon "$c"; done
+stop_daemons kubelet kube-proxy coredns kube-apiserver etcd
 # Whatever the kubelet could not stop: kill the remaining tasks before containerd goes.
 if is_running containerd; then
   for t in $(ctr --address "$CONTAINERD_SOCK" -n k8s.io tasks ls -q 2>/dev/null); do
@@ -33,7 +32,7 @@ if is_running containerd; then
   done
   sleep 1
 fi
-stop_daemon containerd
+stop_daemons containerd
 # containerd-shim processes belong to our containerd by its state dir in their command line.
 for pid in $(pgrep -f "containerd-shim.*-address $CONTAINERD_SOCK" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
 step_end

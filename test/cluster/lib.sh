@@ -20,17 +20,23 @@ start_daemon() {
   setsid "$@" >>"$KT_CLUSTER_DIR/logs/$name.log" 2>&1 < /dev/null &
   echo $! > "$(pidfile "$name")"
 }
-stop_daemon() {
-  local name=$1 f pid i
-  f=$(pidfile "$name")
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
-  fi
-  rm -f "$f"
+# stop_daemons NAME...: SIGTERM to all at once, SIGKILL to whatever still runs after 10 s.
+stop_daemons() {
+  local name pids=() i pid alive
+  for name in "$@"; do
+    [ -f "$(pidfile "$name")" ] || continue
+    pid=$(cat "$(pidfile "$name")")
+    kill "$pid" 2>/dev/null && pids+=("$pid")
+    rm -f "$(pidfile "$name")"
+  done
+  for i in $(seq 1 50); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" -eq 0 ] && return 0
+    sleep 0.2
+  done
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
+  return 0
 }
 # wait_for DESCRIPTION SECONDS CMD...: polls CMD until it succeeds, or dies naming the log to read.
 wait_for() {
