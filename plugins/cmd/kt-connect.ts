@@ -1,0 +1,39 @@
+// kubectl kt-connect: reach cluster Services, ClusterIPs and pod IPs from the laptop.
+import { KUBE_FLAGS, main, type CommandSpec } from '../lib/cli.ts';
+import { CONNECT_MODES, runConnect } from '../lib/connect.ts';
+import { runConnectStatus } from '../lib/connect-status.ts';
+import { SHADOW_FLAGS } from '../lib/shadow-flags.ts';
+
+const status: CommandSpec = {
+  name: 'status',
+  summary: 'Show whether a kt-connect session is up on this machine, and how healthy it is',
+  usage: 'kubectl kt-connect status [-o json]',
+  flags: [...KUBE_FLAGS, { name: 'output', short: 'o', type: 'string', description: 'Output format', choices: ['text', 'json'], default: 'text' }],
+  run: runConnectStatus,
+};
+
+export const spec: CommandSpec = {
+  name: 'kt-connect',
+  summary: 'Reach cluster Services by name, ClusterIPs and pod IPs from this machine, through a shadow pod',
+  usage: 'kubectl kt-connect [--mode socks|transparent|hosts] [flags] [-- command [args...]]',
+  examples: [
+    'kubectl kt-connect -n dev                      # SOCKS5/HTTP proxy on 127.0.0.1:2223',
+    'kubectl kt-connect -- curl http://echo.dev/     # run one command through the proxy',
+    'sudo kubectl kt-connect --mode transparent     # every program, no proxy settings (Linux)',
+  ],
+  flags: [
+    ...KUBE_FLAGS,
+    { name: 'mode', type: 'string', description: 'How the laptop reaches the cluster (default: transparent as root on Linux, else socks)', choices: CONNECT_MODES },
+    { name: 'proxy-port', type: 'string', description: 'Local port of the SOCKS5/HTTP proxy (socks mode)', default: '2223' },
+    { name: 'include-cidr', type: 'string', multiple: true, description: 'Extra address ranges to route to the cluster (transparent mode)' },
+    { name: 'exclude-cidr', type: 'string', multiple: true, description: 'Address ranges never to route to the cluster (transparent mode)' },
+    { name: 'dns-port', type: 'string', description: 'Port of the local DNS server (transparent mode)', default: '53' },
+    { name: 'hosts-file', type: 'string', description: 'The hosts file to edit (hosts mode)', default: process.platform === 'win32' ? 'C:\\Windows\\System32\\drivers\\etc\\hosts' : '/etc/hosts' },
+    { name: 'quiet', short: 'q', type: 'boolean', description: 'Print only errors and the banner' },
+    ...SHADOW_FLAGS,
+  ],
+  subcommands: [status],
+  run: runConnect,
+};
+
+void main(spec);

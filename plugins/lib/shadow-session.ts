@@ -1,0 +1,119 @@
+// What every kt command that deploys a shadow does first: load kubeconfig, check the namespace,
+// create per-session keys and the shadow pod, connect the tunnel, start the heartbeat, record the
+// session locally, and register how to undo each step. Ctrl-C at any point undoes what was done.
+import { bool, str, type Parsed } from './cli.ts';
+import { UserError } from './errors.ts';
+import { podBeat, startHeartbeat } from './heartbeat.ts';
+import { generateSessionKeys } from './keys.ts';
+import { apiStatus, makeKube, type Kube } from './kube.ts';
+import { loadKube } from './kubeconfig.ts';
+import { Lifecycle } from './lifecycle.ts';
+import { removeLocalSession, writeLocalSession, type LocalSession } from './local-state.ts';
+import { createLogger, type Logger } from './log.ts';
+import { newSession, objectName, type Session, type SessionKind } from './session.ts';
+import { podTimeoutMs, shadowOptions } from './shadow-flags.ts';
+import { deleteShadow, type ShadowOptions } from './shadow-pod.ts';
+import { Tunnel } from './tunnel.ts';
+
+export interface ShadowSession {
+  kube: Kube;
+  session: Session;
+  tunnel: Tunnel;
+  life: Lifecycle;
+  log: Logger;
+  /** Resolves when the user asks the session to end (Ctrl-C, SIGTERM, SIGHUP). */
+  signal: Promise<NodeJS.Signals>;
+  /** Updates the local session record (shown by `status`). */
+  record(details: Record<string, unknown>, mode?: string): void;
+}
+
+export function kubeFromFlags(p: Parsed): Kube {
+  const loaded = loadKube({ kubeconfig: str(p, 'kubeconfig'), context: str(p, 'context'), namespace: str(p, 'namespace') });
+  return makeKube(loaded.kc, loaded.namespace, loaded.context, loaded.server);
+}
+
+/** Fails with one sentence when the namespace does not exist; a 403 is left to later calls. */
+export async function checkNamespace(kube: Kube): Promise<void> {
+  try {
+    await kube.core.readNamespace({ name: kube.namespace });
+  } catch (e) {
+    const code = apiStatus(e);
+    if (code === 404) throw new UserError(`namespace "${kube.namespace}" does not exist.`);
+    if (code === 403) return;
+    const { explain } = await import('./kube.ts');
+    throw explain(e, 'get', 'namespaces', kube.namespace, kube.server);
+  }
+}
+
+export interface StartOptions {
+  kind: SessionKind;
+  /** Extra labels for the shadow pod. */
+  shadowLabels?: Record<string, string>;
+  /** Called before anything is created in the cluster: reserve local ports here. */
+  preflight?: (kube: Kube, log: Logger) => Promise<void>;
+}
+
+export async function startShadowSession(p: Parsed, o: StartOptions): Promise<ShadowSession> {
+  const log = createLogger({ debug: bool(p, 'debug') });
+  const kube = kubeFromFlags(p);
+  const shadow: ShadowOptions = { ...shadowOptions(p), ...(o.shadowLabels ? { extraLabels: o.shadowLabels } : {}) };
+  const timeout = podTimeoutMs(p);
+  const life = new Lifecycle(log);
+  const signal = life.waitForSignal();
+  const interrupted = signal.then((s) => { throw new Interrupted(s); });
+  interrupted.catch(() => undefined);
+
+  await checkNamespace(kube);
+  await o.preflight?.(kube, log);
+
+  const session = newSession(o.kind, kube.namespace);
+  const keys = generateSessionKeys();
+  const tunnel = new Tunnel({ kube, session, keys, shadow, log, podTimeoutMs: timeout });
+  life.defer(`delete the shadow pod ${objectName(session)}`, async () => {
+    log.progress(`deleting shadow pod ${objectName(session)}`);
+    await deleteShadow(kube, session);
+  });
+  const local: LocalSession = {
+    id: session.id, kind: o.kind, pid: process.pid, namespace: kube.namespace, context: kube.context, server: kube.server,
+    startedAt: Date.now(), updatedAt: Date.now(), details: {},
+  };
+  writeLocalSession(local);
+  life.defer('remove the local session record', () => removeLocalSession(session.id));
+
+  // Crashes still undo what they can.
+  const onCrash = (e: unknown): void => {
+    log.warn(`unexpected error: ${(e as Error)?.stack ?? String(e)}`);
+    void life.close().finally(() => process.exit(1));
+  };
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
+
+  try {
+    await Promise.race([tunnel.start(), interrupted]);
+  } catch (e) {
+    tunnel.close();
+    await life.close();
+    throw e;
+  }
+  life.defer('close the tunnel', () => tunnel.close());
+  const stopBeat = startHeartbeat([podBeat(kube, objectName(session), kube.namespace)], log);
+  life.defer('stop the heartbeat', stopBeat);
+
+  const record = (details: Record<string, unknown>, mode?: string): void => {
+    local.details = { ...local.details, ...details };
+    if (mode) local.mode = mode;
+    local.updatedAt = Date.now();
+    try { writeLocalSession(local); } catch { /* best effort */ }
+  };
+  const snapshot = setInterval(() => record({ tunnel: tunnel.health() }), 2000);
+  snapshot.unref();
+  life.defer('stop the status snapshots', () => clearInterval(snapshot));
+  record({ tunnel: tunnel.health(), pod: objectName(session) });
+  return { kube, session, tunnel, life, log, signal, record };
+}
+
+export class Interrupted extends UserError {
+  constructor(sig: NodeJS.Signals) {
+    super(`interrupted (${sig}); nothing is left in the cluster.`, 130);
+  }
+}

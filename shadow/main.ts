@@ -1,0 +1,69 @@
+// The shadow process: the one Node process in the per-session shadow pod.
+//   node shadow/main.ts            (bundled in the image: node /app/shadow.cjs)
+// Configuration: see contract/index.ts (SHADOW_ENV, SESSION_SECRET, SHADOW_PORT) and, for local runs
+// and tests, the overrides in shadow/config.ts (KT_SSH_PORT, KT_DNS_PORT, KT_HEALTH_PORT,
+// KT_SESSION_DIR, KT_RESOLV_CONF, KT_LISTEN_HOST).
+//
+// Importing this module only exports startShadow; it runs when it is the process's entry point.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createLogger, errorMessage } from './log.ts';
+import { startShadow } from './shadow.ts';
+import type { ShadowHandle } from './shadow.ts';
+
+export { startShadow } from './shadow.ts';
+export type { ShadowHandle, ShadowOptions } from './shadow.ts';
+
+/** Shutdown waits this long for connections to finish, then the process exits regardless. */
+const SHUTDOWN_DEADLINE_MS = 5000;
+
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+// No top-level await: the image runs this bundled as CommonJS.
+if (isEntryPoint()) void main();
+
+async function main(): Promise<void> {
+  // Until the configuration is read, log at info with no session fields.
+  const bootLog = createLogger();
+  process.on('uncaughtException', (err) => {
+    bootLog.error('shadow crashed', { error: err });
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (reason) => {
+    bootLog.error('shadow crashed', { error: reason instanceof Error ? reason : String(reason) });
+    process.exit(1);
+  });
+
+  let shadow: ShadowHandle;
+  try {
+    shadow = await startShadow();
+  } catch (err) {
+    bootLog.error('shadow cannot start', { error: errorMessage(err) });
+    process.exit(1);
+  }
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) process.exit(0); // a second signal: leave now
+    stopping = true;
+    bootLog.info('shadow received signal', { signal });
+    setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS).unref();
+    shadow.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        bootLog.error('shadow close failed', { error: errorMessage(err) });
+        process.exit(0);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

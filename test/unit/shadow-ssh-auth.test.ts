@@ -1,0 +1,100 @@
+import { EventEmitter } from 'node:events';
+import ssh2 from 'ssh2';
+import type { AuthContext, ParsedKey } from 'ssh2';
+import { describe, expect, it } from 'vitest';
+import { SSH_USER } from '../../contract/index.ts';
+import { decide, parseAuthorizedKey, parseHostKey, sameKey } from '../../shadow/ssh-auth.ts';
+
+const { utils } = ssh2;
+
+function parsed(text: string): ParsedKey {
+  const key = utils.parseKey(text);
+  if (key instanceof Error) throw key;
+  return key;
+}
+
+const session = utils.generateKeyPairSync('ed25519');
+const other = utils.generateKeyPairSync('ecdsa', { bits: 256 });
+const sessionPrivate = parsed(session.private);
+const authorized = parseAuthorizedKey(session.public);
+
+/** A publickey attempt as ssh2 hands it over; signed by `signer` over `blob` unless `signature` is given. */
+function attempt(options: {
+  user?: string;
+  offered?: string;
+  signer?: ParsedKey;
+  blob?: Buffer;
+  signature?: Buffer | null;
+}): AuthContext {
+  const offered = parsed(options.offered ?? session.public);
+  const blob = options.blob ?? Buffer.from('session id and userauth request');
+  const signature =
+    options.signature === null ? undefined : (options.signature ?? (options.signer ?? sessionPrivate).sign(blob));
+  return Object.assign(new EventEmitter(), {
+    username: options.user ?? SSH_USER,
+    service: 'ssh-connection',
+    method: 'publickey' as const,
+    key: { algo: offered.type, data: offered.getPublicSSH() },
+    signature,
+    blob: signature === undefined ? undefined : blob,
+    hashAlgo: undefined,
+    accept: () => {},
+    reject: () => {},
+  });
+}
+
+describe('decide', () => {
+  it('accepts the session key with a valid signature', () => {
+    expect(decide(authorized, attempt({}))).toBe('accept');
+  });
+
+  it('accepts a key query (no signature yet) for the session key', () => {
+    expect(decide(authorized, attempt({ signature: null }))).toBe('accept');
+  });
+
+  it('rejects another key, even when signed by it', () => {
+    const otherPrivate = parsed(other.private);
+    expect(decide(authorized, attempt({ offered: other.public, signer: otherPrivate }))).toBe('reject');
+    expect(decide(authorized, attempt({ offered: other.public, signature: null }))).toBe('reject');
+  });
+
+  it('rejects the session key with a bad signature', () => {
+    const bad = sessionPrivate.sign(Buffer.from('something else'));
+    expect(decide(authorized, attempt({ signature: bad }))).toBe('reject');
+    expect(decide(authorized, attempt({ signature: Buffer.alloc(64) }))).toBe('reject');
+    expect(decide(authorized, attempt({ signature: Buffer.from('short') }))).toBe('reject');
+  });
+
+  it('rejects another user', () => {
+    expect(decide(authorized, attempt({ user: 'root' }))).toBe('reject');
+  });
+
+  it('rejects every other method', () => {
+    const password = Object.assign(new EventEmitter(), {
+      username: SSH_USER,
+      service: 'ssh-connection',
+      method: 'password' as const,
+      password: 'kt',
+      accept: () => {},
+      reject: () => {},
+      requestChange: () => {},
+    });
+    expect(decide(authorized, password)).toBe('reject');
+  });
+});
+
+describe('keys', () => {
+  it('compares public blobs', () => {
+    const offered = parsed(other.public);
+    expect(sameKey(authorized, { algo: offered.type, data: offered.getPublicSSH() })).toBe(false);
+    expect(sameKey(authorized, { algo: 'ssh-ed25519', data: authorized.getPublicSSH() })).toBe(true);
+  });
+
+  it('insists on a public authorized key and a private host key', () => {
+    expect(() => parseAuthorizedKey(session.private)).toThrow(/public key line/);
+    expect(() => parseAuthorizedKey('ssh-ed25519 garbage')).toThrow(/cannot be parsed/);
+    expect(() => parseHostKey(session.public)).toThrow(/private key/);
+    expect(parseHostKey(session.private).type).toBe('ssh-ed25519');
+    expect(parseHostKey(Buffer.from(other.private)).type).toBe('ecdsa-sha2-nistp256');
+  });
+});
