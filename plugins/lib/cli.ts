@@ -71,7 +71,7 @@ export function parse(spec: CommandSpec, argv: string[]): Parsed {
   for (const f of spec.flags) options[f.name] = { type: f.type, ...(f.short ? { short: f.short } : {}), ...(f.multiple ? { multiple: true } : {}) };
   let values: FlagValues;
   let positionals: string[];
-  let rest: string[] = [];
+  let rest: string[];
   try {
     const r = parseArgs({ args: argv, options, strict: true, allowPositionals: true, tokens: true });
     const term = r.tokens.find((t) => t.kind === 'option-terminator');

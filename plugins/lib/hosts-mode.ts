@@ -179,7 +179,9 @@ export async function startHostsMode(options: HostsModeOptions): Promise<HostsMo
     const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) => {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
-      socket.on('error', (err: Error) => log.debug('hosts mode client error', { service: fqdn, error: err.message }));
+      socket.on('error', (err: Error) =>
+        log.debug(`hosts mode: client connection for ${fqdn}:${port} failed: ${err.message}`, { service: fqdn, port, error: err.message }),
+      );
       options.dial(fqdn, port).then(
         (upstream: Duplex) => {
           if (socket.destroyed || closing) {
@@ -188,11 +190,12 @@ export async function startHostsMode(options: HostsModeOptions): Promise<HostsMo
             return;
           }
           joinStreams(socket, upstream, (err) =>
-            log.debug('hosts mode connection error', { service: fqdn, port, error: err.message }),
+            log.debug(`hosts mode: connection to ${fqdn}:${port} failed: ${err.message}`, { service: fqdn, port, error: err.message }),
           );
         },
         (err: unknown) => {
-          log.debug('hosts mode dial failed', { service: fqdn, port, error: err instanceof Error ? err.message : String(err) });
+          const error = err instanceof Error ? err.message : String(err);
+          log.debug(`hosts mode: cannot connect to ${fqdn}:${port}: ${error}`, { service: fqdn, port, error });
           // A reset tells the client at once that the connection failed.
           socket.resetAndDestroy();
         },
@@ -220,7 +223,9 @@ export async function startHostsMode(options: HostsModeOptions): Promise<HostsMo
       });
       server.listen(port, run.ip, () => {
         server.removeAllListeners('error');
-        server.on('error', (err: Error) => log.warn('hosts mode listener error', { ip: run.ip, port, error: err.message }));
+        server.on('error', (err: Error) =>
+          log.warn(`hosts mode: listener ${run.ip}:${port} failed: ${err.message}`, { ip: run.ip, port, error: err.message }),
+        );
         run.listeners.set(port, { server, sockets });
         resolve();
       });
@@ -264,7 +269,7 @@ export async function startHostsMode(options: HostsModeOptions): Promise<HostsMo
 
   const hostsEntries = (): HostsEntry[] =>
     [...running.values()]
-      .sort((a, b) => keyOf(a.service).localeCompare(keyOf(b.service)))
+      .sort((a, b) => (keyOf(a.service) < keyOf(b.service) ? -1 : 1))
       .map((run) => ({ ip: run.ip, names: run.names }));
 
   const writeHosts = (): Promise<boolean> =>

@@ -14,17 +14,35 @@ export interface SessionKeys {
   hostPublicBlob: Buffer;
 }
 
+type Parsed = Exclude<ReturnType<typeof ssh2.utils.parseKey>, Error | unknown[]>;
+
+function parseOne(text: string): Parsed | undefined {
+  const k = ssh2.utils.parseKey(text);
+  if (k instanceof Error) return undefined;
+  return (Array.isArray(k) ? k[0] : k) as Parsed | undefined;
+}
+
+/**
+ * ssh2 1.17's ed25519 generator drops leading zero bytes of the public key, so about one key in
+ * 256 comes out 31 bytes long and no parser accepts it: generate again until both halves parse.
+ */
+function goodKeyPair(): { private: string; public: string; parsedPublic: Parsed } {
+  for (let i = 0; i < 32; i++) {
+    const kp = ssh2.utils.generateKeyPairSync('ed25519');
+    const pub = parseOne(kp.public);
+    if (pub && parseOne(kp.private)) return { private: kp.private, public: kp.public, parsedPublic: pub };
+  }
+  throw new Error('could not generate a usable ed25519 key pair');
+}
+
 export function generateSessionKeys(): SessionKeys {
-  const client = ssh2.utils.generateKeyPairSync('ed25519');
-  const host = ssh2.utils.generateKeyPairSync('ed25519');
-  const parsed = ssh2.utils.parseKey(host.public);
-  if (parsed instanceof Error) throw parsed;
-  const hostKey = Array.isArray(parsed) ? parsed[0] : parsed;
+  const client = goodKeyPair();
+  const host = goodKeyPair();
   return {
     clientPrivate: client.private,
     clientPublic: client.public,
     hostPrivate: host.private,
-    hostPublicBlob: hostKey!.getPublicSSH(),
+    hostPublicBlob: host.parsedPublic.getPublicSSH(),
   };
 }
 

@@ -16,14 +16,10 @@ import type { Duplex } from 'node:stream';
 import { Packet, UDPServer } from 'dns2';
 import { SHADOW_PORT } from '../../contract/index.ts';
 import type { Dialer } from './dialer.ts';
+import type { Logger } from './log.ts';
 
-export type LogFields = Record<string, unknown>;
-
-export interface LocalDnsLog {
-  debug(msg: string, fields?: LogFields): void;
-  info(msg: string, fields?: LogFields): void;
-  warn(msg: string, fields?: LogFields): void;
-}
+/** What the local DNS server logs through: one human-readable line per call (plugins/lib/log.ts). */
+export type LocalDnsLog = Pick<Logger, 'debug' | 'info' | 'warn'>;
 
 export interface Nameserver {
   address: string;
@@ -339,7 +335,7 @@ function shadowChannel(dial: Dialer, target: Nameserver, timeoutMs: number, log:
     s.on('error', (err: Error) => dropStream(s, `shadow DNS stream failed: ${err.message}`));
     s.on('end', () => dropStream(s, 'shadow DNS stream closed'));
     s.on('close', () => dropStream(s, 'shadow DNS stream closed'));
-    log.debug('shadow DNS stream open', { to: `${target.address}:${target.port}` });
+    log.debug(`local DNS: stream to the shadow's DNS server (${target.address}:${target.port}) open`);
     stream = s;
     return s;
   };
@@ -377,7 +373,7 @@ function shadowChannel(dial: Dialer, target: Nameserver, timeoutMs: number, log:
         return await once(message);
       } catch (err) {
         if (!(err instanceof StreamLost) || closed) throw err;
-        log.debug('retrying a DNS query on a new shadow stream', { reason: err.message });
+        log.debug(`local DNS: retrying a query on a new shadow stream (${err.message})`);
         return once(message);
       }
     },
@@ -497,6 +493,7 @@ export async function startLocalDns(options: LocalDnsOptions): Promise<LocalDnsH
   );
   const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 2000;
   const stats: LocalDnsStats = { clusterQueries: 0, upstreamQueries: 0, failures: 0, shadowStreams: 0 };
+  let lastWarning = 0;
 
   // TCP first; UDP takes the same number (with port 0, try again if that one is taken for UDP).
   let tcp: Server | undefined;
@@ -567,16 +564,17 @@ export async function startLocalDns(options: LocalDnsOptions): Promise<LocalDnsH
       }
     } catch (err) {
       stats.failures++;
-      log.warn('dns forward failed', { name: info.name, type: Packet.typeName(info.type), route, error: (err as Error).message });
+      const line = `local DNS: ${info.name} ${Packet.typeName(info.type)} (${route}) failed: ${(err as Error).message}`;
+      // One warning per half minute; the rest under --debug.
+      if (Date.now() - lastWarning > 30_000) {
+        lastWarning = Date.now();
+        log.warn(line);
+      } else {
+        log.debug(line);
+      }
       return errorReply(query, RCODE.SERVFAIL);
     }
-    log.debug('dns query', {
-      transport,
-      route,
-      name: info.name,
-      type: Packet.typeName(info.type),
-      ms: Math.round(performance.now() - started),
-    });
+    log.debug(`local DNS: ${info.name} ${Packet.typeName(info.type)} over ${transport} -> ${route}, ${Math.round(performance.now() - started)} ms`);
     const mine = withId(reply, info.id);
     return transport === 'udp' ? fitUdp(mine, info.udpLimit) : mine;
   }
@@ -587,9 +585,9 @@ export async function startLocalDns(options: LocalDnsOptions): Promise<LocalDnsH
       .then((reply) => {
         if (reply !== undefined) udpSocket.send(reply, rinfo.port, rinfo.address);
       })
-      .catch((err: unknown) => log.debug('dns reply not sent', { error: (err as Error).message }));
+      .catch((err: unknown) => log.debug(`local DNS: reply not sent: ${(err as Error).message}`));
   };
-  udpSocket.on('error', (err: Error) => log.warn('local DNS UDP error', { error: err.message }));
+  udpSocket.on('error', (err: Error) => log.warn(`local DNS: UDP error: ${err.message}`));
 
   const connections = new Set<Socket>();
   tcpServer.on('connection', (client: Socket) => {
@@ -603,7 +601,7 @@ export async function startLocalDns(options: LocalDnsOptions): Promise<LocalDnsH
         .then((reply) => {
           if (reply !== undefined && client.writable) client.write(frame(reply));
         })
-        .catch((err: unknown) => log.debug('dns reply not sent', { error: (err as Error).message }))
+        .catch((err: unknown) => log.debug(`local DNS: reply not sent: ${(err as Error).message}`))
         .finally(() => {
           inFlight--;
           if (peerEnded && inFlight === 0) client.end();
@@ -618,9 +616,9 @@ export async function startLocalDns(options: LocalDnsOptions): Promise<LocalDnsH
     client.on('error', () => client.destroy());
     client.on('close', () => connections.delete(client));
   });
-  tcpServer.on('error', (err: Error) => log.warn('local DNS TCP error', { error: err.message }));
+  tcpServer.on('error', (err: Error) => log.warn(`local DNS: TCP error: ${err.message}`));
 
-  log.info('local DNS listening', { host, port: boundPort, upstreams: upstreams.map((u) => `${u.address}:${u.port}`) });
+  log.debug(`local DNS: listening on ${host}:${boundPort}, other names to ${upstreams.map((u) => `${u.address}:${u.port}`).join(', ') || 'nobody'}`);
 
   let closing: Promise<void> | undefined;
   return {

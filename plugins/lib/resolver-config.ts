@@ -319,8 +319,11 @@ export async function wireResolver(options: WireOptions): Promise<WiredResolver>
     throw new ResolverConfigError(`cannot rewrite ${path}: ${(err as Error).message}`, { cause: err });
   }
 
+  // Under another session's change, the nameservers that matter are the ones below all kt layers.
+  let innermost: Buffer = original;
+  for (let layer = parseWired(innermost); layer !== undefined; layer = parseWired(innermost)) innermost = layer.original;
   const warnings: string[] = [];
-  const text = original.toString('utf8');
+  const text = innermost.toString('utf8');
   if (/^\s*options\s.*\brotate\b/m.test(text)) {
     warnings.push(`${path} has "options rotate", so some queries for cluster names go to the original nameservers and fail`);
   }

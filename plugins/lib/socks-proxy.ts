@@ -11,16 +11,18 @@ import type { Dialer } from './dialer.ts';
 
 export type LogFields = Record<string, unknown>;
 
-/** The logging this module needs; any structured logger with these four methods fits. */
+/**
+ * The logging this module needs. Messages are complete sentences on their own; `fields` repeats
+ * the details for structured loggers, and a logger that takes only the message fits as well.
+ */
 export interface ProxyLogger {
   debug(msg: string, fields?: LogFields): void;
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
-  error(msg: string, fields?: LogFields): void;
 }
 
 const noop = (): void => undefined;
-export const silentProxyLogger: ProxyLogger = { debug: noop, info: noop, warn: noop, error: noop };
+export const silentProxyLogger: ProxyLogger = { debug: noop, info: noop, warn: noop };
 
 export const DEFAULT_PROXY_HOST = '127.0.0.1';
 /** A client that has not finished its SOCKS handshake (or sent its first byte) by then is cut. */
@@ -410,7 +412,10 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       stream = await options.dial(target, port);
     } catch (err) {
       counts.dialFailures++;
-      log.debug('proxy dial failed', { target: hostPort(target, port), error: errorText(err) });
+      log.debug(`proxy: cannot connect to ${hostPort(target, port)}: ${errorText(err)}`, {
+        target: hostPort(target, port),
+        error: errorText(err),
+      });
       throw err;
     }
     if (closing) {
@@ -423,7 +428,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   };
 
   const pipeError = (target: string) => (err: Error) =>
-    log.debug('proxy connection error', { target, error: err.message, code: errorCode(err) });
+    log.debug(`proxy: connection to ${target} failed: ${err.message}`, { target, error: err.message, code: errorCode(err) });
 
   // ---- SOCKS ---------------------------------------------------------------------------------
 
@@ -523,7 +528,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   // Never listens: non-SOCKS connections are handed to it with emit('connection').
   const httpServer = createHttpServer({ requestTimeout: 0 });
   httpServer.on('clientError', (err: Error, socket: Duplex) => {
-    log.debug('proxy http client error', { error: err.message, code: errorCode(err) });
+    log.debug(`proxy: bad HTTP from a client: ${err.message}`, { error: err.message, code: errorCode(err) });
     if (!socket.writable) {
       socket.destroy();
       return;
@@ -534,7 +539,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
 
   httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
     void forward(req, res).catch((err: unknown) => {
-      log.debug('proxy request failed', { error: errorText(err) });
+      log.debug(`proxy: request failed: ${errorText(err)}`, { error: errorText(err) });
       sendText(res, 502, `kt proxy: ${errorText(err)}\n`);
     });
   });
@@ -578,7 +583,10 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       upstreamRes.on('error', () => res.destroy());
     });
     upstreamReq.on('error', (err: Error) => {
-      log.debug('proxy upstream request error', { target: hostPort(target.host, target.port), error: err.message });
+      log.debug(`proxy: request to ${hostPort(target.host, target.port)} failed: ${err.message}`, {
+        target: hostPort(target.host, target.port),
+        error: err.message,
+      });
       if (!res.headersSent) sendText(res, 502, dialFailureBody(target.host, target.port, err));
       else res.destroy();
     });
@@ -649,11 +657,11 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     counts.total++;
     clients.add(socket);
     socket.once('close', () => clients.delete(socket));
-    socket.on('error', (err: Error) => log.debug('proxy client error', { error: err.message, code: errorCode(err) }));
+    socket.on('error', (err: Error) => log.debug(`proxy: client connection error: ${err.message}`, { error: err.message, code: errorCode(err) }));
     socket.setNoDelay(true);
 
     const onTimeout = (): void => {
-      log.debug('proxy handshake timed out', { remote: socket.remoteAddress });
+      log.debug('proxy: a client sent no complete request in time; closing it', { remote: socket.remoteAddress });
       socket.destroy();
     };
     socket.setTimeout(handshakeTimeoutMs, onTimeout);
@@ -678,7 +686,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         if (first === 0x05) counts.socks5++;
         else counts.socks4++;
         handshake(socket).then(handshakeDone, (err: unknown) => {
-          log.debug('proxy SOCKS handshake failed', { error: errorText(err) });
+          log.debug(`proxy: SOCKS handshake failed: ${errorText(err)}`, { error: errorText(err) });
           socket.destroy();
         });
       } else {
@@ -708,8 +716,8 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       resolve(typeof address === 'object' && address !== null ? address.port : options.port);
     });
   });
-  server.on('error', (err: Error) => log.warn('proxy listener error', { error: err.message }));
-  log.debug('proxy listening', { host, port });
+  server.on('error', (err: Error) => log.warn(`proxy: listener error: ${err.message}`, { error: err.message }));
+  log.debug(`proxy: listening on ${hostPort(host, port)}`, { host, port });
 
   let closed: Promise<void> | undefined;
   return {

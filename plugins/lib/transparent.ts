@@ -20,17 +20,12 @@ import type { AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Dialer } from './dialer.ts';
+import type { Logger } from './log.ts';
 import { createOriginalDstLookup } from './original-dst.ts';
 import type { OriginalDstLookup } from './original-dst.ts';
 
-export type LogFields = Record<string, unknown>;
-
-/** What transparent mode logs through (structurally compatible with the project's loggers). */
-export interface TransparentLog {
-  debug(msg: string, fields?: LogFields): void;
-  info(msg: string, fields?: LogFields): void;
-  warn(msg: string, fields?: LogFields): void;
-}
+/** What transparent mode logs through: one human-readable line per call (plugins/lib/log.ts). */
+export type TransparentLog = Pick<Logger, 'debug' | 'info' | 'warn'>;
 
 export interface TransparentOptions {
   /** IPv4 CIDRs (or single addresses) whose TCP traffic goes to the cluster. */
@@ -438,6 +433,8 @@ export async function startTransparent(options: TransparentOptions): Promise<Tra
   const tables = requireIptables();
   const lookup = options.originalDst ?? createOriginalDstLookup();
   const chain = chainName(sessionId);
+  // Bad CIDRs fail here, before anything is listening or installed.
+  planRules({ sessionId, cidrs: options.cidrs, exclude: options.exclude, port: 1 });
 
   const saved = await tables.save();
   const existing = parseSavedChains(saved).find((c) => c.chain === chain);
@@ -447,7 +444,7 @@ export async function startTransparent(options: TransparentOptions): Promise<Tra
         `iptables chain ${chain} already exists for session ${existing.sessionId}; run kubectl kt-clean if that session is gone`,
       );
     }
-    log.warn('removing a chain left by an earlier run of this session', { chain });
+    log.warn(`removing iptables chain ${chain}, left by an earlier run of this session`);
     await tables.restore(removalScript([existing])!);
   }
 
@@ -458,7 +455,7 @@ export async function startTransparent(options: TransparentOptions): Promise<Tra
     client.setNoDelay(true);
     connections.add(client);
     client.once('close', () => connections.delete(client));
-    client.on('error', (err) => log.debug('transparent connection error', { error: err.message }));
+    client.on('error', (err) => log.debug(`transparent: connection error: ${err.message}`));
     void handle(client);
   });
 
@@ -468,7 +465,7 @@ export async function startTransparent(options: TransparentOptions): Promise<Tra
     try {
       dst = await lookup(client);
     } catch (err) {
-      log.warn('transparent connection without an original destination: reset', { from, error: errorMessage(err) });
+      log.warn(`transparent: reset a connection from ${from} whose original destination is unknown (${errorMessage(err)})`);
       if (!client.destroyed) client.resetAndDestroy();
       return;
     }
@@ -476,7 +473,7 @@ export async function startTransparent(options: TransparentOptions): Promise<Tra
     try {
       remote = await dial(dst.ip, dst.port);
     } catch (err) {
-      log.debug('transparent dial failed: reset', { from, to: `${dst.ip}:${dst.port}`, error: errorMessage(err) });
+      log.debug(`transparent: ${from} -> ${dst.ip}:${dst.port}: dial failed, reset (${errorMessage(err)})`);
       if (!client.destroyed) client.resetAndDestroy();
       return;
     }
@@ -485,24 +482,24 @@ export async function startTransparent(options: TransparentOptions): Promise<Tra
       if (!client.destroyed) client.resetAndDestroy();
       return;
     }
-    log.debug('transparent connection', { from, to: `${dst.ip}:${dst.port}` });
+    log.debug(`transparent: ${from} -> ${dst.ip}:${dst.port}`);
     splice(client, remote);
   }
 
   server.listen(options.port ?? 0, LISTEN_HOST);
   await once(server, 'listening'); // rejects on 'error' (port in use)
-  server.on('error', (err) => log.warn('transparent listener error', { error: err.message }));
+  server.on('error', (err) => log.warn(`transparent: listener error: ${err.message}`));
   const port = (server.address() as AddressInfo).port;
 
   const plan = planRules({ sessionId, cidrs: options.cidrs, exclude: options.exclude, port });
-  for (const cidr of plan.skipped) log.warn('transparent mode leaves out a non-IPv4 CIDR', { cidr });
+  for (const cidr of plan.skipped) log.warn(`transparent mode handles IPv4 only; ${cidr} is not routed to the cluster`);
   try {
     await tables.restore(installScript(plan));
   } catch (err) {
     server.close();
     throw err;
   }
-  log.info('transparent mode on', { chain, port, cidrs: options.cidrs });
+  log.debug(`transparent: iptables chain ${chain} sends TCP for ${options.cidrs.join(', ')} to ${LISTEN_HOST}:${port}`);
 
   let closing: Promise<void> | undefined;
   return {
@@ -523,7 +520,7 @@ export async function startTransparent(options: TransparentOptions): Promise<Tra
         for (const socket of connections) socket.destroy();
         await serverClosed;
         if (failure !== undefined) throw failure;
-        log.info('transparent mode off', { chain });
+        log.debug(`transparent: iptables chain ${chain} removed`);
       })();
       return closing;
     },

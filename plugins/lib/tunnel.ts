@@ -97,6 +97,8 @@ export class Tunnel extends EventEmitter {
     const { kube, session, keys } = this.#o;
     const pf = await openPortForward(kube.kc, { namespace: session.namespace, pod: objectName(session), port: SHADOW_PORT.ssh });
     const client = new ssh2.Client();
+    // ssh2 may emit more than one error for one failure; the later ones must not crash kt.
+    client.on('error', () => {});
     await new Promise<void>((resolve, reject) => {
       const onError = (e: Error): void => { pf.destroy(); reject(e); };
       client.once('ready', () => { client.off('error', onError); resolve(); });

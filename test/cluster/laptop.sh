@@ -22,7 +22,8 @@ case "${1:-}" in
     # the laptop's resolver or hosts file never touch the machine's own.
     mkdir -p "/etc/netns/$LAPTOP_NS"
     printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' > "/etc/netns/$LAPTOP_NS/hosts"
-    printf '# the kt test laptop has no resolver of its own\nnameserver 127.0.0.1\n' > "/etc/netns/$LAPTOP_NS/resolv.conf"
+    # No resolver of its own: like a laptop off the corporate network, nothing answers there.
+    printf "nameserver 127.0.0.53\n" > "/etc/netns/$LAPTOP_NS/resolv.conf"
     cp "$KT_CLUSTER_DIR/admin.kubeconfig" "$KT_CLUSTER_DIR/laptop.kubeconfig"
     log "laptop namespace $LAPTOP_NS: $LAPTOP_IP, route only to the API server $NODE_IP:$API_PORT"
     ;;

@@ -18,8 +18,20 @@ let dir: string;
 let child: ChildProcess | undefined;
 let output = '';
 let ports: { ssh: number; dns: number; health: number };
-const hostKeys = utils.generateKeyPairSync('ed25519');
-const clientKeys = utils.generateKeyPairSync('ed25519');
+const hostKeys = keyPair();
+const clientKeys = keyPair();
+
+/**
+ * A fresh ed25519 key pair. ssh2 1.17's generateKeyPairSync('ed25519') strips leading zero bytes
+ * of the public key, so about one key in 256 comes out 31 bytes long and its own parser rejects
+ * it: draw again until both halves parse.
+ */
+function keyPair(): { private: string; public: string } {
+  for (;;) {
+    const keys = utils.generateKeyPairSync('ed25519');
+    if (!(utils.parseKey(keys.private) instanceof Error) && !(utils.parseKey(keys.public) instanceof Error)) return keys;
+  }
+}
 
 function httpGet(port: number, path: string): Promise<number> {
   return new Promise((resolve, reject) => {
