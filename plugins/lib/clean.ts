@@ -29,6 +29,11 @@ export async function runClean(p: Parsed): Promise<number> {
   const { sessions } = await listSessions(kube, { allNamespaces: bool(p, 'all-namespaces'), ...(olderThan ? { staleAfterMs: parseDuration(olderThan) } : {}) });
   const verb = dryRun ? 'would delete' : 'deleted';
   let actions = 0;
+  // Local changes first: they are found through the local records removed below.
+  for (const undo of await localUndoers()) {
+    const done = await undo(dryRun);
+    for (const line of done) { process.stdout.write(`${line}\n`); actions++; }
+  }
   for (const s of sessions) {
     if (s.state === 'healthy') {
       log.debug(`session ${s.id} (${s.kind}, ${s.user}) is live: heartbeat ${formatDuration(s.heartbeatAgeMs)} ago; left alone`);
@@ -49,10 +54,6 @@ export async function runClean(p: Parsed): Promise<number> {
     if (!dryRun) removeLocalSession(rec.id);
     process.stdout.write(`${dryRun ? 'would remove' : 'removed'} the local record of session ${rec.id} (process ${rec.pid} is gone)\n`);
     actions++;
-  }
-  for (const undo of await localUndoers()) {
-    const done = await undo(dryRun);
-    for (const line of done) { process.stdout.write(`${line}\n`); actions++; }
   }
   if (actions === 0) process.stdout.write('nothing to clean.\n');
   return 0;

@@ -9,6 +9,7 @@ import { startHostsMode, type HostsService } from './hosts-mode.ts';
 import { startLocalDns } from './local-dns.ts';
 import { upstreamsFromResolvConf, wireResolver } from './resolver-config.ts';
 import type { ShadowSession } from './shadow-session.ts';
+import { ensureRoutes } from './routes.ts';
 import { startTransparent } from './transparent.ts';
 
 export async function startConnectMode(mode: Exclude<ConnectMode, 'socks'>, p: Parsed, s: ShadowSession): Promise<ModeHandle> {
@@ -34,6 +35,11 @@ async function startTransparentMode(p: Parsed, s: ShadowSession): Promise<ModeHa
   log.progress(`routing ${cidrs.join(', ')} to the cluster (never ${exclude.join(', ')})`);
   const capture = await startTransparent({ cidrs, exclude, dial: tunnel.dial, sessionId: session.id, log });
   life.defer('remove the iptables rules', () => capture.close());
+  const routes = await ensureRoutes(cidrs);
+  if (routes.added.length > 0) log.debug(`added routes via lo for ${routes.added.join(', ')}`);
+  // Recorded so that kt-clean can remove them if this process dies without doing it.
+  s.record({ routes: routes.added });
+  life.defer('remove the routes kt added', () => routes.remove());
 
   // Cluster names: anything under the cluster domain, a single label (a Service of the session's
   // namespace), `svc.ns` for a namespace that exists, `svc.ns.svc`.

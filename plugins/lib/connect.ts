@@ -66,7 +66,8 @@ export async function runConnect(p: Parsed): Promise<number> {
   const s = await startShadowSession(p, {
     kind: 'connect',
     preflight: async () => {
-      if (mode === 'socks') {
+      // Hosts mode gives names; the proxy beside it reaches ClusterIPs and pod IPs.
+      if (mode === 'socks' || mode === 'hosts') {
         const port = parsePort(p, 'proxy-port');
         try {
           proxy = await startProxy({ host: '127.0.0.1', port, dial: late.dial });
@@ -100,7 +101,13 @@ export async function runConnect(p: Parsed): Promise<number> {
     const { startConnectMode } = await import('./connect-modes.ts');
     handle = await startConnectMode(mode, p, s);
     s.life.defer(`undo ${mode} mode`, () => handle.close());
-    s.record({}, mode);
+    if (proxy) {
+      const px = proxy;
+      s.life.defer('stop the local proxy', () => px.close());
+      handle.banner.push(`  ClusterIPs and pod IPs: through the SOCKS5/HTTP proxy on 127.0.0.1:${px.port} (kubectl kt-connect -- <command> sets it)`);
+      Object.assign(handle.env, proxyEnv(px.port));
+    }
+    s.record(proxy ? { proxyPort: proxy.port } : {}, mode);
   }
 
   s.log.info(`kt-connect: connected to namespace "${s.kube.namespace}" (context ${s.kube.context}, session ${s.session.id}, mode ${mode}).`);

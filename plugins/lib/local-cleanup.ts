@@ -42,6 +42,23 @@ export function localCleaners(hostsFile = '/etc/hosts', resolvConf = '/etc/resol
       return undone.map((id) => `restored ${resolvConf} (session ${id})`);
     });
   }
+  if (root) {
+    cleaners.push(async (dryRun) => {
+      const { execFile } = await import('node:child_process');
+      const { promisify } = await import('node:util');
+      const out: string[] = [];
+      for (const rec of listLocalSessions()) {
+        const routes = rec.details.routes;
+        if (processAlive(rec.pid) || !Array.isArray(routes)) continue;
+        for (const r of routes) {
+          if (typeof r !== 'string') continue;
+          if (!dryRun) await promisify(execFile)('ip', ['route', 'del', r, 'dev', 'lo']).catch(() => undefined);
+          out.push(`${dryRun ? 'would remove' : 'removed'} the route ${r} via lo (session ${rec.id})`);
+        }
+      }
+      return out;
+    });
+  }
   cleaners.push(async (dryRun) => {
     const { listKtSessions, removeStaleHostsSections } = await import('./hosts-file.ts');
     const { readFile } = await import('node:fs/promises');

@@ -1,0 +1,39 @@
+// Transparent mode redirects in the nat OUTPUT chain, which runs after the kernel has chosen a
+// route: a machine with no route to a cluster range (no default route, say) fails the connect
+// before the redirect can happen. For such ranges kt adds a route via lo for the session.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+function firstAddress(cidr: string): string {
+  const [ip] = cidr.split('/');
+  const parts = ip!.split('.').map(Number);
+  parts[3] = (parts[3] ?? 0) + 1;
+  return parts.join('.');
+}
+
+async function hasRoute(ip: string): Promise<boolean> {
+  try {
+    await run('ip', ['route', 'get', ip]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Adds `CIDR dev lo` for each range that has no route; returns how to remove them again. */
+export async function ensureRoutes(cidrs: readonly string[]): Promise<{ added: string[]; remove: () => Promise<void> }> {
+  const added: string[] = [];
+  for (const c of cidrs) {
+    if (await hasRoute(firstAddress(c))) continue;
+    await run('ip', ['route', 'add', c, 'dev', 'lo']);
+    added.push(c);
+  }
+  return {
+    added,
+    remove: async () => {
+      for (const c of added) await run('ip', ['route', 'del', c, 'dev', 'lo']).catch(() => undefined);
+    },
+  };
+}
