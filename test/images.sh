@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/images.env
+version=$(node -p "require('./package.json').version")
 bash images/build.sh --file test/workloads/echo/Dockerfile --tag "$KT_TEST_ECHO_IMAGE" --load
+# Under the default name the plugins deploy, so the tests need no --image flag.
+bash images/build.sh --file Dockerfile.shadow --tag "ghcr.io/kt-dev/kt-shadow:$version" --load

@@ -115,7 +115,9 @@ export async function deleteShadow(kube: Kube, s: Session): Promise<void> {
   const ignore404 = (e: unknown): void => { if (apiStatus(e) !== 404) throw e; };
   await Promise.all([
     kube.core.deleteNamespacedPod({ name, namespace: s.namespace, gracePeriodSeconds: 0 }).catch(ignore404),
-    kube.core.deleteNamespacedSecret({ name, namespace: s.namespace }).catch(ignore404),
+    // The pod owns the Secret, so the garbage collector removes it anyway; deleting it here only
+    // makes that immediate, and failing to (it may never have been created) changes nothing.
+    kube.core.deleteNamespacedSecret({ name, namespace: s.namespace }).catch(() => undefined),
   ]);
 }
 

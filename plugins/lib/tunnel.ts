@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import ssh2, { type Client, type ClientChannel, type TcpConnectionDetails, type AcceptConnection, type RejectConnection } from 'ssh2';
 import { SHADOW_PORT, SSH_USER } from '../../contract/index.ts';
 import type { Dialer } from './dialer.ts';
+import { UserError } from './errors.ts';
 import { apiStatus, type Kube } from './kube.ts';
 import { pinnedHostVerifier, type SessionKeys } from './keys.ts';
 import type { Logger } from './log.ts';
@@ -95,7 +96,12 @@ export class Tunnel extends EventEmitter {
 
   async #connect(): Promise<void> {
     const { kube, session, keys } = this.#o;
-    const pf = await openPortForward(kube.kc, { namespace: session.namespace, pod: objectName(session), port: SHADOW_PORT.ssh });
+    const pf = await openPortForward(kube.kc, { namespace: session.namespace, pod: objectName(session), port: SHADOW_PORT.ssh }).catch((e: unknown) => {
+      if ((e as { statusCode?: number }).statusCode === 403) {
+        throw new UserError(`missing permission: cannot get pods/portforward in namespace "${session.namespace}" (403 Forbidden); kt needs the RBAC in the README's "Permissions" section.`);
+      }
+      throw e;
+    });
     const client = new ssh2.Client();
     // ssh2 may emit more than one error for one failure; the later ones must not crash kt.
     client.on('error', () => {});

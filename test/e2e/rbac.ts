@@ -5,21 +5,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cluster, kubectl } from './cluster.ts';
 
-export function restrictedKubeconfig(namespace: string): string {
-  const role = readFileSync('plugins/rbac/kt-developer.yaml', 'utf8').replaceAll('NAMESPACE', namespace);
+/**
+ * A kubeconfig for a ServiceAccount bound to the documented Role; `edit` may change the Role's
+ * YAML first (to take a permission away, say).
+ */
+export function restrictedKubeconfig(namespace: string, edit: (roleYaml: string) => string = (y) => y, sa = 'kt-dev'): string {
+  const role = edit(readFileSync('plugins/rbac/kt-developer.yaml', 'utf8').replaceAll('NAMESPACE', namespace)).replace('name: kt-developer', `name: ${sa}`);
   kubectl(['apply', '-f', '-'], role);
-  kubectl(['create', 'serviceaccount', 'kt-dev', '-n', namespace]);
-  kubectl(['create', 'rolebinding', 'kt-dev', '-n', namespace, '--role=kt-developer', `--serviceaccount=${namespace}:kt-dev`]);
-  const token = kubectl(['create', 'token', 'kt-dev', '-n', namespace, '--duration=2h']).trim();
+  kubectl(['create', 'serviceaccount', sa, '-n', namespace]);
+  kubectl(['create', 'rolebinding', sa, '-n', namespace, `--role=${sa}`, `--serviceaccount=${namespace}:${sa}`]);
+  const token = kubectl(['create', 'token', sa, '-n', namespace, '--duration=2h']).trim();
   const admin = readFileSync(cluster.kubeconfig, 'utf8');
   const ca = /certificate-authority-data: (\S+)/.exec(admin)![1]!;
   const server = /server: (\S+)/.exec(admin)![1]!;
-  const file = join(tmpdir(), `kt-rbac-${namespace}.kubeconfig`);
+  const file = join(tmpdir(), `kt-rbac-${namespace}-${sa}.kubeconfig`);
   writeFileSync(file, [
     'apiVersion: v1', 'kind: Config',
     'clusters:', `- name: local`, '  cluster:', `    server: ${server}`, `    certificate-authority-data: ${ca}`,
-    'users:', '- name: kt-dev', '  user:', `    token: ${token}`,
-    'contexts:', '- name: kt-dev', '  context:', '    cluster: local', '    user: kt-dev', `    namespace: ${namespace}`,
+    'users:', `- name: ${sa}`, '  user:', `    token: ${token}`,
+    'contexts:', '- name: kt-dev', '  context:', '    cluster: local', `    user: ${sa}`, `    namespace: ${namespace}`,
     'current-context: kt-dev', '',
   ].join('\n'), { mode: 0o600 });
   return file;
