@@ -23,9 +23,12 @@ echo "== echo workload running in namespace kt-demo"
 laptop() { ip netns exec "$LAPTOP_NS" env PATH="$PWD/plugins/bin:$BIN_DIR:$PATH" KUBECONFIG="$KT_CLUSTER_DIR/laptop.kubeconfig" "$@"; }
 log=$(mktemp)
 echo "== laptop\$ kubectl kt-connect -n kt-demo --mode $mode"
-laptop kubectl kt-connect -n kt-demo --mode "$mode" > >(tee "$log") 2>&1 &
+# Started directly (not through the function) so that $! is the plugin itself: ip netns exec,
+# env, kubectl and the launcher all exec into the next program.
+ip netns exec "$LAPTOP_NS" env PATH="$PWD/plugins/bin:$BIN_DIR:$PATH" KUBECONFIG="$KT_CLUSTER_DIR/laptop.kubeconfig" \
+  kubectl kt-connect -n kt-demo --mode "$mode" > >(tee "$log") 2>&1 &
 pid=$!
-stop() { kill -INT "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; rm -f "$log"; }
+stop() { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; sleep 0.2; rm -f "$log"; }
 trap stop EXIT
 for _ in $(seq 1 240); do grep -q 'Press Ctrl-C' "$log" && break; kill -0 "$pid" 2>/dev/null || exit 1; sleep 0.5; done
 grep -q 'Press Ctrl-C' "$log" || { echo "demo: kt-connect did not get ready" >&2; exit 1; }

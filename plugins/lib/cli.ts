@@ -127,6 +127,10 @@ export function keyValues(p: Parsed, name: string): Record<string, string> | und
 
 /** Runs a command: help, version, subcommands, and errors as one sentence with an exit code. */
 export async function main(spec: CommandSpec, argv = process.argv.slice(2)): Promise<never> {
+  // A terminal or pipe that goes away (a closed tee, a killed ssh) must not crash kt before it has
+  // undone its changes: output errors are dropped, cleanup goes on.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
   let code: number;
   try {
     const sub = spec.subcommands?.find((s) => s.name === argv[0]);
