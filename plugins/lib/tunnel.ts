@@ -90,7 +90,17 @@ export class Tunnel extends EventEmitter {
     await createShadow(kube, session, keys, shadow);
     await waitReady(kube, session, shadow.image, podTimeoutMs, log);
     log.progress('shadow pod ready; connecting over a port-forward');
-    await this.#connect();
+    // A pod that just turned Ready can still drop the first connection: a few quick retries.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#connect();
+        break;
+      } catch (e) {
+        if (e instanceof UserError || attempt >= 3) throw e;
+        log.debug(`connect attempt ${attempt} failed: ${(e as Error).message}; retrying`);
+        await new Promise((r) => setTimeout(r, 300 * attempt));
+      }
+    }
     this.#setState('up');
   }
 
@@ -114,7 +124,7 @@ export class Tunnel extends EventEmitter {
         username: SSH_USER,
         privateKey: keys.clientPrivate,
         hostVerifier: pinnedHostVerifier(keys.hostPublicBlob),
-        readyTimeout: 15_000,
+        readyTimeout: 10_000,
         keepaliveInterval: 5_000,
         keepaliveCountMax: 3,
         algorithms: {
