@@ -77,3 +77,47 @@ export const SHADOW_LIMITS = {
 
 export const DEFAULT_IMAGE_REGISTRY = 'ghcr.io/kt-dev';
 export const IMAGE_NAME = { shadow: 'kt-shadow', router: 'kt-router' } as const;
+
+/** The mesh router: one per meshed Service, shared by every developer meshing it. */
+export const ROUTER_PORT = {
+  /** Liveness/readiness and route-table status (never a Service's own port: kept unusual). */
+  health: 18090,
+} as const;
+
+/** Environment variables the router reads. */
+export const ROUTER_ENV = {
+  namespace: 'KT_NAMESPACE',
+  /** The ConfigMap holding the route table (key ROUTES_KEY); the router watches it live. */
+  routesConfigMap: 'KT_ROUTES_CONFIGMAP',
+  /** For tests and local runs: a JSON file with the route table instead of the ConfigMap. */
+  routesFile: 'KT_ROUTES_FILE',
+  logLevel: 'KT_LOG_LEVEL',
+} as const;
+
+export const ROUTES_KEY = 'routes.json';
+
+/** Default header kt-mesh routes by; `--version-mark KEY:VALUE` overrides it. */
+export const DEFAULT_VERSION_HEADER = 'kt-version';
+
+/**
+ * The route table in the ConfigMap. The router listens on every port in `ports` (the original
+ * Service's target ports). Per HTTP request: if header `header` (or the same key inside an
+ * OpenTelemetry `baggage` header) equals a route's `version`, the request goes to
+ * `route.target:port`; everything else goes to `defaultTarget:port`. `tcp` ports always go to
+ * `defaultTarget`.
+ */
+export interface RouteTable {
+  header: string;
+  ports: { port: number; name?: string; protocol: 'http' | 'tcp' }[];
+  /** Host of the Service that keeps the original selector (the real pods). */
+  defaultTarget: string;
+  routes: Route[];
+}
+
+export interface Route {
+  version: string;
+  /** Host of the developer's shadow Service. */
+  target: string;
+  session: string;
+  user: string;
+}
