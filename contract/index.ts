@@ -27,6 +27,30 @@ export const ANNOTATION = {
   kind: 'kt.dev/kind',
   /** The kt version that created it. */
   version: 'kt.dev/version',
+  /** What the session works on, e.g. `service/echo` (shown by kt-status). */
+  target: 'kt.dev/target',
+  /** On a Service kt changed: the selector it had before, as JSON. */
+  originalSelector: 'kt.dev/original-selector',
+  /** On a Deployment kt scaled to zero: the replica count it had before. */
+  originalReplicas: 'kt.dev/original-replicas',
+  /** On a Service or Deployment kt changed: who holds it, as JSON `Lock`. */
+  lock: 'kt.dev/lock',
+} as const;
+
+/** Who holds a Service or Deployment kt changed; refreshed with the heartbeat. */
+export interface Lock {
+  session: string;
+  user: string;
+  kind: 'exchange' | 'mesh';
+  /** Cluster time (ms) the lock was taken. */
+  since: number;
+}
+
+/** Labels kt gives shadow pods so that a Service can select them. */
+export const SELECT_LABEL = {
+  exchange: 'kt.dev/exchange',
+  preview: 'kt.dev/preview',
+  mesh: 'kt.dev/mesh',
 } as const;
 
 /**
@@ -67,7 +91,32 @@ export const SHADOW_ENV = {
   clusterDomain: 'KT_CLUSTER_DOMAIN',
   /** Log level: debug, info, warn, error. */
   logLevel: 'KT_LOG_LEVEL',
+  /** Self-healing: how long without a laptop connected before the shadow restores the cluster. */
+  recoverAfterMs: 'KT_RECOVER_AFTER_MS',
+  /** Self-healing: what to undo, as JSON `RecoveryPlan`. */
+  recoveryPlan: 'KT_RECOVERY_PLAN',
+  /** The shadow pod's own name (downward API), so it can delete itself. */
+  podName: 'KT_POD_NAME',
 } as const;
+
+/**
+ * What to undo when a session ends without its laptop: run by the shadow's watchdog (in the
+ * cluster, with a ServiceAccount limited to exactly these objects) and by kt-clean. Each step is
+ * guarded by the session id, so a step never undoes another session's change.
+ */
+export interface RecoveryPlan {
+  session: string;
+  namespace: string;
+  steps: RecoveryStep[];
+}
+
+export type RecoveryStep =
+  /** Put a Service's selector back and drop kt's annotations, if this session still holds it. */
+  | { op: 'restore-selector'; service: string }
+  /** Scale a Deployment back to its original replicas, if this session still holds it. */
+  | { op: 'restore-replicas'; deployment: string }
+  /** Delete an object the session created. */
+  | { op: 'delete'; kind: 'Pod' | 'Service' | 'Secret'; name: string };
 
 /** Limits the shadow enforces per SSH connection. */
 export const SHADOW_LIMITS = {

@@ -8,8 +8,12 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createLogger, errorMessage } from './log.ts';
+import { SHADOW_ENV, type RecoveryPlan } from '../contract/index.ts';
+import { inClusterRequest, recoveryApiFor } from './kube-api.ts';
 import { startShadow } from './shadow.ts';
 import type { ShadowHandle } from './shadow.ts';
+import { startWatchdog } from './watchdog.ts';
+import type { Logger } from './log.ts';
 
 export { startShadow } from './shadow.ts';
 export type { ShadowHandle, ShadowOptions } from './shadow.ts';
@@ -50,6 +54,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
+  startSelfHealing(shadow, bootLog);
+
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) process.exit(0); // a second signal: leave now
@@ -66,4 +72,23 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/** Starts the watchdog when the pod was given a recovery plan (see contract RecoveryPlan). */
+function startSelfHealing(shadow: ShadowHandle, log: Logger): void {
+  const rawPlan = process.env[SHADOW_ENV.recoveryPlan];
+  const after = Number(process.env[SHADOW_ENV.recoverAfterMs]);
+  const podName = process.env[SHADOW_ENV.podName];
+  if (!rawPlan || !podName || !Number.isFinite(after) || after <= 0) return;
+  let plan: RecoveryPlan;
+  try {
+    plan = JSON.parse(rawPlan) as RecoveryPlan;
+  } catch (err) {
+    log.error('self-healing disabled: the recovery plan is not valid JSON', { error: errorMessage(err) });
+    return;
+  }
+  void inClusterRequest().then((req) => {
+    startWatchdog({ plan, podName, recoverAfterMs: after, connections: () => shadow.connections(), api: recoveryApiFor(req), log });
+    log.info('self-healing armed', { recoverAfterMs: after, steps: plan.steps.length });
+  }, (err: unknown) => log.error('self-healing disabled: no in-cluster API access', { error: errorMessage(err) }));
 }

@@ -48,6 +48,8 @@ export interface ShadowHandle {
   dnsStats(): ResolverStats;
   /** Looks a host up as direct-tcpip does (search list, cache). */
   lookupHost(host: string): Promise<string>;
+  /** Authenticated SSH connections (laptops) right now. */
+  connections(): number;
   /** Stops everything; resolves when all listeners are closed. Idempotent. */
   close(): Promise<void>;
 }
@@ -127,6 +129,7 @@ export async function startShadow(options: ShadowOptions = {}): Promise<ShadowHa
     isReady: () => ready,
     dnsStats: () => resolver.stats(),
     lookupHost: (host) => resolver.lookupHost(host),
+    connections: () => ssh?.connections() ?? 0,
     close() {
       closing ??= (async () => {
         log.info('shadow stopping');

@@ -21,8 +21,10 @@ const { Server } = ssh2;
 export const PING_COMMAND = 'kt-ping';
 export const PING_REPLY = 'pong\n';
 
-export const KEEPALIVE_INTERVAL_MS = 15_000;
-export const KEEPALIVE_COUNT_MAX = 4;
+// A laptop that vanished without closing (sleep, network drop) is noticed within ~15 s, which
+// bounds how long self-healing waits beyond its grace period.
+export const KEEPALIVE_INTERVAL_MS = 5_000;
+export const KEEPALIVE_COUNT_MAX = 3;
 /** A connection that has not logged in by then is dropped. */
 export const AUTH_TIMEOUT_MS = 30_000;
 /** Failed login attempts allowed on one connection. */

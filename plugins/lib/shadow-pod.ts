@@ -7,6 +7,7 @@ import { apiStatus, call, type Kube } from './kube.ts';
 import type { SessionKeys } from './keys.ts';
 import type { Logger } from './log.ts';
 import { annotations, labels, objectName, type Session } from './session.ts';
+import { armRbac, type SelfHealing } from './self-healing.ts';
 
 export interface ShadowOptions {
   image: string;
@@ -17,22 +18,40 @@ export interface ShadowOptions {
   extraLabels?: Record<string, string> | undefined;
   resources?: { cpuRequest: string; memoryRequest: string; memoryLimit: string } | undefined;
   clusterDomain?: string | undefined;
+  /** Target ports the shadow listens on for remote forwards; any below 1024 needs a sysctl. */
+  listenPorts?: number[] | undefined;
+  /** Container ports to declare by name: a Service whose targetPort is a name finds them so. */
+  namedPorts?: { name: string; containerPort: number }[] | undefined;
+  /** Annotations for kt-status (the target). */
+  extraAnnotations?: Record<string, string> | undefined;
+  /** Undo the session from inside the cluster when the laptop disappears. */
+  selfHealing?: SelfHealing | undefined;
 }
+
+/** Filled in by createShadow when self-healing is armed for this pod incarnation. */
+interface Armed { serviceAccount: string }
 
 export const DEFAULT_RESOURCES = { cpuRequest: '50m', memoryRequest: '64Mi', memoryLimit: '256Mi' };
 
-export function shadowPodManifest(s: Session, o: ShadowOptions): V1Pod {
+export function shadowPodManifest(s: Session, o: ShadowOptions, armed?: Armed): V1Pod {
   const name = objectName(s);
   const r = o.resources ?? DEFAULT_RESOURCES;
+  const lowPort = (o.listenPorts ?? []).some((p) => p < 1024);
+  // The plan is always carried (kt-clean reads it from here); the watchdog arms only with an account.
+  const healing = o.selfHealing ? [
+    { name: SHADOW_ENV.recoveryPlan, value: JSON.stringify(o.selfHealing.plan) },
+    { name: SHADOW_ENV.podName, value: name },
+    ...(armed ? [{ name: SHADOW_ENV.recoverAfterMs, value: String(o.selfHealing.recoverAfterMs) }] : []),
+  ] : [];
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, namespace: s.namespace, labels: { ...labels(s, ROLE.shadow), ...(o.extraLabels ?? {}) }, annotations: annotations(s) },
+    metadata: { name, namespace: s.namespace, labels: { ...labels(s, ROLE.shadow), ...(o.extraLabels ?? {}) }, annotations: { ...annotations(s), ...(o.extraAnnotations ?? {}) } },
     spec: {
-      // The shadow needs no API access (until self-healing gives it a narrowly scoped account).
-      automountServiceAccountToken: false,
+      // API access only for self-healing, through an account limited to the session's objects.
+      automountServiceAccountToken: !!armed,
       enableServiceLinks: false,
-      ...(o.serviceAccount ? { serviceAccountName: o.serviceAccount } : {}),
+      ...(armed ? { serviceAccountName: armed.serviceAccount } : o.serviceAccount ? { serviceAccountName: o.serviceAccount } : {}),
       ...(o.nodeSelector ? { nodeSelector: o.nodeSelector } : {}),
       ...(o.imagePullSecret ? { imagePullSecrets: [{ name: o.imagePullSecret }] } : {}),
       terminationGracePeriodSeconds: 2,
@@ -43,6 +62,8 @@ export function shadowPodManifest(s: Session, o: ShadowOptions): V1Pod {
         runAsGroup: 1000,
         fsGroup: 1000,
         seccompProfile: { type: 'RuntimeDefault' },
+        // Listening below 1024 without root or capabilities: a safe sysctl `restricted` allows.
+        ...(lowPort ? { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] } : {}),
       },
       containers: [{
         name: 'shadow',
@@ -52,12 +73,14 @@ export function shadowPodManifest(s: Session, o: ShadowOptions): V1Pod {
           { name: SHADOW_ENV.session, value: s.id },
           { name: SHADOW_ENV.namespace, value: s.namespace },
           { name: SHADOW_ENV.clusterDomain, value: o.clusterDomain ?? 'cluster.local' },
+          ...healing,
         ],
         ports: [
           { name: 'ssh', containerPort: SHADOW_PORT.ssh },
           { name: 'dns', containerPort: SHADOW_PORT.dns, protocol: 'UDP' },
           { name: 'dns-tcp', containerPort: SHADOW_PORT.dns },
           { name: 'health', containerPort: SHADOW_PORT.health },
+          ...(o.namedPorts ?? []).filter((np) => !['ssh', 'dns', 'dns-tcp', 'health'].includes(np.name)),
         ],
         volumeMounts: [{ name: 'session', mountPath: SESSION_SECRET.mountPath, readOnly: true }],
         readinessProbe: { httpGet: { path: '/readyz', port: 'health' }, periodSeconds: 1, failureThreshold: 3 },
@@ -98,13 +121,24 @@ export function sessionSecret(s: Session, keys: SessionKeys, owner: V1Pod): V1Se
  * Creates the pod, then its Secret (owned by the pod). The pod waits in ContainerCreating for the
  * Secret, which takes a moment, so the owner reference can carry the pod's uid.
  */
-export async function createShadow(kube: Kube, s: Session, keys: SessionKeys, o: ShadowOptions): Promise<V1Pod> {
-  const body = shadowPodManifest(s, o);
-  const pod = await call(kube, 'create', 'pods', () => kube.core.createNamespacedPod({ namespace: s.namespace, body }));
+export async function createShadow(kube: Kube, s: Session, keys: SessionKeys, o: ShadowOptions, log: Logger): Promise<V1Pod> {
+  const rbac = o.selfHealing && !o.serviceAccount
+    ? await armRbac(kube, objectName(s), labels(s, ROLE.shadow), o.selfHealing.plan, log)
+    : undefined;
+  const body = shadowPodManifest(s, o, rbac);
+  let pod: V1Pod;
+  try {
+    pod = await call(kube, 'create', 'pods', () => kube.core.createNamespacedPod({ namespace: s.namespace, body }));
+  } catch (e) {
+    await rbac?.remove();
+    throw e;
+  }
   try {
     await call(kube, 'create', 'secrets', () => kube.core.createNamespacedSecret({ namespace: s.namespace, body: sessionSecret(s, keys, pod) }));
+    await rbac?.adopt({ name: pod.metadata!.name!, uid: pod.metadata!.uid! });
   } catch (e) {
     await deleteShadow(kube, s).catch(() => undefined);
+    await rbac?.remove();
     throw e;
   }
   return pod;

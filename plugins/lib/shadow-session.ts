@@ -47,16 +47,17 @@ export async function checkNamespace(kube: Kube): Promise<void> {
 
 export interface StartOptions {
   kind: SessionKind;
-  /** Extra labels for the shadow pod. */
-  shadowLabels?: Record<string, string>;
-  /** Called before anything is created in the cluster: reserve local ports here. */
+  /** Shadow pod settings that depend on the session (its labels, recovery plan...). */
+  customize?: (session: Session) => Partial<ShadowOptions>;
+  /** Called before anything is created in the cluster: validate, reserve local ports here. */
   preflight?: (kube: Kube, log: Logger) => Promise<void>;
+  /** An already loaded kube, so validation and the session share one. */
+  kube?: Kube;
 }
 
 export async function startShadowSession(p: Parsed, o: StartOptions): Promise<ShadowSession> {
   const log = createLogger({ debug: bool(p, 'debug') });
-  const kube = kubeFromFlags(p);
-  const shadow: ShadowOptions = { ...shadowOptions(p), ...(o.shadowLabels ? { extraLabels: o.shadowLabels } : {}) };
+  const kube = o.kube ?? kubeFromFlags(p);
   const timeout = podTimeoutMs(p);
   const life = new Lifecycle(log);
   const signal = life.waitForSignal();
@@ -67,6 +68,7 @@ export async function startShadowSession(p: Parsed, o: StartOptions): Promise<Sh
   await o.preflight?.(kube, log);
 
   const session = newSession(o.kind, kube.namespace);
+  const shadow: ShadowOptions = { ...shadowOptions(p), ...(o.customize?.(session) ?? {}) };
   const keys = generateSessionKeys();
   const tunnel = new Tunnel({ kube, session, keys, shadow, log, podTimeoutMs: timeout });
   life.defer(`delete the shadow pod ${objectName(session)}`, async () => {

@@ -8,6 +8,7 @@ import ssh2, { type Client, type ClientChannel, type TcpConnectionDetails, type 
 import { SHADOW_PORT, SSH_USER } from '../../contract/index.ts';
 import type { Dialer } from './dialer.ts';
 import { UserError } from './errors.ts';
+import { joinStreams } from './socks-proxy.ts';
 import { apiStatus, type Kube } from './kube.ts';
 import { pinnedHostVerifier, type SessionKeys } from './keys.ts';
 import type { Logger } from './log.ts';
@@ -37,8 +38,11 @@ export interface TunnelOptions {
   dialWaitMs?: number;
 }
 
-/** Called for each connection arriving on a remote forward; the handler owns the stream. */
-export type ForwardHandler = (stream: Duplex, info: TcpConnectionDetails) => void;
+/**
+ * Called for each connection arriving on a remote forward: resolves with the local stream to join
+ * it to, or rejects, and the caller in the cluster is refused at once instead of hanging.
+ */
+export type ForwardHandler = (info: TcpConnectionDetails) => Promise<Duplex>;
 
 interface RemoteForward { bindAddr: string; port: number; handler: ForwardHandler }
 
@@ -87,7 +91,7 @@ export class Tunnel extends EventEmitter {
   async start(): Promise<void> {
     const { kube, session, keys, shadow, log, podTimeoutMs } = this.#o;
     log.progress(`creating shadow pod ${objectName(session)} in namespace ${session.namespace}`);
-    await createShadow(kube, session, keys, shadow);
+    await createShadow(kube, session, keys, shadow, log);
     await waitReady(kube, session, shadow.image, podTimeoutMs, log);
     log.progress('shadow pod ready; connecting over a port-forward');
     // A pod that just turned Ready can still drop the first connection: a few quick retries.
@@ -147,9 +151,11 @@ export class Tunnel extends EventEmitter {
     client.on('tcp connection', (info: TcpConnectionDetails, accept: AcceptConnection<ClientChannel>, reject: RejectConnection) => {
       const fwd = this.#forwards.get(info.destPort);
       if (!fwd) { reject(); return; }
-      const ch = accept();
-      this.#track(ch);
-      fwd.handler(ch, info);
+      fwd.handler(info).then((local) => {
+        const ch = accept();
+        this.#track(ch);
+        joinStreams(ch, local);
+      }, () => reject());
     });
     for (const f of this.#forwards.values()) await this.#requestForward(client, f.bindAddr, f.port);
   }
@@ -175,7 +181,7 @@ export class Tunnel extends EventEmitter {
         if (!pod || pod.metadata?.deletionTimestamp) {
           if (pod) await waitGone(kube, session);
           log.progress(`shadow pod ${objectName(session)} is gone; recreating it`);
-          await createShadow(kube, session, keys, shadow);
+          await createShadow(kube, session, keys, shadow, log);
         }
         await waitReady(kube, session, shadow.image, podTimeoutMs, log);
         if (this.#isClosed()) return;

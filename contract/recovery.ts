@@ -1,0 +1,97 @@
+// Undoing a session's changes to the cluster (see RecoveryPlan in index.ts). One implementation,
+// run by the shadow's watchdog inside the cluster and by kt-clean and the plugins themselves on the
+// laptop; each side supplies the few API calls it needs.
+import { ANNOTATION, type Lock, type RecoveryPlan, type RecoveryStep } from './index.ts';
+
+export interface ObjectMeta {
+  annotations: Record<string, string>;
+}
+export interface ServiceView extends ObjectMeta {
+  selector: Record<string, string>;
+}
+export interface DeploymentView extends ObjectMeta {
+  replicas: number;
+}
+
+/** The API calls recovery needs; each returns undefined / ignores a missing object. */
+export interface RecoveryApi {
+  getService(namespace: string, name: string): Promise<ServiceView | undefined>;
+  patchService(namespace: string, name: string, mergePatch: object): Promise<void>;
+  getDeployment(namespace: string, name: string): Promise<DeploymentView | undefined>;
+  patchDeployment(namespace: string, name: string, mergePatch: object): Promise<void>;
+  delete(kind: 'Pod' | 'Service' | 'Secret', namespace: string, name: string): Promise<void>;
+}
+
+export function parseLock(annotations: Record<string, string> | undefined): Lock | undefined {
+  const raw = annotations?.[ANNOTATION.lock];
+  if (!raw) return undefined;
+  try {
+    const l = JSON.parse(raw) as Lock;
+    return typeof l.session === 'string' ? l : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A merge patch that replaces a selector as a whole (merge patches merge maps key by key). */
+export function replaceSelectorPatch(current: Record<string, string>, next: Record<string, string>): Record<string, string | null> {
+  const patch: Record<string, string | null> = {};
+  for (const k of Object.keys(current)) patch[k] = null;
+  return Object.assign(patch, next);
+}
+
+/** The patch that gives a Service its original selector back and drops kt's annotations. */
+export function restoreSelectorPatch(svc: ServiceView): object | undefined {
+  const raw = svc.annotations[ANNOTATION.originalSelector];
+  if (!raw) return undefined;
+  const original = JSON.parse(raw) as Record<string, string>;
+  return {
+    metadata: { annotations: { [ANNOTATION.lock]: null, [ANNOTATION.originalSelector]: null } },
+    spec: { selector: replaceSelectorPatch(svc.selector, original) },
+  };
+}
+
+async function runStep(plan: RecoveryPlan, step: RecoveryStep, api: RecoveryApi): Promise<string | undefined> {
+  const ns = plan.namespace;
+  switch (step.op) {
+    case 'restore-selector': {
+      const svc = await api.getService(ns, step.service);
+      if (!svc || parseLock(svc.annotations)?.session !== plan.session) return undefined;
+      const patch = restoreSelectorPatch(svc);
+      if (!patch) return undefined;
+      await api.patchService(ns, step.service, patch);
+      return `restored the selector of service/${step.service}`;
+    }
+    case 'restore-replicas': {
+      const dep = await api.getDeployment(ns, step.deployment);
+      if (!dep || parseLock(dep.annotations)?.session !== plan.session) return undefined;
+      const replicas = Number(dep.annotations[ANNOTATION.originalReplicas] ?? '1');
+      await api.patchDeployment(ns, step.deployment, {
+        metadata: { annotations: { [ANNOTATION.lock]: null, [ANNOTATION.originalReplicas]: null } },
+        spec: { replicas },
+      });
+      return `scaled deployment/${step.deployment} back to ${replicas}`;
+    }
+    case 'delete':
+      await api.delete(step.kind, ns, step.name);
+      return `deleted ${step.kind.toLowerCase()}/${step.name}`;
+  }
+}
+
+/**
+ * Runs every step, in order; a failing step does not stop the others. Returns what was done and
+ * what failed, one line each.
+ */
+export async function runRecovery(plan: RecoveryPlan, api: RecoveryApi): Promise<{ done: string[]; failed: string[] }> {
+  const done: string[] = [];
+  const failed: string[] = [];
+  for (const step of plan.steps) {
+    try {
+      const d = await runStep(plan, step, api);
+      if (d) done.push(d);
+    } catch (e) {
+      failed.push(`${step.op} ${'service' in step ? step.service : 'deployment' in step ? step.deployment : step.name}: ${(e as Error).message}`);
+    }
+  }
+  return { done, failed };
+}

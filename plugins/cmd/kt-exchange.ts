@@ -1,0 +1,25 @@
+// kubectl kt-exchange: all traffic of a Service goes to ports on this laptop.
+import { KUBE_FLAGS, main, type CommandSpec } from '../lib/cli.ts';
+import { EXCHANGE_MODES, runExchange } from '../lib/exchange.ts';
+import { SHADOW_FLAGS } from '../lib/shadow-flags.ts';
+
+export const spec: CommandSpec = {
+  name: 'kt-exchange',
+  summary: 'Send all traffic of a Service to ports on this laptop; restored on exit, and by the cluster itself if this laptop disappears',
+  usage: 'kubectl kt-exchange SERVICE|deployment/NAME --expose LOCAL[:REMOTE][,...] [--mode selector|scale]',
+  examples: [
+    'kubectl kt-exchange echo --expose 8080            # the Service port 8080 (or target port) to localhost:8080',
+    'kubectl kt-exchange echo --expose 8080:80,9090:grpc',
+    'kubectl kt-exchange deployment/echo --mode scale --expose 8080',
+  ],
+  flags: [
+    ...KUBE_FLAGS,
+    { name: 'expose', type: 'string', description: 'LOCAL[:REMOTE][,...]: REMOTE is a Service port, a target port or a port name (default: LOCAL)' },
+    { name: 'mode', type: 'string', description: 'selector: point the Service at the shadow; scale: scale the Deployment to 0', choices: EXCHANGE_MODES, default: 'selector' },
+    { name: 'recover-after', type: 'string', description: 'How long the cluster waits for a vanished laptop before restoring itself', default: '60s' },
+    ...SHADOW_FLAGS,
+  ],
+  run: runExchange,
+};
+
+void main(spec);

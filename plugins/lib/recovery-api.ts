@@ -1,0 +1,33 @@
+// The laptop's implementation of the recovery API (contract/recovery.ts), on client-node.
+import { AppsV1Api } from '@kubernetes/client-node';
+import type { RecoveryApi } from '../../contract/recovery.ts';
+import { apiStatus, mergePatch, type Kube } from './kube.ts';
+
+const orUndefined = <T>(p: Promise<T>): Promise<T | undefined> =>
+  p.catch((e: unknown) => { if (apiStatus(e) === 404) return undefined; throw e; });
+
+export function recoveryApi(kube: Kube): RecoveryApi {
+  const apps = kube.kc.makeApiClient(AppsV1Api);
+  return {
+    getService: async (namespace, name) => {
+      const s = await orUndefined(kube.core.readNamespacedService({ namespace, name }));
+      return s && { selector: s.spec?.selector ?? {}, annotations: s.metadata?.annotations ?? {} };
+    },
+    patchService: async (namespace, name, body) => { await kube.core.patchNamespacedService({ namespace, name, body }, mergePatch); },
+    getDeployment: async (namespace, name) => {
+      const d = await orUndefined(apps.readNamespacedDeployment({ namespace, name }));
+      return d && { replicas: d.spec?.replicas ?? 1, annotations: d.metadata?.annotations ?? {} };
+    },
+    patchDeployment: async (namespace, name, body) => { await apps.patchNamespacedDeployment({ namespace, name, body }, mergePatch); },
+    delete: async (kind, namespace, name) => {
+      const del: Promise<unknown> = kind === 'Pod'
+        ? kube.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 })
+        : kind === 'Service' ? kube.core.deleteNamespacedService({ namespace, name }) : kube.core.deleteNamespacedSecret({ namespace, name });
+      await orUndefined(del);
+    },
+  };
+}
+
+export function appsApi(kube: Kube): AppsV1Api {
+  return kube.kc.makeApiClient(AppsV1Api);
+}

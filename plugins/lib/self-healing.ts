@@ -1,0 +1,83 @@
+// Self-healing, the laptop's half: a ServiceAccount, Role and RoleBinding for one shadow pod, which
+// may do exactly what the session's recovery plan needs and nothing else (each rule names its
+// objects), so the shadow's watchdog can undo the session when the laptop disappears. The objects
+// are owned by the pod and go with it. A user who may not create RBAC gets a warning and no
+// self-healing: then kt-clean is the way back.
+import { RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import type { RecoveryPlan } from '../../contract/index.ts';
+import { apiStatus, mergePatch, type Kube } from './kube.ts';
+import type { Logger } from './log.ts';
+
+export interface SelfHealing {
+  plan: RecoveryPlan;
+  recoverAfterMs: number;
+}
+
+export interface ArmedRbac {
+  serviceAccount: string;
+  /** Makes the RBAC objects owned by the pod. */
+  adopt(pod: { name: string; uid: string }): Promise<void>;
+  remove(): Promise<void>;
+}
+
+export function rulesFor(plan: RecoveryPlan, podName: string): V1PolicyRule[] {
+  const services = new Set<string>();
+  const deletableServices = new Set<string>();
+  const deployments = new Set<string>();
+  for (const s of plan.steps) {
+    if (s.op === 'restore-selector') services.add(s.service);
+    if (s.op === 'restore-replicas') deployments.add(s.deployment);
+    if (s.op === 'delete' && s.kind === 'Service') deletableServices.add(s.name);
+  }
+  const rules: V1PolicyRule[] = [{ apiGroups: [''], resources: ['pods'], verbs: ['delete'], resourceNames: [podName] }];
+  if (services.size) rules.push({ apiGroups: [''], resources: ['services'], verbs: ['get', 'patch'], resourceNames: [...services] });
+  if (deletableServices.size) rules.push({ apiGroups: [''], resources: ['services'], verbs: ['delete'], resourceNames: [...deletableServices] });
+  if (deployments.size) rules.push({ apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'patch'], resourceNames: [...deployments] });
+  return rules;
+}
+
+let warned = false;
+
+/** Creates the RBAC for one pod incarnation; undefined when the user may not create it. */
+export async function armRbac(kube: Kube, podName: string, labels: Record<string, string>, plan: RecoveryPlan, log: Logger): Promise<ArmedRbac | undefined> {
+  const rbac = kube.kc.makeApiClient(RbacAuthorizationV1Api);
+  const ns = plan.namespace;
+  const name = `${podName}-${randomBytes(2).toString('hex')}`;
+  const metadata = { name, namespace: ns, labels };
+  const created: (() => Promise<unknown>)[] = [];
+  const remove = async (): Promise<void> => {
+    for (const del of created.reverse()) await del().catch(() => undefined);
+  };
+  try {
+    await kube.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata, automountServiceAccountToken: true } });
+    created.push(() => kube.core.deleteNamespacedServiceAccount({ name, namespace: ns }));
+    await rbac.createNamespacedRole({ namespace: ns, body: { metadata, rules: rulesFor(plan, podName) } });
+    created.push(() => rbac.deleteNamespacedRole({ name, namespace: ns }));
+    await rbac.createNamespacedRoleBinding({
+      namespace: ns,
+      body: { metadata, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects: [{ kind: 'ServiceAccount', name, namespace: ns }] },
+    });
+    created.push(() => rbac.deleteNamespacedRoleBinding({ name, namespace: ns }));
+  } catch (e) {
+    await remove();
+    if (apiStatus(e) === 403) {
+      if (!warned) log.warn('self-healing is off: you may not create ServiceAccounts, Roles and RoleBindings here, so if this laptop disappears the cluster stays changed until someone runs kubectl kt-clean');
+      warned = true;
+      return undefined;
+    }
+    throw e;
+  }
+  return {
+    serviceAccount: name,
+    remove,
+    adopt: async ({ name: owner, uid }) => {
+      const body = { metadata: { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: owner, uid, blockOwnerDeletion: false }] } };
+      await Promise.all([
+        kube.core.patchNamespacedServiceAccount({ name, namespace: ns, body }, mergePatch),
+        rbac.patchNamespacedRole({ name, namespace: ns, body }, mergePatch),
+        rbac.patchNamespacedRoleBinding({ name, namespace: ns, body }, mergePatch),
+      ]);
+    },
+  };
+}

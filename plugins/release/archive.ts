@@ -1,0 +1,134 @@
+// Deterministic .tar.gz and .zip writers for the release archives: regular files only (krew
+// refuses links), fixed owner and times, so the same inputs give the same bytes and sha256.
+//
+// Every plugin's archive for a platform holds the same ~100 MB binary under another name, so its
+// compressed form is computed once and reused: in a zip each entry is compressed on its own
+// anyway, and a .tar.gz is written as several gzip members (RFC 1952 allows a file to be a series
+// of members; gzip, Go's compress/gzip as krew uses it, libarchive and Python all read them).
+import { crc32, deflateRawSync, gzipSync, constants as zc } from 'node:zlib';
+
+export interface ArchiveFile {
+  name: string;
+  /** Unix permission bits, e.g. 0o755. */
+  mode: number;
+  data: Buffer;
+}
+
+/** 1980-01-01T00:00:00Z: the earliest time a zip can hold; used unless SOURCE_DATE_EPOCH is set. */
+export const DEFAULT_EPOCH = 315532800;
+
+export function sourceDateEpoch(env = process.env): number {
+  const v = Number(env.SOURCE_DATE_EPOCH);
+  return Number.isInteger(v) && v >= DEFAULT_EPOCH ? v : DEFAULT_EPOCH;
+}
+
+const LEVEL = { level: zc.Z_BEST_COMPRESSION };
+const tarMembers = new WeakMap<Buffer, Buffer>();
+const deflated = new WeakMap<Buffer, { raw: Buffer; crc: number }>();
+
+function octal(buf: Buffer, off: number, len: number, value: number): void {
+  buf.write(value.toString(8).padStart(len - 1, '0') + '\0', off, len, 'ascii');
+}
+
+function tarHeader(f: ArchiveFile, mtime: number): Buffer {
+  const h = Buffer.alloc(512);
+  const name = Buffer.from(f.name, 'utf8');
+  if (name.length > 100) throw new Error(`archive entry name too long: ${f.name}`);
+  name.copy(h, 0);
+  octal(h, 100, 8, f.mode & 0o7777);
+  octal(h, 108, 8, 0);
+  octal(h, 116, 8, 0);
+  octal(h, 124, 12, f.data.length);
+  octal(h, 136, 12, mtime);
+  h.fill(' ', 148, 156);
+  h.write('0', 156, 'ascii'); // regular file
+  h.write('ustar\0' + '00', 257, 'ascii');
+  h.write('root', 265, 'ascii');
+  h.write('root', 297, 'ascii');
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+  return h;
+}
+
+/** The gzip member holding a file's data padded to the tar block size, computed once per buffer. */
+function tarDataMember(data: Buffer): Buffer {
+  let m = tarMembers.get(data);
+  if (!m) {
+    const pad = (512 - (data.length % 512)) % 512;
+    m = gzipSync(pad ? Buffer.concat([data, Buffer.alloc(pad)]) : data, LEVEL);
+    tarMembers.set(data, m);
+  }
+  return m;
+}
+
+export function tarGz(files: ArchiveFile[], mtime = sourceDateEpoch()): Buffer {
+  const parts: Buffer[] = [];
+  for (const f of files) {
+    parts.push(gzipSync(tarHeader(f, mtime), LEVEL));
+    if (f.data.length > 0) parts.push(tarDataMember(f.data));
+  }
+  parts.push(gzipSync(Buffer.alloc(1024), LEVEL));
+  return Buffer.concat(parts);
+}
+
+function dosTime(epoch: number): { time: number; date: number } {
+  const d = new Date(epoch * 1000);
+  return {
+    time: (d.getUTCHours() << 11) | (d.getUTCMinutes() << 5) | Math.floor(d.getUTCSeconds() / 2),
+    date: ((d.getUTCFullYear() - 1980) << 9) | ((d.getUTCMonth() + 1) << 5) | d.getUTCDate(),
+  };
+}
+
+export function zip(files: ArchiveFile[], mtime = sourceDateEpoch()): Buffer {
+  const { time, date } = dosTime(mtime);
+  const locals: Buffer[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  for (const f of files) {
+    let d = deflated.get(f.data);
+    if (!d) {
+      d = { raw: deflateRawSync(f.data, LEVEL), crc: crc32(f.data) };
+      deflated.set(f.data, d);
+    }
+    const name = Buffer.from(f.name, 'utf8');
+    if (f.data.length >= 0xffffffff || offset >= 0xffffffff) throw new Error('archive too large for a zip without zip64');
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4); // version needed: 2.0 (deflate)
+    local.writeUInt16LE(0x0800, 6); // UTF-8 names
+    local.writeUInt16LE(8, 8); // deflate
+    local.writeUInt16LE(time, 10);
+    local.writeUInt16LE(date, 12);
+    local.writeUInt32LE(d.crc, 14);
+    local.writeUInt32LE(d.raw.length, 18);
+    local.writeUInt32LE(f.data.length, 22);
+    local.writeUInt16LE(name.length, 26);
+    local.writeUInt16LE(0, 28);
+    locals.push(local, name, d.raw);
+    const c = Buffer.alloc(46);
+    c.writeUInt32LE(0x02014b50, 0);
+    c.writeUInt16LE((3 << 8) | 20, 4); // made by: Unix, 2.0 (keeps the mode bits)
+    c.writeUInt16LE(20, 6);
+    c.writeUInt16LE(0x0800, 8);
+    c.writeUInt16LE(8, 10);
+    c.writeUInt16LE(time, 12);
+    c.writeUInt16LE(date, 14);
+    c.writeUInt32LE(d.crc, 16);
+    c.writeUInt32LE(d.raw.length, 20);
+    c.writeUInt32LE(f.data.length, 24);
+    c.writeUInt16LE(name.length, 28);
+    c.writeUInt32LE(((0o100000 | (f.mode & 0o7777)) << 16) >>> 0, 38); // regular file + mode
+    c.writeUInt32LE(offset, 42);
+    central.push(c, name);
+    offset += 30 + name.length + d.raw.length;
+  }
+  const cd = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(files.length, 8);
+  end.writeUInt16LE(files.length, 10);
+  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, cd, end]);
+}
