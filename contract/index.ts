@@ -16,6 +16,8 @@ export const MANAGED_BY = 'kt';
 export const ROLE = {
   shadow: 'shadow',
   router: 'router',
+  /** A Service kt created: a preview, or a mesh's helper Services. */
+  service: 'service',
 } as const;
 export type Role = (typeof ROLE)[keyof typeof ROLE];
 

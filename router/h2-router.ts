@@ -35,8 +35,8 @@ export const GRPC_UNAVAILABLE = 14;
 export interface H2Pool {
   /** The session to host:port, connecting when there is none or the last one closed. */
   session(host: string, port: number): ClientHttp2Session;
-  /** Closes (gracefully: open streams finish) sessions to addresses not in `keep` (host:port keys). */
-  prune(keep: ReadonlySet<string>): void;
+  /** Closes (gracefully: open streams finish) sessions to addresses not in `keep`. */
+  prune(keep: readonly { host: string; port: number }[]): void;
   close(): void;
 }
 
@@ -63,8 +63,9 @@ export function createH2Pool(log: Logger): H2Pool {
       return session;
     },
     prune(keep) {
+      const keys = new Set(keep.map((a) => hostPort(a.host, a.port)));
       for (const [key, session] of sessions) {
-        if (!keep.has(key)) {
+        if (!keys.has(key)) {
           sessions.delete(key);
           session.close();
         }

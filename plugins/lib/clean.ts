@@ -5,6 +5,10 @@ import { UserError } from './errors.ts';
 import { apiStatus, type Kube } from './kube.ts';
 import { listLocalSessions, processAlive, removeLocalSession } from './local-state.ts';
 import { createLogger } from './log.ts';
+import { parseLock, runRecovery } from '../../contract/recovery.ts';
+import type { RecoveryStep } from '../../contract/index.ts';
+import { recoveryApi, appsApi } from './recovery-api.ts';
+import { lockIsLive } from './service-lock.ts';
 import { formatDuration, listSessions } from './sessions.ts';
 import { kubeFromFlags } from './shadow-session.ts';
 
@@ -40,6 +44,17 @@ export async function runClean(p: Parsed): Promise<number> {
       continue;
     }
     const why = s.state === 'orphaned' ? 'its process on this machine is gone' : `no heartbeat for ${formatDuration(s.heartbeatAgeMs)}`;
+    // Undo what the session changed (its plan travels in its shadow pod) before removing the pod.
+    for (const plan of s.plans) {
+      if (dryRun) {
+        for (const step of plan.steps) process.stdout.write(`would ${describeStep(step)} (session ${s.id} of ${s.user}: ${why})\n`);
+        actions += plan.steps.length;
+        continue;
+      }
+      const r = await runRecovery(plan, recoveryApi(kube));
+      for (const d of r.done) { process.stdout.write(`${d} (session ${s.id} of ${s.user}: ${why})\n`); actions++; }
+      for (const f of r.failed) log.warn(`could not undo for session ${s.id}: ${f}`);
+    }
     for (const o of s.objects) {
       if (!dryRun) await deletePod(kube, o.name, o.namespace);
       process.stdout.write(`${verb} ${o.kind.toLowerCase()}/${o.name} and its secret in namespace ${o.namespace} (session ${s.id} of ${s.user}, ${s.kind}: ${why})\n`);
@@ -47,6 +62,8 @@ export async function runClean(p: Parsed): Promise<number> {
     }
     if (!dryRun) removeLocalSession(s.id);
   }
+  // Services and Deployments still held by sessions whose pods are gone altogether.
+  actions += await releaseDeadLocks(kube, dryRun, new Set(sessions.filter((x) => x.state === 'healthy').map((x) => x.id)));
   // Records of sessions whose process died and whose cluster objects are already gone.
   const clusterIds = new Set(sessions.map((s) => s.id));
   for (const rec of listLocalSessions()) {
@@ -66,4 +83,35 @@ export async function runClean(p: Parsed): Promise<number> {
 async function localUndoers(): Promise<((dryRun: boolean) => Promise<string[]>)[]> {
   const { localCleaners } = await import('./local-cleanup.ts');
   return localCleaners();
+}
+
+function describeStep(step: RecoveryStep): string {
+  switch (step.op) {
+    case 'restore-selector': return `restore the selector of service/${step.service}`;
+    case 'restore-replicas': return `scale deployment/${step.deployment} back`;
+    case 'delete': return `delete ${step.kind.toLowerCase()}/${step.name}`;
+  }
+}
+
+async function releaseDeadLocks(kube: Kube, dryRun: boolean, live: Set<string>): Promise<number> {
+  let n = 0;
+  const svcs = await kube.core.listNamespacedService({ namespace: kube.namespace }).catch(() => undefined);
+  for (const svc of svcs?.items ?? []) {
+    const lock = parseLock(svc.metadata?.annotations);
+    if (!lock || live.has(lock.session) || await lockIsLive(kube, lock)) continue;
+    const plan = { session: lock.session, namespace: kube.namespace, steps: [{ op: 'restore-selector' as const, service: svc.metadata!.name! }] };
+    if (!dryRun) await runRecovery(plan, recoveryApi(kube));
+    process.stdout.write(`${dryRun ? 'would restore' : 'restored'} the selector of service/${svc.metadata!.name} (left by session ${lock.session} of ${lock.user}, whose pods are gone)\n`);
+    n++;
+  }
+  const deps = await appsApi(kube).listNamespacedDeployment({ namespace: kube.namespace }).catch(() => undefined);
+  for (const d of deps?.items ?? []) {
+    const lock = parseLock(d.metadata?.annotations);
+    if (!lock || live.has(lock.session) || await lockIsLive(kube, lock)) continue;
+    const plan = { session: lock.session, namespace: kube.namespace, steps: [{ op: 'restore-replicas' as const, deployment: d.metadata!.name! }] };
+    if (!dryRun) await runRecovery(plan, recoveryApi(kube));
+    process.stdout.write(`${dryRun ? 'would scale' : 'scaled'} deployment/${d.metadata!.name} back (left by session ${lock.session} of ${lock.user}, whose pods are gone)\n`);
+    n++;
+  }
+  return n;
 }

@@ -3,7 +3,7 @@
 // heartbeat's managedFields time against the API server's Date header) and, for sessions started
 // on this machine, by whether their process is still alive.
 import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
-import { ANNOTATION, LABEL, ROLE, STALE_AFTER_MS } from '../../contract/index.ts';
+import { ANNOTATION, LABEL, ROLE, SHADOW_ENV, STALE_AFTER_MS, type RecoveryPlan } from '../../contract/index.ts';
 import { lastHeartbeat } from './heartbeat.ts';
 import { call, clusterNow, type Kube } from './kube.ts';
 import { listLocalSessions, processAlive } from './local-state.ts';
@@ -23,6 +23,8 @@ export interface ClusterSession {
   heartbeatAgeMs: number;
   state: SessionState;
   objects: { kind: string; name: string; namespace: string }[];
+  /** What the session changed, from its shadow pod (see RecoveryPlan). */
+  plans: RecoveryPlan[];
 }
 
 export interface ListOptions {
@@ -54,11 +56,15 @@ export async function listSessions(kube: Kube, o: ListOptions): Promise<{ now: n
         kind: pod.metadata?.annotations?.[ANNOTATION.kind] ?? 'unknown',
         user: pod.metadata?.annotations?.[ANNOTATION.user] ?? 'unknown',
         target: pod.metadata?.annotations?.['kt.dev/target'] ?? '-',
-        createdAt: created, lastHeartbeat: 0, ageMs: now - created, heartbeatAgeMs: 0, state: 'healthy', objects: [],
+        createdAt: created, lastHeartbeat: 0, ageMs: now - created, heartbeatAgeMs: 0, state: 'healthy', objects: [], plans: [],
       };
       byId.set(`${ns}/${id}`, s);
     }
     s.objects.push({ kind: 'Pod', name: pod.metadata!.name!, namespace: ns });
+    const rawPlan = pod.spec?.containers[0]?.env?.find((e) => e.name === SHADOW_ENV.recoveryPlan)?.value;
+    if (rawPlan) {
+      try { s.plans.push(JSON.parse(rawPlan) as RecoveryPlan); } catch { /* not ours to judge */ }
+    }
     if (pod.metadata?.labels?.[LABEL.role] === ROLE.shadow) s.lastHeartbeat = Math.max(s.lastHeartbeat, lastHeartbeat(pod));
   }
   for (const s of byId.values()) {

@@ -5,7 +5,7 @@
 // compressed form is computed once and reused: in a zip each entry is compressed on its own
 // anyway, and a .tar.gz is written as several gzip members (RFC 1952 allows a file to be a series
 // of members; gzip, Go's compress/gzip as krew uses it, libarchive and Python all read them).
-import { crc32, deflateRawSync, gzipSync, constants as zc } from 'node:zlib';
+import { crc32, deflateRawSync, gunzipSync, gzipSync, constants as zc } from 'node:zlib';
 
 export interface ArchiveFile {
   name: string;
@@ -22,9 +22,11 @@ export function sourceDateEpoch(env = process.env): number {
   return Number.isInteger(v) && v >= DEFAULT_EPOCH ? v : DEFAULT_EPOCH;
 }
 
-const LEVEL = { level: zc.Z_BEST_COMPRESSION };
-const tarMembers = new WeakMap<Buffer, Buffer>();
-const deflated = new WeakMap<Buffer, { raw: Buffer; crc: number }>();
+/** Compression level: the best for release archives, the fastest for caches that stay local. */
+export type Level = 'best' | 'fast';
+const zlibLevel = (l: Level): { level: number } => ({ level: l === 'best' ? zc.Z_BEST_COMPRESSION : zc.Z_BEST_SPEED });
+const tarMembers = { best: new WeakMap<Buffer, Buffer>(), fast: new WeakMap<Buffer, Buffer>() };
+const deflated = { best: new WeakMap<Buffer, { raw: Buffer; crc: number }>(), fast: new WeakMap<Buffer, { raw: Buffer; crc: number }>() };
 
 function octal(buf: Buffer, off: number, len: number, value: number): void {
   buf.write(value.toString(8).padStart(len - 1, '0') + '\0', off, len, 'ascii');
@@ -52,23 +54,23 @@ function tarHeader(f: ArchiveFile, mtime: number): Buffer {
 }
 
 /** The gzip member holding a file's data padded to the tar block size, computed once per buffer. */
-function tarDataMember(data: Buffer): Buffer {
-  let m = tarMembers.get(data);
+function tarDataMember(data: Buffer, level: Level): Buffer {
+  let m = tarMembers[level].get(data);
   if (!m) {
     const pad = (512 - (data.length % 512)) % 512;
-    m = gzipSync(pad ? Buffer.concat([data, Buffer.alloc(pad)]) : data, LEVEL);
-    tarMembers.set(data, m);
+    m = gzipSync(pad ? Buffer.concat([data, Buffer.alloc(pad)]) : data, zlibLevel(level));
+    tarMembers[level].set(data, m);
   }
   return m;
 }
 
-export function tarGz(files: ArchiveFile[], mtime = sourceDateEpoch()): Buffer {
+export function tarGz(files: ArchiveFile[], mtime = sourceDateEpoch(), level: Level = 'best'): Buffer {
   const parts: Buffer[] = [];
   for (const f of files) {
-    parts.push(gzipSync(tarHeader(f, mtime), LEVEL));
-    if (f.data.length > 0) parts.push(tarDataMember(f.data));
+    parts.push(gzipSync(tarHeader(f, mtime), zlibLevel(level)));
+    if (f.data.length > 0) parts.push(tarDataMember(f.data, level));
   }
-  parts.push(gzipSync(Buffer.alloc(1024), LEVEL));
+  parts.push(gzipSync(Buffer.alloc(1024), zlibLevel(level)));
   return Buffer.concat(parts);
 }
 
@@ -80,16 +82,16 @@ function dosTime(epoch: number): { time: number; date: number } {
   };
 }
 
-export function zip(files: ArchiveFile[], mtime = sourceDateEpoch()): Buffer {
+export function zip(files: ArchiveFile[], mtime = sourceDateEpoch(), level: Level = 'best'): Buffer {
   const { time, date } = dosTime(mtime);
   const locals: Buffer[] = [];
   const central: Buffer[] = [];
   let offset = 0;
   for (const f of files) {
-    let d = deflated.get(f.data);
+    let d = deflated[level].get(f.data);
     if (!d) {
-      d = { raw: deflateRawSync(f.data, LEVEL), crc: crc32(f.data) };
-      deflated.set(f.data, d);
+      d = { raw: deflateRawSync(f.data, zlibLevel(level)), crc: crc32(f.data) };
+      deflated[level].set(f.data, d);
     }
     const name = Buffer.from(f.name, 'utf8');
     if (f.data.length >= 0xffffffff || offset >= 0xffffffff) throw new Error('archive too large for a zip without zip64');
@@ -131,4 +133,24 @@ export function zip(files: ArchiveFile[], mtime = sourceDateEpoch()): Buffer {
   end.writeUInt32LE(cd.length, 12);
   end.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, cd, end]);
+}
+
+/** Reads one regular file out of a .tar.gz (ustar, as npm packs), or undefined if absent. */
+export function readTarGzEntry(tgz: Buffer, path: string): { data: Buffer; mode: number } | undefined {
+  const tar = gunzipSync(tgz, { maxOutputLength: 2 ** 32 });
+  let off = 0;
+  while (off + 512 <= tar.length) {
+    const h = tar.subarray(off, off + 512);
+    if (h.every((b) => b === 0)) break;
+    const str = (a: number, n: number): string => h.toString('utf8', a, a + n).replace(/\0.*$/s, '');
+    const size = parseInt(str(124, 12).trim() || '0', 8);
+    const prefix = str(345, 155);
+    const name = prefix ? `${prefix}/${str(0, 100)}` : str(0, 100);
+    const type = str(156, 1);
+    if ((type === '0' || type === '') && name === path) {
+      return { data: Buffer.from(tar.subarray(off + 512, off + 512 + size)), mode: parseInt(str(100, 8).trim() || '644', 8) };
+    }
+    off += 512 + Math.ceil(size / 512) * 512;
+  }
+  return undefined;
 }
