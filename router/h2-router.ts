@@ -11,6 +11,7 @@ import type {
   OutgoingHttpHeaders,
   ServerHttp2Stream,
 } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import type { Logger } from '../shadow/log.ts';
 import { encodeGrpcMessage, errorReason, unreachableMessage } from './backend-errors.ts';
 import type { Destination, Dial, FailureLog } from './backend-errors.ts';
@@ -50,7 +51,7 @@ export function createH2Pool(log: Logger): H2Pool {
       const key = hostPort(host, port);
       const existing = sessions.get(key);
       if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
-      const session = connect(`http://${key}`);
+      const session = connect(`http://${key}`, { createConnection: () => netConnect({ host, port, noDelay: true }) });
       sessions.set(key, session);
       // A failed or finished session leaves the pool; the next request connects again.
       session.on('error', (err) => {
@@ -59,7 +60,6 @@ export function createH2Pool(log: Logger): H2Pool {
       });
       session.on('goaway', () => drop(key, session));
       session.on('close', () => drop(key, session));
-      session.on('connect', () => session.socket.setNoDelay(true));
       return session;
     },
     prune(keep) {

@@ -1,0 +1,94 @@
+// krew plugin manifests, generated from the built archives: one per plugin, every platform with
+// its archive's URL and real sha256.
+import { completeHelperName, pluginBinName, type Platform } from './platforms.ts';
+
+export interface ManifestPlatform {
+  platform: Platform;
+  uri: string;
+  sha256: string;
+}
+
+export interface ManifestInput {
+  plugin: string;
+  version: string;
+  homepage: string;
+  shortDescription: string;
+  description: string;
+  caveats?: string;
+  platforms: ManifestPlatform[];
+}
+
+/** Short descriptions for krew's list (kept short, as the krew index asks); others use the summary. */
+const SHORT: Record<string, string> = {
+  'kt-connect': 'Reach cluster Services and pods from your machine',
+  'kt-exchange': "Send all of a Service's traffic to your machine",
+  'kt-mesh': 'Send header-tagged requests of a Service to you',
+  'kt-preview': 'Publish a local process as a cluster Service',
+  'kt-status': 'List kt sessions and their health',
+  'kt-clean': 'Remove what crashed kt sessions left behind',
+};
+
+export function shortDescription(plugin: string, summary: string): string {
+  if (SHORT[plugin]) return SHORT[plugin];
+  const first = summary.split(/[;:,.] /)[0] ?? summary;
+  return first.length <= 60 ? first : `${first.slice(0, 57)}...`;
+}
+
+export function description(plugin: string, summary: string, usage: string, all: readonly string[]): string {
+  const others = all.filter((p) => p !== plugin);
+  return [
+    `${summary}.`.replace(/\.\.$/, '.'),
+    '',
+    `Usage: ${usage}`,
+    '',
+    'Part of kt, kubectl plugins that join a developer\'s machine to a cluster through a',
+    `per-session shadow pod, reached over one port-forward${others.length ? `; also: ${others.join(', ')}` : ''}.`,
+  ].join('\n');
+}
+
+export function caveats(plugin: string): string {
+  const u = plugin.replaceAll('-', '_');
+  return [
+    `Shell completion for "kubectl ${plugin}" (kubectl 1.26 or newer, with kubectl's own completion`,
+    `loaded) needs the helper kubectl_complete-${u} on PATH; krew links only the plugin, so link it:`,
+    `  ln -sf kubectl-${u} "\${KREW_ROOT:-$HOME/.krew}/bin/kubectl_complete-${u}"`,
+    `On Windows copy kubectl_complete-${u}.cmd from the plugin's folder under %USERPROFILE%\\.krew\\store\\${plugin}`,
+    'into %USERPROFILE%\\.krew\\bin. For the plugin itself: kubectl ' + plugin + ' completion bash|zsh|fish',
+  ].join('\n');
+}
+
+const q = (s: string): string => JSON.stringify(s); // a JSON string is a YAML double-quoted scalar
+const block = (s: string, indent: string): string => `|\n${s.split('\n').map((l) => (l ? indent + l : '')).join('\n')}`;
+
+export function krewManifest(m: ManifestInput): string {
+  if (!/^v?\d+\.\d+\.\d+/.test(m.version)) throw new Error(`version "${m.version}" is not semver`);
+  const lines = [
+    'apiVersion: krew.googlecontainertools.github.com/v1alpha2',
+    'kind: Plugin',
+    'metadata:',
+    `  name: ${m.plugin}`,
+    'spec:',
+    `  version: ${q(m.version.startsWith('v') ? m.version : `v${m.version}`)}`,
+    `  homepage: ${q(m.homepage)}`,
+    `  shortDescription: ${q(m.shortDescription)}`,
+    `  description: ${block(m.description, '    ')}`,
+  ];
+  if (m.caveats) lines.push(`  caveats: ${block(m.caveats, '    ')}`);
+  lines.push('  platforms:');
+  for (const { platform: p, uri, sha256 } of m.platforms) {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`${m.plugin} ${p.id}: sha256 "${sha256}" is not 64 lowercase hex digits`);
+    const bin = pluginBinName(m.plugin, p);
+    lines.push(
+      '  - selector:',
+      '      matchLabels:',
+      `        os: ${p.os}`,
+      `        arch: ${p.arch}`,
+      `    uri: ${q(uri)}`,
+      `    sha256: ${q(sha256)}`,
+      '    files:',
+      ...[bin, completeHelperName(m.plugin, p), 'LICENSE'].flatMap((f) => [`    - from: ${q(f)}`, '      to: "."']),
+      `    bin: ${q(bin)}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
