@@ -41,11 +41,11 @@ try {
   results.push(`time to ready: kt-connect ${median(ready)} ms, bare pod create-to-Ready ${median(floor)} ms, overhead ${median(ready) - median(floor)} ms (target <= 1500 ms) [median of ${RUNS}]`);
 
   // 2. Throughput and latency: tunnel against kubectl port-forward, same pod, same tool.
-  const pf = spawnInLaptop(cluster.kubectl, ['--kubeconfig', cluster.laptopKubeconfig, '-n', ns.name, 'port-forward', `pod/${pod}`, '17070:7070']);
+  const pf = spawnInLaptop(cluster.kubectl, ['--kubeconfig', cluster.laptopKubeconfig, '-n', ns.name, 'port-forward', `pod/${pod}`, '27070:7070']);
   const p = startPlugin('kt-connect', ['--mode', 'socks', '--proxy-port', '2401', '-n', ns.name]);
   try {
     await p.waitFor(/Press Ctrl-C to disconnect/, 120_000);
-    await eventually('port-forward', 20_000, async () => ((await runInLaptop('bash', ['-c', 'exec 3<>/dev/tcp/127.0.0.1/17070'])).code === 0 ? true : undefined));
+    await eventually('port-forward', 20_000, async () => ((await runInLaptop('bash', ['-c', 'exec 3<>/dev/tcp/127.0.0.1/27070'])).code === 0 ? true : undefined));
     const podIp = kubectl(['get', 'pod', pod, '-n', ns.name, '-o', 'jsonpath={.status.podIP}']);
     type R = { mibPerSec: number; rttMedianMs: number; rttP99Ms: number };
     const run = async (args: string[]): Promise<R> => {
@@ -56,7 +56,7 @@ try {
     const base: R[] = [];
     const kt: R[] = [];
     for (let i = 0; i < RUNS; i++) {
-      base.push(await run(['direct', '127.0.0.1', '17070']));
+      base.push(await run(['direct', '127.0.0.1', '27070']));
       kt.push(await run(['socks', '2401', podIp, '7070']));
     }
     const b = { mib: median(base.map((x) => x.mibPerSec)), rtt: median(base.map((x) => x.rttMedianMs)), p99: median(base.map((x) => x.rttP99Ms)) };
