@@ -118,7 +118,24 @@ export type RecoveryStep =
   /** Scale a Deployment back to its original replicas, if this session still holds it. */
   | { op: 'restore-replicas'; deployment: string }
   /** Delete an object the session created. */
-  | { op: 'delete'; kind: 'Pod' | 'Service' | 'Secret'; name: string };
+  | { op: 'delete'; kind: 'Pod' | 'Service' | 'Secret'; name: string }
+  /** Drop this session's routes from a mesh's route table. */
+  | { op: 'remove-route'; configMap: string }
+  /**
+   * If a mesh's route table has no route left: give the Service its original selector back and
+   * delete the route table, which owns the router and the real-pods Service (they go with it).
+   */
+  | { op: 'unmesh-if-idle'; service: string; configMap: string };
+
+/** Names of a meshed Service's shared objects (one set per meshed Service). */
+export function meshNames(service: string): { router: string; stuntman: string; routes: string } {
+  // 63 is the limit for a Service name; the suffixes take at most 14 characters.
+  const base = service.slice(0, 49);
+  return { router: `${base}-kt-router`, stuntman: `${base}-kt-stuntman`, routes: `${base}-kt-routes` };
+}
+
+/** Label on router pods: which Service they route for. */
+export const ROUTER_LABEL = 'kt.dev/router';
 
 /** Limits the shadow enforces per SSH connection. */
 export const SHADOW_LIMITS = {

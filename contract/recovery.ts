@@ -1,7 +1,7 @@
 // Undoing a session's changes to the cluster (see RecoveryPlan in index.ts). One implementation,
 // run by the shadow's watchdog inside the cluster and by kt-clean and the plugins themselves on the
 // laptop; each side supplies the few API calls it needs.
-import { ANNOTATION, type Lock, type RecoveryPlan, type RecoveryStep } from './index.ts';
+import { ANNOTATION, ROUTES_KEY, type Lock, type RecoveryPlan, type RecoveryStep, type RouteTable } from './index.ts';
 
 export interface ObjectMeta {
   annotations: Record<string, string>;
@@ -13,8 +13,17 @@ export interface DeploymentView extends ObjectMeta {
   replicas: number;
 }
 
+export interface ConfigMapView {
+  data: Record<string, string>;
+  resourceVersion: string;
+}
+
 /** The API calls recovery needs; each returns undefined / ignores a missing object. */
 export interface RecoveryApi {
+  getConfigMap(namespace: string, name: string): Promise<ConfigMapView | undefined>;
+  /** Replaces data if the ConfigMap is still at resourceVersion; false on a conflict. */
+  replaceConfigMapData(namespace: string, name: string, data: Record<string, string>, resourceVersion: string): Promise<boolean>;
+  deleteConfigMap(namespace: string, name: string): Promise<void>;
   getService(namespace: string, name: string): Promise<ServiceView | undefined>;
   patchService(namespace: string, name: string, mergePatch: object): Promise<void>;
   getDeployment(namespace: string, name: string): Promise<DeploymentView | undefined>;
@@ -75,7 +84,50 @@ async function runStep(plan: RecoveryPlan, step: RecoveryStep, api: RecoveryApi)
     case 'delete':
       await api.delete(step.kind, ns, step.name);
       return `deleted ${step.kind.toLowerCase()}/${step.name}`;
+    case 'remove-route': {
+      const removed = await updateRoutes(api, ns, step.configMap, (t) => ({ ...t, routes: t.routes.filter((r) => r.session !== plan.session) }));
+      return removed ? `removed the routes of session ${plan.session} from configmap/${step.configMap}` : undefined;
+    }
+    case 'unmesh-if-idle': {
+      const cm = await api.getConfigMap(ns, step.configMap);
+      if (!cm) return undefined;
+      const table = parseTable(cm.data[ROUTES_KEY]);
+      if (table && table.routes.length > 0) return undefined;
+      const svc = await api.getService(ns, step.service);
+      if (svc && parseLock(svc.annotations)?.kind === 'mesh') {
+        const patch = restoreSelectorPatch(svc);
+        if (patch) await api.patchService(ns, step.service, patch);
+      }
+      await api.deleteConfigMap(ns, step.configMap);
+      return `restored service/${step.service} and removed its router (no developer left)`;
+    }
   }
+}
+
+export function parseTable(raw: string | undefined): RouteTable | undefined {
+  if (!raw) return undefined;
+  try {
+    return JSON.parse(raw) as RouteTable;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Changes a route table with optimistic concurrency (several developers edit it at once): read,
+ * change, write if unchanged meanwhile, else again. Resolves false when there was no table or
+ * nothing changed.
+ */
+export async function updateRoutes(api: RecoveryApi, ns: string, name: string, change: (t: RouteTable) => RouteTable): Promise<boolean> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const cm = await api.getConfigMap(ns, name);
+    const table = parseTable(cm?.data[ROUTES_KEY]);
+    if (!cm || !table) return false;
+    const next = change(table);
+    if (JSON.stringify(next) === JSON.stringify(table)) return false;
+    if (await api.replaceConfigMapData(ns, name, { ...cm.data, [ROUTES_KEY]: JSON.stringify(next) }, cm.resourceVersion)) return true;
+  }
+  throw new Error(`configmap/${name} kept changing under us`);
 }
 
 /**
@@ -90,7 +142,8 @@ export async function runRecovery(plan: RecoveryPlan, api: RecoveryApi): Promise
       const d = await runStep(plan, step, api);
       if (d) done.push(d);
     } catch (e) {
-      failed.push(`${step.op} ${'service' in step ? step.service : 'deployment' in step ? step.deployment : step.name}: ${(e as Error).message}`);
+      const what = 'service' in step ? step.service : 'deployment' in step ? step.deployment : 'configMap' in step ? step.configMap : step.name;
+      failed.push(`${step.op} ${what}: ${(e as Error).message}`);
     }
   }
   return { done, failed };

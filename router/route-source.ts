@@ -293,23 +293,26 @@ export function configMapRouteSource(options: ConfigMapSourceOptions): RouteSour
     return rv;
   };
 
+  /** The version the next watch starts from; undefined: list first. Advanced by every event. */
+  let resourceVersion: string | undefined;
+
   /**
-   * Watches from `rv`; resolves with the version to continue from, or undefined after 410 Gone
-   * (list again). `healthy` is called once the API server has accepted the watch.
+   * Watches from `resourceVersion` until the API server ends the watch. On 410 Gone the version
+   * is forgotten (list again). `healthy` is called once the API server has accepted the watch.
    */
-  const watchFrom = async (rv: string, onTable: (table: RouteTable) => void, healthy: () => void): Promise<string | undefined> => {
+  const watch = async (rv: string, onTable: (table: RouteTable) => void, healthy: () => void): Promise<void> => {
     const path = `${collection}?${selector}&watch=1&allowWatchBookmarks=true&timeoutSeconds=${watchTimeout}&resourceVersion=${encodeURIComponent(rv)}`;
     const res = await get(path, (watchTimeout + 30) * 1000);
     if (res.statusCode === 410) {
       res.resume();
-      return undefined;
+      resourceVersion = undefined;
+      return;
     }
     if (res.statusCode !== 200) {
       const body = await readBody(res);
       throw new KubeApiError(`watch ${description}: ${statusMessage(res.statusCode ?? 0, body)}`, res.statusCode);
     }
     healthy();
-    let version: string | undefined = rv;
     let pending = '';
     res.setEncoding('utf8');
     for await (const chunk of res) {
@@ -329,12 +332,13 @@ export function configMapRouteSource(options: ConfigMapSourceOptions): RouteSour
         if (event.type === 'ERROR') {
           if (object.code === 410) {
             res.destroy();
-            return undefined;
+            resourceVersion = undefined;
+            return;
           }
           throw new KubeApiError(`watch ${description}: ${object.message ?? 'error event'}`, object.code);
         }
         const next = object.metadata?.resourceVersion;
-        if (next) version = next;
+        if (next) resourceVersion = next;
         if (event.type === 'ADDED' || event.type === 'MODIFIED') {
           if (object.metadata?.name === name) apply(object, onTable);
         } else if (event.type === 'DELETED') {
@@ -343,7 +347,6 @@ export function configMapRouteSource(options: ConfigMapSourceOptions): RouteSour
         }
       }
     }
-    return version;
   };
 
   const sleep = (ms: number): Promise<void> =>
@@ -358,15 +361,14 @@ export function configMapRouteSource(options: ConfigMapSourceOptions): RouteSour
     });
 
   const run = async (onTable: (table: RouteTable) => void): Promise<void> => {
-    let rv: string | undefined;
     let delay = backoff.initialMs;
     let failing = false;
     while (!closed) {
       const started = Date.now();
       let accepted = false;
       try {
-        rv ??= await list(onTable);
-        rv = await watchFrom(rv, onTable, () => {
+        resourceVersion ??= await list(onTable);
+        await watch(resourceVersion, onTable, () => {
           accepted = true;
           if (failing) log.info('route source reconnected', { source: description });
           failing = false;
@@ -379,7 +381,7 @@ export function configMapRouteSource(options: ConfigMapSourceOptions): RouteSour
         }
       } catch (err) {
         if (closed) break;
-        if (err instanceof KubeApiError && err.status === 410) rv = undefined;
+        if (err instanceof KubeApiError && err.status === 410) resourceVersion = undefined;
         log.warn('route source error; retrying', { source: description, error: errorMessage(err), retryInMs: delay });
         failing = true;
         await sleep(delay);

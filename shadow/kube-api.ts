@@ -68,7 +68,21 @@ export function recoveryApiFor(req: KubeRequest): RecoveryApi {
   const svc = (ns: string, name: string): string => `/api/v1/namespaces/${ns}/services/${name}`;
   const dep = (ns: string, name: string): string => `/apis/apps/v1/namespaces/${ns}/deployments/${name}`;
   const merge = 'application/merge-patch+json';
+  const cm = (ns: string, name: string): string => `/api/v1/namespaces/${ns}/configmaps/${name}`;
   return {
+    getConfigMap: async (ns, name) => {
+      const r = await req('GET', cm(ns, name));
+      if (!check(r, `get configmap ${name}`)) return undefined;
+      const o = r.body as { data?: Record<string, string>; metadata?: { resourceVersion?: string } };
+      return { data: o.data ?? {}, resourceVersion: o.metadata?.resourceVersion ?? '' };
+    },
+    replaceConfigMapData: async (ns, name, data, resourceVersion) => {
+      const r = await req('PATCH', cm(ns, name), { metadata: { resourceVersion }, data }, merge);
+      if (r.status === 409) return false;
+      check(r, `patch configmap ${name}`, false);
+      return true;
+    },
+    deleteConfigMap: async (ns, name) => { check(await req('DELETE', cm(ns, name)), `delete configmap ${name}`); },
     getService: async (ns, name) => {
       const r = await req('GET', svc(ns, name));
       if (!check(r, `get service ${name}`)) return undefined;

@@ -90,6 +90,8 @@ function describeStep(step: RecoveryStep): string {
     case 'restore-selector': return `restore the selector of service/${step.service}`;
     case 'restore-replicas': return `scale deployment/${step.deployment} back`;
     case 'delete': return `delete ${step.kind.toLowerCase()}/${step.name}`;
+    case 'remove-route': return `remove the session's routes from configmap/${step.configMap}`;
+    case 'unmesh-if-idle': return `restore service/${step.service} and remove its router if no developer is left`;
   }
 }
 

@@ -133,6 +133,10 @@ export async function main(spec: CommandSpec, argv = process.argv.slice(2)): Pro
   process.stderr.on('error', () => {});
   let code: number;
   try {
+    // Shell completion: kubectl's kubectl_complete-<plugin> helper asks `<plugin> __complete words...`.
+    const completion = await import('./completion.ts');
+    if (argv[0] === '__complete' || argv[0] === '__completeNoDesc') process.exit(await completion.runComplete(spec, argv.slice(1), argv[0] === '__complete'));
+    spec = completion.withCompletion(spec);
     const sub = spec.subcommands?.find((s) => s.name === argv[0]);
     const target = sub ?? spec;
     const rest = sub ? argv.slice(1) : argv;
@@ -141,7 +145,9 @@ export async function main(spec: CommandSpec, argv = process.argv.slice(2)): Pro
       process.exit(0);
     }
     if (rest.includes('--version') && !rest.slice(0, rest.indexOf('--version')).includes('--')) {
-      process.stdout.write(`${spec.name} ${VERSION}\n`);
+      let flags: FlagValues = {};
+      try { flags = parse(target, rest).flags; } catch { /* the defaults, then */ }
+      process.stdout.write(`${spec.name} ${VERSION}\n${(await import('./images.ts')).imageLines(flags)}`);
       process.exit(0);
     }
     code = await target.run(parse(target, rest));

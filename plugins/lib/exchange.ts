@@ -3,8 +3,8 @@
 // scales the Deployment to zero and gives the shadow its pod labels. Either way the change is
 // undone on exit, by the shadow's watchdog when the laptop disappears, or by kt-clean.
 import type { V1Deployment, V1Pod, V1Service } from '@kubernetes/client-node';
-import { ANNOTATION, SELECT_LABEL, type Lock, type RecoveryPlan } from '../../contract/index.ts';
-import { replaceSelectorPatch, runRecovery } from '../../contract/recovery.ts';
+import { ANNOTATION, ROUTES_KEY, SELECT_LABEL, meshNames, type Lock, type RecoveryPlan } from '../../contract/index.ts';
+import { parseLock, parseTable, replaceSelectorPatch, runRecovery } from '../../contract/recovery.ts';
 import { bool, str, type Parsed } from './cli.ts';
 import { parseDuration } from './clean.ts';
 import { UserError } from './errors.ts';
@@ -96,6 +96,10 @@ export async function runExchange(p: Parsed): Promise<number> {
   const target = await resolveTarget(kube, arg, mode);
   const svcName = target.svc.metadata!.name!;
   const ports: ResolvedPort[] = resolveExpose(specs, target.svc, target.pods);
+  if (parseLock(target.svc.metadata?.annotations)?.kind === 'mesh') {
+    const table = parseTable((await kube.core.readNamespacedConfigMap({ namespace: kube.namespace, name: meshNames(svcName).routes }).catch(() => undefined))?.data?.[ROUTES_KEY]);
+    if (table) throw new UserError(`service/${svcName} is meshed by ${table.routes.map((r) => r.user).join(', ') || 'someone'}; it cannot be exchanged until they are done.`);
+  }
   const staleSvcLock = await checkLock(kube, `service/${svcName}`, target.svc.metadata?.annotations);
   if (target.deployment) await checkLock(kube, `deployment/${target.deployment.metadata!.name}`, target.deployment.metadata?.annotations);
   if (staleSvcLock) log.warn(`service/${svcName} was left exchanged by a session that is gone (${staleSvcLock.user}, ${staleSvcLock.session}); taking it over`);

@@ -9,6 +9,20 @@ const orUndefined = <T>(p: Promise<T>): Promise<T | undefined> =>
 export function recoveryApi(kube: Kube): RecoveryApi {
   const apps = kube.kc.makeApiClient(AppsV1Api);
   return {
+    getConfigMap: async (namespace, name) => {
+      const c = await orUndefined(kube.core.readNamespacedConfigMap({ namespace, name }));
+      return c && { data: c.data ?? {}, resourceVersion: c.metadata!.resourceVersion! };
+    },
+    replaceConfigMapData: async (namespace, name, data, resourceVersion) => {
+      try {
+        await kube.core.patchNamespacedConfigMap({ namespace, name, body: { metadata: { resourceVersion }, data } }, mergePatch);
+        return true;
+      } catch (e) {
+        if (apiStatus(e) === 409) return false;
+        throw e;
+      }
+    },
+    deleteConfigMap: async (namespace, name) => { await orUndefined(kube.core.deleteNamespacedConfigMap({ namespace, name })); },
     getService: async (namespace, name) => {
       const s = await orUndefined(kube.core.readNamespacedService({ namespace, name }));
       return s && { selector: s.spec?.selector ?? {}, annotations: s.metadata?.annotations ?? {} };

@@ -25,7 +25,11 @@ export function rulesFor(plan: RecoveryPlan, podName: string): V1PolicyRule[] {
   const services = new Set<string>();
   const deletableServices = new Set<string>();
   const deployments = new Set<string>();
+  const configMaps = new Set<string>();
+  const deletableConfigMaps = new Set<string>();
   for (const s of plan.steps) {
+    if (s.op === 'remove-route') configMaps.add(s.configMap);
+    if (s.op === 'unmesh-if-idle') { services.add(s.service); configMaps.add(s.configMap); deletableConfigMaps.add(s.configMap); }
     if (s.op === 'restore-selector') services.add(s.service);
     if (s.op === 'restore-replicas') deployments.add(s.deployment);
     if (s.op === 'delete' && s.kind === 'Service') deletableServices.add(s.name);
@@ -33,6 +37,8 @@ export function rulesFor(plan: RecoveryPlan, podName: string): V1PolicyRule[] {
   const rules: V1PolicyRule[] = [{ apiGroups: [''], resources: ['pods'], verbs: ['delete'], resourceNames: [podName] }];
   if (services.size) rules.push({ apiGroups: [''], resources: ['services'], verbs: ['get', 'patch'], resourceNames: [...services] });
   if (deletableServices.size) rules.push({ apiGroups: [''], resources: ['services'], verbs: ['delete'], resourceNames: [...deletableServices] });
+  if (configMaps.size) rules.push({ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'patch'], resourceNames: [...configMaps] });
+  if (deletableConfigMaps.size) rules.push({ apiGroups: [''], resources: ['configmaps'], verbs: ['delete'], resourceNames: [...deletableConfigMaps] });
   if (deployments.size) rules.push({ apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'patch'], resourceNames: [...deployments] });
   return rules;
 }

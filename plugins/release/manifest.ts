@@ -34,27 +34,51 @@ export function shortDescription(plugin: string, summary: string): string {
   return first.length <= 60 ? first : `${first.slice(0, 57)}...`;
 }
 
+/** Wraps prose at width (krew's validator asks for lines of at most 80); indented lines are kept. */
+export function wrap(text: string, width = 80): string {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.length <= width || line.startsWith('  ')) {
+      out.push(line);
+      continue;
+    }
+    let cur = '';
+    for (const word of line.split(' ')) {
+      if (cur && cur.length + 1 + word.length > width) {
+        out.push(cur);
+        cur = word;
+      } else {
+        cur = cur ? `${cur} ${word}` : word;
+      }
+    }
+    if (cur) out.push(cur);
+  }
+  return out.join('\n');
+}
+
 export function description(plugin: string, summary: string, usage: string, all: readonly string[]): string {
   const others = all.filter((p) => p !== plugin);
-  return [
+  return wrap([
     `${summary}.`.replace(/\.\.$/, '.'),
     '',
     `Usage: ${usage}`,
     '',
-    'Part of kt, kubectl plugins that join a developer\'s machine to a cluster through a',
-    `per-session shadow pod, reached over one port-forward${others.length ? `; also: ${others.join(', ')}` : ''}.`,
-  ].join('\n');
+    "Part of kt, kubectl plugins that join a developer's machine to a cluster through a per-session " +
+      `shadow pod reached over one port-forward${others.length ? `. The others: ${others.join(', ')}` : ''}.`,
+  ].join('\n'));
 }
 
 export function caveats(plugin: string): string {
   const u = plugin.replaceAll('-', '_');
-  return [
-    `Shell completion for "kubectl ${plugin}" (kubectl 1.26 or newer, with kubectl's own completion`,
-    `loaded) needs the helper kubectl_complete-${u} on PATH; krew links only the plugin, so link it:`,
-    `  ln -sf kubectl-${u} "\${KREW_ROOT:-$HOME/.krew}/bin/kubectl_complete-${u}"`,
-    `On Windows copy kubectl_complete-${u}.cmd from the plugin's folder under %USERPROFILE%\\.krew\\store\\${plugin}`,
-    'into %USERPROFILE%\\.krew\\bin. For the plugin itself: kubectl ' + plugin + ' completion bash|zsh|fish',
-  ].join('\n');
+  return wrap([
+    `Shell completion of "kubectl ${plugin}" (kubectl 1.26+, with kubectl's own completion loaded) runs ` +
+      `the helper kubectl_complete-${u} from PATH. krew puts only the plugin there; link the helper beside it:`,
+    '  cd "${KREW_ROOT:-$HOME/.krew}/bin"',
+    `  ln -sf kubectl-${u} kubectl_complete-${u}`,
+    `(Windows: copy kubectl_complete-${u}.cmd from the plugin's folder under ` +
+      `%USERPROFILE%\\.krew\\store\\${plugin} into %USERPROFILE%\\.krew\\bin.)`,
+    `To complete kubectl-${u} run by its own name: kubectl ${plugin} completion bash|zsh|fish`,
+  ].join('\n'));
 }
 
 const q = (s: string): string => JSON.stringify(s); // a JSON string is a YAML double-quoted scalar

@@ -35,7 +35,7 @@ export async function fetchNodePackage(p: Platform, version: string, cacheDir: s
     renameSync(join(tmp, got), file);
   } catch (e) {
     const msg = ((e as { stderr?: string }).stderr ?? (e as Error).message).trim().split('\n').filter((l) => !/Unknown user config/.test(l)).slice(-3).join(' ');
-    throw new Error(`the official Node binary for ${p.id} (npm package ${p.nodePackage}@${version}) is missing: npm pack failed: ${msg}`);
+    throw new Error(`the official Node binary for ${p.id} (npm package ${p.nodePackage}@${version}) is missing: npm pack failed: ${msg}`, { cause: e });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
