@@ -8,3 +8,4 @@ version=$(node -p "require('./package.json').version")
 bash images/build.sh --file test/workloads/echo/Dockerfile --tag "$KT_TEST_ECHO_IMAGE" --load
 # Under the default name the plugins deploy, so the tests need no --image flag.
 bash images/build.sh --file Dockerfile.shadow --tag "ghcr.io/kt-dev/kt-shadow:$version" --load
+bash images/build.sh --file Dockerfile.router --tag "ghcr.io/kt-dev/kt-router:$version" --load

@@ -1,0 +1,137 @@
+// kt-mesh end to end: two developers (two plugin processes with their own marks and their own
+// echo servers on the laptop) mesh one Service at once; an in-cluster client calls it.
+import { readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNamespace, deployEcho, eventually, kubectl, kubectlJson, spawnInLaptop } from './cluster.ts';
+import { runPlugin, startPlugin, type RunningPlugin } from './plugin.ts';
+
+const probeScript = readFileSync('test/e2e/tools/incluster-probe.js', 'utf8');
+const A = { http: 18380, grpc: 19380, tcp: 17380, name: 'laptop-a', mark: 'alice' };
+const B = { http: 18480, grpc: 19480, tcp: 17480, name: 'laptop-b', mark: 'bob' };
+
+describe('kt-mesh with two developers', () => {
+  const ns = createNamespace('kt-mesh');
+  let client = '';
+  const laptops: ChildProcess[] = [];
+  let devA: RunningPlugin;
+  let devB: RunningPlugin;
+
+  type Probe = { pod?: string; status?: number; error?: string; messages?: number; grpcStatus?: string; grpcMessage?: string; body?: string };
+  const probe = (kind: string, port: number, headers: Record<string, string> = {}): Probe =>
+    JSON.parse(kubectl(['exec', '-n', ns.name, client, '--', 'node', '-e', probeScript, kind, 'echo', String(port), JSON.stringify(headers)])) as Probe;
+  const selector = (): string => kubectl(['get', 'service', 'echo', '-n', ns.name, '-o', 'jsonpath={.spec.selector}']);
+  const meshObjects = (): string => kubectl(['get', 'pods,services,deployments,configmaps,serviceaccounts,roles,rolebindings,secrets', '-n', ns.name, '-l', 'app.kubernetes.io/managed-by=kt', '-o', 'name']).trim();
+
+  beforeAll(async () => {
+    deployEcho('echo', ns.name);
+    deployEcho('client', ns.name);
+    client = kubectlJson<{ items: { metadata: { name: string } }[] }>(['get', 'pods', '-n', ns.name, '-l', 'app=client']).items[0]!.metadata.name;
+    for (const d of [A, B]) {
+      laptops.push(spawnInLaptop(process.execPath, ['test/workloads/echo/server.ts'], {
+        ECHO_HOST: '127.0.0.1', ECHO_HTTP_PORT: String(d.http), ECHO_GRPC_PORT: String(d.grpc), ECHO_TCP_PORT: String(d.tcp), POD_NAME: d.name,
+      }));
+    }
+    devA = startPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', `${A.http}:80,${A.grpc}:grpc`, '--version-mark', A.mark, '--recover-after', '10s']);
+    await devA.waitFor(/Press Ctrl-C to stop/, 180_000);
+    devB = startPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', `${B.http}:80,${B.grpc}:grpc`, '--version-mark', B.mark, '--recover-after', '10s']);
+    await devB.waitFor(/Press Ctrl-C to stop/, 180_000);
+  });
+  afterAll(async () => {
+    for (const d of [devA, devB]) if (d && d.proc.exitCode === null) await d.stop('SIGINT');
+    for (const l of laptops) l.kill('SIGTERM');
+    ns.remove();
+  });
+
+  it('routes HTTP by header and by baggage; everything else goes to the real pods', () => {
+    expect(probe('http', 80).pod).toMatch(/^echo-/);
+    expect(probe('http', 80, { 'kt-version': 'alice' }).pod).toBe(A.name);
+    expect(probe('http', 80, { 'kt-version': 'bob' }).pod).toBe(B.name);
+    expect(probe('http', 80, { 'kt-version': 'carol' }).pod).toMatch(/^echo-/);
+    expect(probe('http', 80, { baggage: 'userId=7,kt-version=bob;ttl=3' }).pod).toBe(B.name);
+    expect(devA.output()).toContain('header "kt-version: alice"');
+  });
+
+  it('routes WebSocket, gRPC unary and gRPC streaming by the header too, trailers intact', () => {
+    expect(probe('ws', 80, { 'kt-version': 'bob' }).pod).toBe(B.name);
+    expect(probe('ws', 80).pod).toMatch(/^echo-/);
+    const unary = probe('grpc', 9090, { 'kt-version': 'alice' });
+    expect(unary).toMatchObject({ pod: A.name, grpcStatus: '0' });
+    expect(probe('grpc', 9090).pod).toMatch(/^echo-/);
+    expect(probe('grpc-stream', 9090, { 'kt-version': 'bob' })).toMatchObject({ pod: B.name, messages: 4, grpcStatus: '0' });
+  });
+
+  it('refuses a mark another developer holds, creating nothing', async () => {
+    const r = await runPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', '18580:80', '--version-mark', 'alice']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/version "alice" of service\/echo is already taken by \S+ \(session [0-9a-f]{10}\)/);
+  });
+
+  it('raw TCP ports pass through to the real pods', () => {
+    const out = kubectl(['exec', '-n', ns.name, client, '--', 'node', '-e',
+      "const s = require('net').connect(7070, 'echo'); s.on('data', d => { console.log(String(d)); s.destroy(); }); s.write('tcp-through');"]).trim();
+    expect(out).toBe('tcp-through');
+  });
+
+  it('developer B leaves under steady load: A and the real pods are unaffected, no request fails', async () => {
+    const { spawn } = await import('node:child_process');
+    const { cluster } = await import('./cluster.ts');
+    const sets = [{}, { 'kt-version': 'alice' }, { 'kt-version': 'bob' }];
+    const proc = spawn(cluster.kubectl, ['--kubeconfig', cluster.kubeconfig, 'exec', '-n', ns.name, client, '--', 'node', '-e', probeScript, 'load', 'echo', '80', JSON.stringify(sets), '6']);
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    const done = new Promise((r) => proc.on('exit', r));
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await devB.stop('SIGINT')).toBe(0);
+    await done;
+    const [none, a, b] = JSON.parse(out) as { ok: number; failed: number; pods: Record<string, number> }[];
+    console.log(`mesh under load while B left: ${JSON.stringify({ none, a, b })}`);
+    expect(none!.failed).toBe(0);
+    expect(a!.failed).toBe(0);
+    expect(b!.failed).toBe(0);
+    expect(Object.keys(none!.pods)).toEqual(['echo-*']);
+    expect(Object.keys(a!.pods)).toEqual([A.name]);
+    expect(Object.keys(b!.pods).sort()).toEqual(['echo-*', B.name].sort());
+    expect(probe('http', 80, { 'kt-version': 'bob' }).pod).toMatch(/^echo-/);
+    expect(probe('http', 80, { 'kt-version': 'alice' }).pod).toBe(A.name);
+  });
+
+  it('a SIGKILLed developer\'s route disappears by itself within the grace period plus 30 s', async () => {
+    const t0 = Date.now();
+    await devA.stop('SIGKILL');
+    await eventually('route gone and Service restored', 40_000, () => (selector() === '{"app":"echo"}' ? true : undefined));
+    console.log(`mesh: route of the killed developer gone and the Service restored ${Date.now() - t0} ms after SIGKILL (grace 10 s)`);
+    expect(probe('http', 80, { 'kt-version': 'alice' }).pod).toMatch(/^echo-/);
+    await eventually('nothing left', 40_000, () => (meshObjects() === '' ? true : undefined));
+  });
+
+  it('when both have left, the selector is as before and the router and helper Service are gone', async () => {
+    const a2 = startPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', `${A.http}:80`, '--version-mark', A.mark]);
+    await a2.waitFor(/Press Ctrl-C to stop/, 180_000);
+    expect(selector()).toContain('kt.dev/router');
+    expect(await a2.stop('SIGINT')).toBe(0);
+    expect(selector()).toBe('{"app":"echo"}');
+    expect(kubectl(['get', 'service', 'echo', '-n', ns.name, '-o', 'jsonpath={.metadata.annotations}'])).not.toContain('kt.dev/');
+    await eventually('router and helper Service gone', 30_000, () => (meshObjects() === '' ? true : undefined));
+  });
+});
+
+describe('kt-mesh bad input', () => {
+  const ns = createNamespace('kt-meshbad');
+  beforeAll(() => deployEcho('echo', ns.name));
+  afterAll(() => ns.remove());
+  const cases: [string, string[], RegExp][] = [
+    ['an unknown Service', ['nope', '--expose', '8080'], /service "nope" does not exist/],
+    ['a non-HTTP port', ['echo', '--expose', '17070:7070'], /port 7070 \(tcp\) is not HTTP/],
+    ['a malformed mark', ['echo', '--expose', '8080:80', '--version-mark', 'x:bad value'], /--version-mark: "bad value" is not a usable version/],
+  ];
+  it.each(cases)('%s: one sentence, non-zero exit, nothing changed', async (_w, args, message) => {
+    const r = await runPlugin('kt-mesh', [...args, '-n', ns.name]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(message);
+    expect(kubectl(['get', 'pods,services,configmaps', '-n', ns.name, '-l', 'app.kubernetes.io/managed-by=kt', '-o', 'name']).trim()).toBe('');
+    expect(kubectl(['get', 'service', 'echo', '-n', ns.name, '-o', 'jsonpath={.spec.selector}'])).toBe('{"app":"echo"}');
+  });
+});
