@@ -4,15 +4,20 @@
 // requests/s and latency percentiles. Same CPU budget for both proxies: the router and nginx
 // (one worker) are pinned to CPU 1, the backend and wrk to CPU 0.
 //   node bench/router.ts
-// Environment: KT_BENCH_SECONDS (8) per measured run, KT_BENCH_ROUNDS (1) runs per target (the
-// median is reported), KT_BENCH_PROFILE=1 writes a CPU profile of the router (--cpu-prof).
+// Besides wall-clock figures it reports each proxy's CPU time per request (from /proc), which
+// holds up better than requests/s on a machine shared with other work.
+// The router runs twice: with its own forwarding path (router/forward.ts, the default) and with
+// http-proxy-3's web() ("router-hp3"), to show what the custom path buys.
+// Environment: KT_BENCH_SECONDS (6) per measured run, KT_BENCH_ROUNDS (3) runs per target,
+// interleaved (medians are reported), KT_BENCH_PROFILE=1 writes a CPU profile of the router
+// (--cpu-prof).
 // Needs wrk, nginx and taskset (Debian: apt-get install -y wrk nginx).
 // The backend is bench/tools/router-backend.ts (a minimal keep-alive Node HTTP server), two
 // instances on CPU 0: "a" (developer A's version) and "default" (the real pods).
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -22,8 +27,8 @@ import { fileURLToPath } from 'node:url';
 import type { RouteTable } from '../contract/index.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
-const SECONDS = Number(process.env.KT_BENCH_SECONDS ?? 8);
-const ROUNDS = Number(process.env.KT_BENCH_ROUNDS ?? 1);
+const SECONDS = Number(process.env.KT_BENCH_SECONDS ?? 6);
+const ROUNDS = Number(process.env.KT_BENCH_ROUNDS ?? 3);
 const PROFILE = process.env.KT_BENCH_PROFILE === '1';
 const HOST = '127.0.0.1';
 
@@ -95,9 +100,34 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 
 interface WrkResult {
   rps: number;
+  requests: number;
   p50: number;
   p99: number;
   errors: string;
+}
+
+const CLOCK_TICK_US = 1_000_000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+
+/** CPU time (user + system, all threads) of a process and its children, in microseconds. */
+function cpuMicros(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  const stat = (p: string): string[] | undefined => {
+    try {
+      const text = readFileSync(`/proc/${p}/stat`, 'utf8');
+      // Fields after the command name, which is in parentheses and may contain spaces.
+      return text.slice(text.lastIndexOf(')') + 2).split(' ');
+    } catch {
+      return undefined;
+    }
+  };
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = stat(entry);
+    // fields[1] is the parent pid, fields[11] and [12] are utime and stime.
+    if (fields && (entry === String(pid) || fields[1] === String(pid))) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks * CLOCK_TICK_US;
 }
 
 function micros(text: string): number {
@@ -118,11 +148,12 @@ async function wrk(port: number, seconds: number, header: string | undefined): P
   const [code] = (await once(child, 'exit')) as [number | null];
   if (code !== 0) throw new Error(`wrk failed (${code}):\n${out}`);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)?.[1];
+  const requests = /(\d+) requests in/.exec(out)?.[1];
   const p50 = /^\s+50%\s+(\S+)/m.exec(out)?.[1];
   const p99 = /^\s+99%\s+(\S+)/m.exec(out)?.[1];
-  if (!rps || !p50 || !p99) throw new Error(`wrk: unexpected output:\n${out}`);
+  if (!rps || !requests || !p50 || !p99) throw new Error(`wrk: unexpected output:\n${out}`);
   const errors = [/Socket errors:.*/.exec(out)?.[0], /Non-2xx or 3xx responses:.*/.exec(out)?.[0]].filter(Boolean).join('; ');
-  return { rps: Number(rps), p50: micros(p50), p99: micros(p99), errors };
+  return { rps: Number(rps), requests: Number(requests), p50: micros(p50), p99: micros(p99), errors };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -134,30 +165,41 @@ try {
     'the backend',
   );
 
-  // The router on CPU 1.
+  // The router on CPU 1, twice: the default forwarding path and http-proxy-3's.
   const routerPort = await freePort();
-  const healthPort = await freePort();
+  const hp3Port = await freePort();
   const table: RouteTable = {
     header: 'kt-version',
-    ports: [{ port: routerPort, protocol: 'http' }],
+    ports: [
+      { port: routerPort, protocol: 'http' },
+      { port: hp3Port, protocol: 'http' },
+    ],
     defaultTarget: 'default.bench.svc.cluster.local',
     routes: [{ version: 'A', target: 'a.bench.svc.cluster.local', session: 'bench', user: 'bench' }],
   };
   writeFileSync(join(dir, 'routes.json'), JSON.stringify(table));
   const dial = {
-    'default.bench.svc.cluster.local': { [routerPort]: backendPorts.default },
-    'a.bench.svc.cluster.local': { [routerPort]: backendPorts.a },
+    'default.bench.svc.cluster.local': { [routerPort]: backendPorts.default, [hp3Port]: backendPorts.default },
+    'a.bench.svc.cluster.local': { [routerPort]: backendPorts.a, [hp3Port]: backendPorts.a },
   };
+  // Each router listens on both table ports; each is measured on its own port only.
+  const startRouter = async (forwarder: string, profileDir?: string): Promise<ChildProcess> => {
+    const child = start(1, process.execPath, [
+      ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+      join(root, 'bench/tools/router-run.ts'),
+      join(dir, `routes-${forwarder}.json`),
+      String(await freePort()),
+      JSON.stringify(dial),
+      forwarder,
+    ]);
+    await firstJsonLine(child, `the router (${forwarder})`);
+    return child;
+  };
+  writeFileSync(join(dir, 'routes-native.json'), JSON.stringify({ ...table, ports: [table.ports[0]] }));
+  writeFileSync(join(dir, 'routes-http-proxy-3.json'), JSON.stringify({ ...table, ports: [table.ports[1]] }));
   const profileDir = join(dir, 'profile');
-  const nodeArgs = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const router = start(1, process.execPath, [
-    ...nodeArgs,
-    join(root, 'bench/tools/router-run.ts'),
-    join(dir, 'routes.json'),
-    String(healthPort),
-    JSON.stringify(dial),
-  ]);
-  await firstJsonLine(router, 'the router');
+  const router = await startRouter('native', PROFILE ? profileDir : undefined);
+  const routerHp3 = await startRouter('http-proxy-3');
 
   // nginx on CPU 1, configured like KT Connect's router.
   const nginxPort = await freePort();
@@ -200,25 +242,34 @@ http {
   await waitFor('nginx', async () => (await probe(nginxPort, {})).startsWith('200'));
 
   // Both proxies route the same way.
-  for (const [name, port] of [['router', routerPort], ['nginx', nginxPort]] as const) {
+  for (const [name, port] of [['router', routerPort], ['router-hp3', hp3Port], ['nginx', nginxPort]] as const) {
     const routed = await probe(port, { 'kt-version': 'A' });
     const fallback = await probe(port, {});
     if (routed !== '200 a' || fallback !== '200 default') throw new Error(`${name} routes wrongly: A -> ${routed}, none -> ${fallback}`);
   }
 
+  const backendPid = children[0]?.pid;
   const targets = [
-    { name: 'direct', port: backendPorts.a },
-    { name: 'router', port: routerPort },
-    { name: 'nginx', port: nginxPort },
+    { name: 'direct', port: backendPorts.a, pid: backendPid },
+    { name: 'router', port: routerPort, pid: router.pid },
+    { name: 'router-hp3', port: hp3Port, pid: routerHp3.pid },
+    { name: 'nginx', port: nginxPort, pid: nginx.pid },
   ] as const;
+  const cpu = new Map<string, number[]>(targets.map((t) => [t.name, []]));
   const header = 'kt-version: A';
   const results = new Map<string, WrkResult[]>(targets.map((t) => [t.name, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const target of targets) {
       await wrk(target.port, 2, header); // warm-up (JIT, pools)
+      const before = cpuMicros(target.pid);
       const result = await wrk(target.port, SECONDS, header);
+      const perRequest = (cpuMicros(target.pid) - before) / result.requests;
       results.get(target.name)!.push(result);
-      console.error(`bench: ${target.name} round ${round + 1}: ${Math.round(result.rps)} req/s, p50 ${result.p50} us, p99 ${result.p99} us${result.errors ? `, ${result.errors}` : ''}`);
+      cpu.get(target.name)!.push(perRequest);
+      console.error(
+        `bench: ${target.name} round ${round + 1}: ${Math.round(result.rps)} req/s, p50 ${result.p50} us, p99 ${result.p99} us, ` +
+          `${perRequest.toFixed(1)} us CPU/request${result.errors ? `, ${result.errors}` : ''}`,
+      );
     }
   }
 
@@ -229,35 +280,39 @@ http {
       rps: median(runs.map((r) => r.rps)),
       p50: median(runs.map((r) => r.p50)),
       p99: median(runs.map((r) => r.p99)),
+      cpu: median(cpu.get(t.name)!),
       errors: runs.map((r) => r.errors).filter(Boolean).join(' | '),
     };
   });
-  const [direct, viaRouter, viaNginx] = summary as [(typeof summary)[number], (typeof summary)[number], (typeof summary)[number]];
+  type Row = (typeof summary)[number];
+  const [direct, viaRouter, viaHp3, viaNginx] = summary as [Row, Row, Row, Row];
   const ms = (us: number): string => `${(us / 1000).toFixed(3)} ms`;
   const lines = [
     `router benchmark: wrk -t2 -c32 -d${SECONDS}s keep-alive, header "${header}", ${ROUNDS} round(s), median; backend bench/tools/router-backend.ts`,
-    `CPU: router and nginx (1 worker) on CPU 1; backend and wrk on CPU 0`,
+    `CPU: router and nginx (1 worker) on CPU 1; backend and wrk on CPU 0. CPU/req: the process's own CPU time per request`,
+    `(for "direct" that is the backend's).`,
     '',
-    'target   req/s     vs direct   p50         p99         added p50   added p99',
+    'target       req/s  vs direct         p50         p99   added p50   added p99   CPU/req',
   ];
   for (const s of summary) {
     lines.push(
       [
-        s.name.padEnd(8),
+        s.name.padEnd(10),
         String(Math.round(s.rps)).padStart(7),
-        `${(s.rps / direct.rps).toFixed(2)}x`.padStart(11),
+        `${(s.rps / direct.rps).toFixed(2)}x`.padStart(10),
         ms(s.p50).padStart(11),
         ms(s.p99).padStart(11),
         (s === direct ? '-' : ms(s.p50 - direct.p50)).padStart(11),
         (s === direct ? '-' : ms(s.p99 - direct.p99)).padStart(11),
+        `${s.cpu.toFixed(1)} us`.padStart(9),
       ].join(' ') + (s.errors ? `   (${s.errors})` : ''),
     );
   }
   const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
-  lines.push(
-    '',
-    `router / nginx: req/s ${ratio(viaRouter.rps, viaNginx.rps)}, added p50 ${ratio(viaRouter.p50 - direct.p50, viaNginx.p50 - direct.p50)}, added p99 ${ratio(viaRouter.p99 - direct.p99, viaNginx.p99 - direct.p99)}`,
-  );
+  const compare = (a: Row, b: Row): string =>
+    `${a.name} / ${b.name}: req/s ${ratio(a.rps, b.rps)}, added p50 ${ratio(a.p50 - direct.p50, b.p50 - direct.p50)}, ` +
+    `added p99 ${ratio(a.p99 - direct.p99, b.p99 - direct.p99)}, CPU/req ${ratio(a.cpu, b.cpu)}`;
+  lines.push('', compare(viaRouter, viaNginx), compare(viaHp3, viaNginx), compare(viaRouter, viaHp3));
   console.log(lines.join('\n'));
 
   if (PROFILE) {

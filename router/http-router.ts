@@ -1,5 +1,7 @@
 // HTTP/1.1 (keep-alive, routed request by request) and WebSocket upgrades (routed on the upgrade
-// request's headers), forwarded with http-proxy-3 over keep-alive connections to the backends.
+// request's headers), forwarded over keep-alive connections to the backends. WebSockets go through
+// http-proxy-3; plain requests through forward.ts by default (http-proxy-3's web() is kept as the
+// `http-proxy-3` forwarder, for comparison in bench/router.ts).
 import { Agent, createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -8,11 +10,11 @@ import { createProxyServer } from 'http-proxy-3';
 import type { ProxyServer } from 'http-proxy-3';
 import type { Logger } from '../shadow/log.ts';
 import { errorReason, unreachableMessage } from './backend-errors.ts';
+import { forwardHttp1 } from './forward.ts';
 import type { Destination, Dial, FailureLog } from './backend-errors.ts';
 import { hostPort, matchRoute } from './routes.ts';
 import type { CompiledTable } from './routes.ts';
 
-/** What every HTTP/1 port shares: the proxy, the keep-alive pool to the backends. */
 /** Backend addresses as dialled. */
 export type Address = { host: string; port: number };
 
@@ -20,6 +22,7 @@ export type Address = { host: string; port: number };
 export interface Http1Backends {
   readonly proxy: ProxyServer;
   readonly agent: Agent;
+  readonly connectTimeoutMs: number;
   /** Client sockets whose WebSocket upgrade the backend accepted. */
   readonly upgraded: WeakSet<Duplex>;
   /** Destroys idle pooled connections to addresses not in `keep`. */
@@ -33,6 +36,7 @@ export interface Http1BackendOptions {
 }
 
 export function createHttp1Backends(options: Http1BackendOptions = {}): Http1Backends {
+  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
   const agent = new Agent({
     keepAlive: true,
     keepAliveMsecs: 15_000,
@@ -40,14 +44,14 @@ export function createHttp1Backends(options: Http1BackendOptions = {}): Http1Bac
     maxFreeSockets: 1024,
     // An idle pooled connection is dropped after this long (sooner if the backend's
     // Keep-Alive header says so), before most servers would close it under us.
-    timeout: 30_000,
+    //timeout: 30_000,
     scheduling: 'lifo',
   });
   const proxy = createProxyServer({
     agent,
     xfwd: false,
     changeOrigin: false,
-    connectTimeout: options.connectTimeoutMs ?? 10_000,
+    connectTimeout: connectTimeoutMs,
   });
   // Errors are passed to each call's callback; this keeps a stray one from throwing.
   proxy.on('error', () => {});
@@ -58,6 +62,7 @@ export function createHttp1Backends(options: Http1BackendOptions = {}): Http1Bac
   return {
     proxy,
     agent,
+    connectTimeoutMs,
     upgraded,
     prune(keep) {
       const names = new Set(keep.map((a) => agent.getName({ host: a.host, port: a.port })));
@@ -72,6 +77,9 @@ export function createHttp1Backends(options: Http1BackendOptions = {}): Http1Bac
   };
 }
 
+/** How plain HTTP/1 requests are forwarded: forward.ts (default) or http-proxy-3's web(). */
+export type Http1Forwarder = 'native' | 'http-proxy-3';
+
 export interface HttpRouterOptions {
   /** The port as the route table names it: backends are dialled on the same port. */
   port: number;
@@ -81,6 +89,8 @@ export interface HttpRouterOptions {
   failures: FailureLog;
   log: Logger;
   logRequests: boolean;
+  /** Default 'native'. */
+  forwarder?: Http1Forwarder;
 }
 
 function isWebSocketUpgrade(req: IncomingMessage): boolean {
@@ -105,7 +115,8 @@ function rawBadGateway(socket: Duplex, message: string): void {
  */
 export function createHttpRouter(options: HttpRouterOptions): Server {
   const { port, backends, dial, failures, log, logRequests } = options;
-  const { proxy, upgraded } = backends;
+  const { proxy, upgraded, agent, connectTimeoutMs } = backends;
+  const viaHttpProxy = options.forwarder === 'http-proxy-3';
 
   const destination = (req: IncomingMessage): Destination => {
     const compiled = options.table();
@@ -116,6 +127,8 @@ export function createHttpRouter(options: HttpRouterOptions): Server {
   const server = createServer(
     {
       keepAlive: true,
+      // Bodiless requests arrive already ended: nothing to pipe to the backend.
+      optimizeEmptyRequests: true,
       // Only WebSocket upgrades are upgrades; anything else (h2c via Upgrade) is an ordinary request.
       shouldUpgradeCallback: isWebSocketUpgrade,
     },
@@ -136,17 +149,19 @@ export function createHttpRouter(options: HttpRouterOptions): Server {
           }),
         );
       }
-      proxy.web(req, res, { target: { host: to.host, port: to.port, protocol: 'http:' } }, (err) => {
+      const onError = (err: Error): void => {
         const reason = errorReason(err);
         failures.report(dest, reason, 'http');
-        if (res.headersSent) {
+        if (res.headersSent || res.destroyed) {
           res.destroy();
           return;
         }
         const body = Buffer.from(`${unreachableMessage(dest, reason)}\n`, 'utf8');
         res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length });
         res.end(body);
-      });
+      };
+      if (viaHttpProxy) proxy.web(req, res, { target: { host: to.host, port: to.port, protocol: 'http:' } }, onError);
+      else forwardHttp1(req, res, { host: to.host, port: to.port, hostHeader: hostPort(dest.host, dest.port) }, { agent, connectTimeoutMs, onError });
     },
   );
   // Proxied requests can stream for a long time; idle keep-alive connections are kept a minute.

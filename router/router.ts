@@ -12,7 +12,7 @@ import { createH2Pool, createH2Router } from './h2-router.ts';
 import { startHealth } from './health.ts';
 import type { HealthHandle } from './health.ts';
 import { createHttp1Backends, createHttpRouter } from './http-router.ts';
-import type { Address } from './http-router.ts';
+import type { Address, Http1Forwarder } from './http-router.ts';
 import { listenHttpPort } from './listener.ts';
 import type { PortListener } from './listener.ts';
 import type { RouteSource } from './route-source.ts';
@@ -41,6 +41,8 @@ export interface RouterOptions {
   retryListenMs?: number;
   /** Connections on a port the table dropped get this long to finish. Default 10000. */
   portGraceMs?: number;
+  /** How plain HTTP/1 requests are forwarded. Default 'native' (router/forward.ts). */
+  http1Forwarder?: Http1Forwarder;
 }
 
 export interface RouterPorts {
@@ -113,7 +115,7 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
     return listenHttpPort({
       host: options.host,
       port: listenPort(port),
-      http1: createHttpRouter({ ...common, port, backends }),
+      http1: createHttpRouter({ ...common, port, backends, forwarder: options.http1Forwarder }),
       h2: createH2Router({ ...common, port, pool }),
     });
   };

@@ -5,7 +5,8 @@
 // compressed form is computed once and reused: in a zip each entry is compressed on its own
 // anyway, and a .tar.gz is written as several gzip members (RFC 1952 allows a file to be a series
 // of members; gzip, Go's compress/gzip as krew uses it, libarchive and Python all read them).
-import { crc32, deflateRawSync, gunzipSync, gzipSync, constants as zc } from 'node:zlib';
+import { promisify } from 'node:util';
+import { crc32, deflateRaw, deflateRawSync, gunzipSync, gzip, gzipSync, constants as zc } from 'node:zlib';
 
 export interface ArchiveFile {
   name: string;
@@ -62,6 +63,21 @@ function tarDataMember(data: Buffer, level: Level): Buffer {
     tarMembers[level].set(data, m);
   }
   return m;
+}
+
+/**
+ * Compresses a file's data for an archive kind ahead of time, off the main thread, so that several
+ * big files compress in parallel; tarGz() and zip() then find it done.
+ */
+export async function precompress(data: Buffer, kind: 'tar.gz' | 'zip', level: Level = 'best'): Promise<void> {
+  if (kind === 'tar.gz') {
+    if (tarMembers[level].has(data)) return;
+    const pad = (512 - (data.length % 512)) % 512;
+    tarMembers[level].set(data, await promisify(gzip)(pad ? Buffer.concat([data, Buffer.alloc(pad)]) : data, zlibLevel(level)));
+  } else {
+    if (deflated[level].has(data)) return;
+    deflated[level].set(data, { raw: await promisify(deflateRaw)(data, zlibLevel(level)), crc: crc32(data) });
+  }
 }
 
 export function tarGz(files: ArchiveFile[], mtime = sourceDateEpoch(), level: Level = 'best'): Buffer {

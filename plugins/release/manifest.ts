@@ -34,24 +34,26 @@ export function shortDescription(plugin: string, summary: string): string {
   return first.length <= 60 ? first : `${first.slice(0, 57)}...`;
 }
 
-/** Wraps prose at width (krew's validator asks for lines of at most 80); indented lines are kept. */
+/** Wraps lines at width (krew asks for at most 80); an indented line continues indented by two more. */
 export function wrap(text: string, width = 80): string {
   const out: string[] = [];
   for (const line of text.split('\n')) {
-    if (line.length <= width || line.startsWith('  ')) {
+    if (line.length <= width) {
       out.push(line);
       continue;
     }
-    let cur = '';
-    for (const word of line.split(' ')) {
-      if (cur && cur.length + 1 + word.length > width) {
+    const indent = /^ */.exec(line)![0];
+    const next = indent ? `${indent}  ` : '';
+    let cur = indent;
+    for (const word of line.slice(indent.length).split(' ')) {
+      if (cur.trim() && cur.length + 1 + word.length > width) {
         out.push(cur);
-        cur = word;
+        cur = next + word;
       } else {
-        cur = cur ? `${cur} ${word}` : word;
+        cur = cur.trim() ? `${cur} ${word}` : cur + word;
       }
     }
-    if (cur) out.push(cur);
+    if (cur.trim()) out.push(cur);
   }
   return out.join('\n');
 }
@@ -61,7 +63,8 @@ export function description(plugin: string, summary: string, usage: string, all:
   return wrap([
     `${summary}.`.replace(/\.\.$/, '.'),
     '',
-    `Usage: ${usage}`,
+    'Usage:',
+    `  ${usage}`,
     '',
     "Part of kt, kubectl plugins that join a developer's machine to a cluster through a per-session " +
       `shadow pod reached over one port-forward${others.length ? `. The others: ${others.join(', ')}` : ''}.`,

@@ -117,6 +117,24 @@ describe('kt-mesh with two developers', () => {
   });
 });
 
+describe('kt-mesh --mode manual', () => {
+  const ns = createNamespace('kt-meshman');
+  beforeAll(() => deployEcho('echo', ns.name));
+  afterAll(() => ns.remove());
+
+  it('adds only a pod with the real pods\' labels plus version, and says what to write Istio rules for', async () => {
+    const p = startPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', '18680:80', '--mode', 'manual', '--version-mark', 'dave']);
+    await p.waitFor(/Press Ctrl-C to stop/, 120_000);
+    expect(p.output()).toContain('label version: dave');
+    const labels = kubectl(['get', 'pods', '-n', ns.name, '-l', 'kt.dev/role=shadow', '-o', 'jsonpath={.items[0].metadata.labels}']);
+    expect(labels).toContain('"app":"echo"');
+    expect(labels).toContain('"version":"dave"');
+    expect(kubectl(['get', 'service', 'echo', '-n', ns.name, '-o', 'jsonpath={.spec.selector}'])).toBe('{"app":"echo"}');
+    expect(await p.stop('SIGINT')).toBe(0);
+    expect(kubectl(['get', 'pods,services,configmaps', '-n', ns.name, '-l', 'app.kubernetes.io/managed-by=kt', '-o', 'name']).trim()).toBe('');
+  });
+});
+
 describe('kt-mesh bad input', () => {
   const ns = createNamespace('kt-meshbad');
   beforeAll(() => deployEcho('echo', ns.name));

@@ -198,8 +198,9 @@ describe('krew manifests', () => {
     expect(() => krewManifest({ ...base, version: 'latest', platforms: [] })).toThrow('not semver');
   });
 
-  it('wraps prose at 80 and keeps indented lines', () => {
+  it('wraps at 80, continuing indented lines indented', () => {
     expect(wrap(`${'word '.repeat(30).trim()}\n  ${'x'.repeat(90)}`).split('\n').map((l) => l.length)).toEqual([79, 69, 92]);
+    expect(wrap(`  kubectl kt-x ${'[--flag value] '.repeat(6).trim()}`)).toBe(`  kubectl kt-x ${'[--flag value] '.repeat(4).trim()}\n    [--flag value] [--flag value]`);
     expect(shortDescription('kt-new', 'Do a thing; and more')).toBe('Do a thing');
   });
 
