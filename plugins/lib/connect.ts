@@ -128,9 +128,5 @@ export async function runConnect(p: Parsed): Promise<number> {
   }
 
   if (!bool(p, 'quiet')) s.log.info('Press Ctrl-C to disconnect.');
-  const sig = await s.signal;
-  s.log.progress(`${sig}: disconnecting`);
-  await s.life.close();
-  s.log.info('kt-connect: disconnected; nothing is left in the cluster.');
-  return 0;
+  return s.runUntilSignal('disconnecting', 'kt-connect: disconnected; nothing is left in the cluster.');
 }

@@ -178,9 +178,5 @@ export async function runExchange(p: Parsed): Promise<number> {
   for (const x of ports) s.log.info(`  service port ${x.servicePort}${x.name ? ` (${x.name})` : ''} -> localhost:${x.local}`);
   s.log.info(`  restored on Ctrl-C; if this laptop disappears the cluster restores itself after ${Math.round(recoverAfterMs / 1000)}s.`);
   s.log.info('Press Ctrl-C to stop.');
-  const sig = await s.signal;
-  s.log.progress(`${sig}: restoring`);
-  await life.close();
-  s.log.info(`kt-exchange: service/${svcName} restored; nothing is left in the cluster.`);
-  return 0;
+  return s.runUntilSignal('restoring', `kt-exchange: service/${svcName} restored; nothing is left in the cluster.`);
 }

@@ -171,11 +171,7 @@ export async function runMesh(p: Parsed): Promise<number> {
   for (const x of ports) s.log.info(`  service port ${x.servicePort}${x.name ? ` (${x.name})` : ''} -> localhost:${x.local}`);
   s.log.info(`  try from a pod: curl -H '${mark.header}: ${mark.version}' http://${svcName}.${ns}${example.servicePort === 80 ? '' : `:${example.servicePort}`}/`);
   s.log.info('Press Ctrl-C to stop.');
-  const sig = await s.signal;
-  s.log.progress(`${sig}: leaving the mesh`);
-  await life.close();
-  s.log.info(`kt-mesh: left service/${svcName}; nothing of this session is left in the cluster.`);
-  return 0;
+  return s.runUntilSignal('leaving the mesh', `kt-mesh: left service/${svcName}; nothing of this session is left in the cluster.`);
 }
 
 /** Manual mode: only a pod with the real pods' labels plus `version`, for Istio rules. */
@@ -198,7 +194,5 @@ async function runManual(p: Parsed, kube: Kube, svc: V1Service, podLabels: Recor
   s.log.info(`kt-mesh (manual): pod kt-mesh-${s.session.id} carries the labels of service/${svcName}'s pods plus version=${mark.version}.`);
   s.log.info(`  write Istio rules for it: a DestinationRule subset with label version: ${mark.version}, and a VirtualService route matching header "${mark.header}: ${mark.version}" to that subset.`);
   s.log.info('Press Ctrl-C to stop.');
-  await s.signal;
-  await s.life.close();
-  return 0;
+  return s.runUntilSignal('leaving', `kt-mesh: left service/${svcName}; nothing of this session is left in the cluster.`);
 }

@@ -89,9 +89,5 @@ export async function runPreview(p: Parsed): Promise<number> {
   s.log.info(`kt-preview: service/${name} (${type}, ${svc.spec?.clusterIP ?? ''}) in namespace "${kube.namespace}" now serves this laptop (session ${session.id}).`);
   for (const x of ports) s.log.info(`  ${name}.${kube.namespace}:${x.remote} -> localhost:${x.local}`);
   s.log.info('Press Ctrl-C to remove it.');
-  const sig = await s.signal;
-  s.log.progress(`${sig}: removing service/${name}`);
-  await life.close();
-  s.log.info(`kt-preview: service/${name} removed; nothing is left in the cluster.`);
-  return 0;
+  return s.runUntilSignal(`removing service/${name}`, `kt-preview: service/${name} removed; nothing is left in the cluster.`);
 }

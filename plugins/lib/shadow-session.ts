@@ -25,6 +25,8 @@ export interface ShadowSession {
   signal: Promise<NodeJS.Signals>;
   /** Updates the local session record (shown by `status`). */
   record(details: Record<string, unknown>, mode?: string): void;
+  /** Waits for Ctrl-C (or SIGTERM, SIGHUP), undoes everything, says so; resolves with exit code 0. */
+  runUntilSignal(undoing: string, done: string): Promise<number>;
 }
 
 export function kubeFromFlags(p: Parsed): Kube {
@@ -111,7 +113,14 @@ export async function startShadowSession(p: Parsed, o: StartOptions): Promise<Sh
   snapshot.unref();
   life.defer('stop the status snapshots', () => clearInterval(snapshot));
   record({ tunnel: tunnel.health(), pod: objectName(session) });
-  return { kube, session, tunnel, life, log, signal, record };
+  const runUntilSignal = async (undoing: string, done: string): Promise<number> => {
+    const sig = await signal;
+    log.progress(`${sig}: ${undoing}`);
+    await life.close();
+    log.info(done);
+    return 0;
+  };
+  return { kube, session, tunnel, life, log, signal, record, runUntilSignal };
 }
 
 export class Interrupted extends UserError {
