@@ -222,12 +222,17 @@ http {
   scgi_temp_path ${prefix}/tmp/scgi;
   upstream a { server ${HOST}:${backendPorts.a}; keepalive 64; }
   upstream default { server ${HOST}:${backendPorts.default}; keepalive 64; }
+  # As KT Connect's router template: one "if" per version, the origin otherwise; plus upstream
+  # keepalive (Connection "" lets nginx reuse backend connections) and the client's Host kept,
+  # as the kt router does.
   server {
     listen ${HOST}:${nginxPort};
+    underscores_in_headers on;
     location / {
+      proxy_redirect off;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_set_header Host $host;
+      proxy_set_header Host $http_host;
       if ($http_kt_version = "A") {
         proxy_pass http://a;
       }

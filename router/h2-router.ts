@@ -152,7 +152,10 @@ export function createH2Router(options: H2RouterOptions): Http2Server {
     const dest: Destination = { route, host: route?.target ?? compiled.table.defaultTarget, port };
     stream.on('error', (err) => log.debug('h2 client stream error', { port, error: err.message }));
 
+    let failed = false;
     const fail = (err: unknown): void => {
+      if (failed) return;
+      failed = true;
       const reason = errorReason(err);
       failures.report(dest, reason, isGrpc(headers) ? 'grpc' : 'h2');
       answerUnavailable(stream, headers, unreachableMessage(dest, reason));
@@ -194,7 +197,11 @@ export function createH2Router(options: H2RouterOptions): Http2Server {
     });
     stream.on('wantTrailers', () => {
       // An empty trailers HEADERS frame still ends the stream cleanly (no RST_STREAM).
-      stream.sendTrailers(trailers ?? {});
+      try {
+        stream.sendTrailers(trailers ?? {});
+      } catch {
+        stream.close(NGHTTP2_INTERNAL_ERROR);
+      }
     });
     upstream.on('error', (err) => {
       if (!responded) fail(err);
@@ -202,11 +209,13 @@ export function createH2Router(options: H2RouterOptions): Http2Server {
     });
     upstream.on('close', () => {
       const code = upstream.rstCode;
-      if (code === undefined || code === NGHTTP2_NO_ERROR || stream.closed) return;
+      if (code === undefined || code === NGHTTP2_NO_ERROR || stream.closed || failed) return;
       if (!responded) fail(new Error(code === NGHTTP2_REFUSED_STREAM ? 'stream refused by the backend' : `stream reset by the backend (code ${code})`));
       else stream.close(code);
     });
     stream.on('close', () => {
+      // Whatever the backend does from here on is nobody's failure: there is no one to answer.
+      failed = true;
       // The client went away (or reset the stream): stop the backend's side as well.
       if (!upstream.closed) upstream.close(stream.rstCode === NGHTTP2_NO_ERROR ? NGHTTP2_CANCEL : (stream.rstCode ?? NGHTTP2_CANCEL));
       if (options.logRequests) {

@@ -42,9 +42,10 @@ export function createHttp1Backends(options: Http1BackendOptions = {}): Http1Bac
     keepAliveMsecs: 15_000,
     maxSockets: Infinity,
     maxFreeSockets: 1024,
-    // An idle pooled connection is dropped after this long (sooner if the backend's
-    // Keep-Alive header says so), before most servers would close it under us.
-    //timeout: 30_000,
+    // An idle pooled connection is dropped after this long, or sooner if the backend's
+    // Keep-Alive header says so; a bodiless request that still meets a connection the backend
+    // closed under us is sent again (forward.ts).
+    timeout: 15_000,
     scheduling: 'lifo',
   });
   const proxy = createProxyServer({
@@ -177,8 +178,13 @@ export function createHttpRouter(options: HttpRouterOptions): Server {
     }
     proxy.ws(req, socket, head, { target: { host: to.host, port: to.port, protocol: 'http:' }, agent: false }, (err) => {
       const reason = errorReason(err);
+      if (upgraded.has(socket)) {
+        // An open WebSocket that ended badly: the backend was reached, nothing to answer.
+        log.debug('websocket closed with an error', { port, target: hostPort(dest.host, dest.port), reason });
+        return;
+      }
       failures.report(dest, reason, 'websocket');
-      if (!upgraded.has(socket)) rawBadGateway(socket, unreachableMessage(dest, reason));
+      rawBadGateway(socket, unreachableMessage(dest, reason));
     });
   });
   server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {

@@ -17,7 +17,7 @@ export const spec: CommandSpec = {
     { name: 'expose', type: 'string', description: 'LOCAL[:REMOTE][,...]: REMOTE is an HTTP Service port, target port or port name (default: LOCAL)' },
     { name: 'version-mark', type: 'string', description: '[KEY:]VALUE: the header (default key kt-version) whose value selects this laptop (default: a random value)' },
     { name: 'mode', type: 'string', description: 'auto: kt routes with its router; manual: only add a labelled pod for Istio rules', choices: MESH_MODES, default: 'auto' },
-    { name: 'router-image', type: 'string', description: 'Router image (default: $KT_ROUTER_IMAGE, or $KT_IMAGE_REGISTRY/kt-router:VERSION)' },
+    { name: 'router-image', type: 'string', description: 'Router image (default: $KT_ROUTER_IMAGE, $KT_IMAGE_REGISTRY/kt-router:VERSION, or ~/.kt/config.yaml)' },
     { name: 'recover-after', type: 'string', description: 'How long the cluster waits for a vanished laptop before dropping its route', default: '60s' },
     ...SHADOW_FLAGS,
   ],

@@ -5,7 +5,7 @@ import { keyValues, str, type FlagSpec, type Parsed } from './cli.ts';
 import { DEFAULT_RESOURCES, type ShadowOptions } from './shadow-pod.ts';
 
 export const SHADOW_FLAGS: FlagSpec[] = [
-  { name: 'image', type: 'string', description: 'Shadow image (default: $KT_SHADOW_IMAGE, or $KT_IMAGE_REGISTRY/kt-shadow:VERSION)' },
+  { name: 'image', type: 'string', description: 'Shadow image (default: $KT_SHADOW_IMAGE, $KT_IMAGE_REGISTRY/kt-shadow:VERSION, or ~/.kt/config.yaml)' },
   { name: 'image-pull-secret', type: 'string', description: 'Secret to pull the shadow image with' },
   { name: 'node-selector', type: 'string', description: 'Node selector for the shadow pod, key=value[,key=value]' },
   { name: 'service-account', type: 'string', description: 'ServiceAccount for the shadow pod' },

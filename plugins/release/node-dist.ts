@@ -29,12 +29,12 @@ export async function fetchNodePackage(p: Platform, version: string, cacheDir: s
   const tmp = mkdtempSync(join(dir, '.pack-'));
   try {
     // npm pack checks the tarball against the registry's integrity hash.
-    await run('npm', ['pack', `${p.nodePackage}@${version}`, '--pack-destination', tmp, '--silent'], { maxBuffer: 16 << 20 });
+    await run('npm', ['pack', `${p.nodePackage}@${version}`, '--pack-destination', tmp, '--loglevel=error'], { maxBuffer: 16 << 20 });
     const got = readdirSync(tmp).find((f) => f.endsWith('.tgz'));
     if (!got) throw new Error('npm pack wrote no tarball');
     renameSync(join(tmp, got), file);
   } catch (e) {
-    const msg = ((e as { stderr?: string }).stderr ?? (e as Error).message).trim().split('\n').filter((l) => !/Unknown user config/.test(l)).slice(-3).join(' ');
+    const msg = ((e as { stderr?: string }).stderr ?? (e as Error).message).trim().split('\n').filter((l) => /notarget|ERR|E404|code|network/i.test(l) && !/complete log/.test(l)).slice(0, 2).join(' ') || 'see npm\'s log';
     throw new Error(`the official Node binary for ${p.id} (npm package ${p.nodePackage}@${version}) is missing: npm pack failed: ${msg}`, { cause: e });
   } finally {
     rmSync(tmp, { recursive: true, force: true });

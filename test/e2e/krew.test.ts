@@ -4,7 +4,7 @@
 // from the laptop namespace against the local cluster, with no Node and no source tree involved.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cluster, createNamespace, deployEcho, eventually, kubectl, runInLaptop } from './cluster.ts';
@@ -26,7 +26,7 @@ describe('krew install of the released binaries', () => {
   // Only the krew-installed plugins and the cluster's kubectl: nothing from plugins/bin.
   const env: NodeJS.ProcessEnv = {
     PATH: `${krewRoot}/bin:${cluster.binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-    HOME: process.env.HOME ?? '/root',
+    HOME: homedir(),
     KREW_ROOT: krewRoot,
     KUBECONFIG: cluster.laptopKubeconfig,
     KT_STATE_DIR: stateDir,

@@ -103,6 +103,7 @@ beforeAll(async () => {
     host: HOST,
     healthPort: 0,
     listenPort: () => 0,
+    failureLogIntervalMs: 60_000,
     dial: (host, p) => {
       dials.push(`${host}:${p}`);
       const servers = byName[host];
