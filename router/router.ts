@@ -10,7 +10,6 @@ import { createFailureLog, identityDial } from './backend-errors.ts';
 import type { Dial } from './backend-errors.ts';
 import { createH2Pool, createH2Router } from './h2-router.ts';
 import { startHealth } from './health.ts';
-import type { HealthHandle } from './health.ts';
 import { createHttp1Backends, createHttpRouter } from './http-router.ts';
 import type { Address, Http1Forwarder } from './http-router.ts';
 import { listenHttpPort } from './listener.ts';
@@ -214,11 +213,9 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
       });
   }
 
-  let health: HealthHandle | undefined;
-  const healthPort = options.healthPort ?? ROUTER_PORT.health;
-  health = await startHealth({
+  const health = await startHealth({
     host: options.host,
-    port: healthPort,
+    port: options.healthPort ?? ROUTER_PORT.health,
     notReady,
     table: () => compiled?.table,
   });
@@ -240,8 +237,7 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
         const listeners = [...open.values()];
         open.clear();
         traffic.clear();
-        await Promise.all([...listeners.map((p) => p.listener.close(graceMs)), health?.close()]);
-        health = undefined;
+        await Promise.all([...listeners.map((p) => p.listener.close(graceMs)), health.close()]);
         backends.close();
         pool.close();
         log.info('router stopped', {});
