@@ -1,24 +1,18 @@
 // kubectl kt-clean: removes what stale or orphaned sessions left behind, in the cluster and on this
 // machine, and never touches a live session of anyone.
 import { bool, str, type Parsed } from './cli.ts';
-import { UserError } from './errors.ts';
 import { apiStatus, type Kube } from './kube.ts';
+import { localCleaners } from './local-cleanup.ts';
 import { listLocalSessions, processAlive, removeLocalSession } from './local-state.ts';
 import { createLogger } from './log.ts';
 import { parseLock, runRecovery } from '../../contract/recovery.ts';
 import type { RecoveryStep } from '../../contract/index.ts';
 import { recoveryApi, appsApi } from './recovery-api.ts';
 import { lockIsLive } from './service-lock.ts';
-import { formatDuration, listSessions } from './sessions.ts';
+import { formatDuration, parseDuration } from './duration.ts';
+import { listSessions } from './sessions.ts';
 import { kubeFromFlags } from './shadow-session.ts';
 
-export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new UserError(`"${text}" is not a duration; use e.g. 90s, 5m or 1h.`, 2);
-  const n = Number(m[1]);
-  const unit = m[2] ?? 's';
-  return n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000);
-}
 
 async function deletePod(kube: Kube, name: string, namespace: string): Promise<void> {
   await kube.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch((e: unknown) => { if (apiStatus(e) !== 404) throw e; });
@@ -34,7 +28,7 @@ export async function runClean(p: Parsed): Promise<number> {
   const verb = dryRun ? 'would delete' : 'deleted';
   let actions = 0;
   // Local changes first: they are found through the local records removed below.
-  for (const undo of await localUndoers()) {
+  for (const undo of localCleaners()) {
     const done = await undo(dryRun);
     for (const line of done) { process.stdout.write(`${line}\n`); actions++; }
   }
@@ -76,14 +70,6 @@ export async function runClean(p: Parsed): Promise<number> {
   return 0;
 }
 
-/**
- * Local changes of dead sessions (iptables chains, resolver, hosts file), each module undoing its
- * own; listed here so kt-clean finds them all.
- */
-async function localUndoers(): Promise<((dryRun: boolean) => Promise<string[]>)[]> {
-  const { localCleaners } = await import('./local-cleanup.ts');
-  return localCleaners();
-}
 
 function describeStep(step: RecoveryStep): string {
   switch (step.op) {

@@ -41,7 +41,7 @@ export async function serviceCidrs(kube: Kube, log: Logger): Promise<string[]> {
 
 export async function podCidrs(kube: Kube, log: Logger): Promise<string[]> {
   try {
-    const nodes = await kube.kc.makeApiClient((await import('@kubernetes/client-node')).CoreV1Api).listNode();
+    const nodes = await kube.core.listNode();
     const cidrs = nodes.items.flatMap((n) => n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : [])).filter((c) => !c.includes(':'));
     if (cidrs.length > 0) return [...new Set(cidrs)];
   } catch (e) {

@@ -6,7 +6,7 @@ import type { V1Deployment, V1Pod, V1Service } from '@kubernetes/client-node';
 import { ANNOTATION, ROUTES_KEY, SELECT_LABEL, meshNames, type Lock, type RecoveryPlan } from '../../contract/index.ts';
 import { parseLock, parseTable, replaceSelectorPatch, runRecovery } from '../../contract/recovery.ts';
 import { bool, str, type Parsed } from './cli.ts';
-import { parseDuration } from './clean.ts';
+import { parseDuration } from './duration.ts';
 import { UserError } from './errors.ts';
 import { parseExpose, resolveExpose, type ResolvedPort } from './expose.ts';
 import { forwardPorts } from './forward.ts';

@@ -9,7 +9,7 @@ import {
 } from '../../contract/index.ts';
 import { parseLock, parseTable, replaceSelectorPatch, runRecovery, updateRoutes } from '../../contract/recovery.ts';
 import { bool, str, type Parsed } from './cli.ts';
-import { parseDuration } from './clean.ts';
+import { parseDuration } from './duration.ts';
 import { UserError } from './errors.ts';
 import { parseExpose, resolveExpose, type ResolvedPort } from './expose.ts';
 import { forwardPorts } from './forward.ts';

@@ -4,7 +4,7 @@
 import type { V1Service } from '@kubernetes/client-node';
 import { ANNOTATION, LABEL, ROLE, SELECT_LABEL, type RecoveryPlan } from '../../contract/index.ts';
 import { bool, str, type Parsed } from './cli.ts';
-import { parseDuration } from './clean.ts';
+import { parseDuration } from './duration.ts';
 import { UserError } from './errors.ts';
 import { parseExpose } from './expose.ts';
 import { forwardPorts, type PortPair } from './forward.ts';

@@ -6,7 +6,7 @@ import { parseLock } from '../../contract/recovery.ts';
 import { UserError } from './errors.ts';
 import { lastHeartbeat } from './heartbeat.ts';
 import { clusterNow, type Kube } from './kube.ts';
-import { formatDuration } from './sessions.ts';
+import { formatDuration } from './duration.ts';
 
 export async function lockIsLive(kube: Kube, lock: Lock): Promise<boolean> {
   const pods = await kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: `${LABEL.managedBy}=${MANAGED_BY},${LABEL.session}=${lock.session}` });

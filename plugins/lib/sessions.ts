@@ -76,10 +76,3 @@ export async function listSessions(kube: Kube, o: ListOptions): Promise<{ now: n
   return { now, sessions: [...byId.values()].sort((a, b) => a.createdAt - b.createdAt) };
 }
 
-export function formatDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 120) return `${s}s`;
-  const m = Math.round(s / 60);
-  if (m < 120) return `${m}m`;
-  return `${Math.round(m / 60)}h`;
-}

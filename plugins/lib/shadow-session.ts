@@ -5,7 +5,7 @@ import { bool, str, type Parsed } from './cli.ts';
 import { UserError } from './errors.ts';
 import { podBeat, startHeartbeat } from './heartbeat.ts';
 import { generateSessionKeys } from './keys.ts';
-import { apiStatus, makeKube, type Kube } from './kube.ts';
+import { apiStatus, explain, makeKube, type Kube } from './kube.ts';
 import { loadKube } from './kubeconfig.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { removeLocalSession, writeLocalSession, type LocalSession } from './local-state.ts';
@@ -42,7 +42,6 @@ export async function checkNamespace(kube: Kube): Promise<void> {
     const code = apiStatus(e);
     if (code === 404) throw new UserError(`namespace "${kube.namespace}" does not exist.`);
     if (code === 403) return;
-    const { explain } = await import('./kube.ts');
     throw explain(e, 'get', 'namespaces', kube.namespace, kube.server);
   }
 }

@@ -1,6 +1,7 @@
 // kubectl kt-status: a table (or JSON) of the kt sessions in the cluster.
 import { bool, str, type Parsed } from './cli.ts';
-import { formatDuration, listSessions } from './sessions.ts';
+import { formatDuration } from './duration.ts';
+import { listSessions } from './sessions.ts';
 import { kubeFromFlags } from './shadow-session.ts';
 
 export async function runStatus(p: Parsed): Promise<number> {
