@@ -56,7 +56,7 @@ for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-prox
   [ -x "$BIN_DIR/$b" ] || k8s+=("k8s.io/kubernetes/cmd/$b")
 done
 if [ ${#k8s[@]} -gt 0 ]; then
-  step_start "go build ${#k8s[@]} Kubernetes binaries (cold: 15-25 min on 2 cores)"
+  step_start "go build ${#k8s[@]} Kubernetes binaries (cold: about 5 min on 2 cores)"
   (cd "$work" && go build -trimpath -ldflags "$ldflags" -o "$BIN_DIR/" "${k8s[@]}")
   step_end
 fi
