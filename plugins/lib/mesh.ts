@@ -4,8 +4,10 @@
 // adds a route, the last one out (or the cluster itself, after a vanished laptop) restores it.
 import type { V1Service } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
+import type { Socket } from 'node:net';
 import {
-  ANNOTATION, DEFAULT_VERSION_HEADER, ROUTER_LABEL, ROUTES_KEY, SELECT_LABEL, meshNames, type Lock, type RecoveryPlan, type RouteTable,
+  ANNOTATION, DEFAULT_VERSION_HEADER, ROUTER_LABEL, ROUTER_PORT, ROUTES_KEY, SELECT_LABEL, SHADOW_PORT, meshNames, type Lock, type RecoveryPlan, type RouteTable,
 } from '../../contract/index.ts';
 import { parseLock, parseTable, replaceSelectorPatch, runRecovery, updateRoutes } from '../../contract/recovery.ts';
 import { bool, str, type Parsed } from './cli.ts';
@@ -15,7 +17,8 @@ import { parseExpose, resolveExpose, type ResolvedPort } from './expose.ts';
 import { forwardPorts } from './forward.ts';
 import { imageRef } from './images.ts';
 import { apiStatus, call, clusterNow, mergePatch, type Kube } from './kube.ts';
-import { createLogger } from './log.ts';
+import { createLogger, type Logger } from './log.ts';
+import type { Tunnel } from './tunnel.ts';
 import { ensureRouter, isHttpPort, waitRouterReady, type MeshPort } from './mesh-router.ts';
 import { recoveryApi } from './recovery-api.ts';
 import { checkLock, lockAnnotation, lockIsLive } from './service-lock.ts';
@@ -120,7 +123,14 @@ export async function runMesh(p: Parsed): Promise<number> {
   life.defer(`delete service/${dev}`, () => kube.core.deleteNamespacedService({ namespace: ns, name: dev }).then(() => undefined, () => undefined));
   await call(kube, 'create', 'services', () => kube.core.createNamespacedService({ namespace: ns, body: {
     metadata: { name: dev, namespace: ns, labels: labels(session, ROLE.service), annotations: annotations(session) },
-    spec: { selector: { [SELECT_LABEL.mesh]: session.id }, ports: ports.map((x) => ({ name: `p${x.remote}`, port: x.remote, targetPort: x.remote })) },
+    spec: {
+      selector: { [SELECT_LABEL.mesh]: session.id },
+      ports: [
+        ...ports.map((x) => ({ name: `p${x.remote}`, port: x.remote, targetPort: x.remote })),
+        // The shadow's health port, so kt can tell when the Service works (see waitRouted).
+        ...(ports.some((x) => x.remote === SHADOW_PORT.health) ? [] : [{ name: 'kt-health', port: SHADOW_PORT.health, targetPort: SHADOW_PORT.health }]),
+      ],
+    },
   } }));
 
   // Routes out first on exit, then the shared objects if this was the last developer.
@@ -143,6 +153,7 @@ export async function runMesh(p: Parsed): Promise<number> {
   await updateRoutes(recoveryApi(kube), ns, names.routes, (t) => ({ ...t, routes: [...t.routes.filter((r) => r.version !== mark.version), route] }));
   log.progress('waiting for the router');
   await waitRouterReady(kube, svcName, 120_000);
+  await waitRouted(kube, tunnel, svcName, `${dev}.${ns}.svc.${domain}`, mark.version, log);
 
   const lockValue: Lock = { session: session.id, user: session.user, kind: 'mesh', since: await clusterNow(kube) };
   const point = async (): Promise<boolean> => {
@@ -172,6 +183,41 @@ export async function runMesh(p: Parsed): Promise<number> {
   s.log.info(`  try from a pod: curl -H '${mark.header}: ${mark.version}' http://${svcName}.${ns}${example.servicePort === 80 ? '' : `:${example.servicePort}`}/`);
   s.log.info('Press Ctrl-C to stop.');
   return s.runUntilSignal('leaving the mesh', `kt-mesh: left service/${svcName}; nothing of this session is left in the cluster.`);
+}
+
+/** GET over a stream opened through the tunnel; resolves with the body, or undefined. */
+function getThrough(tunnel: Tunnel, host: string, port: number, path: string): Promise<string | undefined> {
+  return tunnel.dial(host, port).then((stream) => new Promise<string | undefined>((resolve) => {
+    const req = request({ host, port, path, createConnection: () => stream as Socket, timeout: 3000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => { body += d.toString(); });
+      res.on('end', () => resolve(res.statusCode === 200 ? body : undefined));
+    });
+    req.on('error', () => resolve(undefined));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  }), () => undefined);
+}
+
+/**
+ * The banner may only say "routed" once a request with the mark really gets here: the router has
+ * loaded the route, and the developer's Service answers (kube-proxy has its rules).
+ */
+async function waitRouted(kube: Kube, tunnel: Tunnel, svcName: string, devHost: string, version: string, log: Logger): Promise<void> {
+  const end = Date.now() + 30_000;
+  for (;;) {
+    const serviceOk = (await getThrough(tunnel, devHost, SHADOW_PORT.health, '/healthz')) !== undefined;
+    const pods = await kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: `${ROUTER_LABEL}=${svcName}` }).catch(() => undefined);
+    const ips = (pods?.items ?? []).filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((p) => p.status?.podIP).filter((ip): ip is string => !!ip);
+    const tables = await Promise.all(ips.map((ip) => getThrough(tunnel, ip, ROUTER_PORT.health, '/routes')));
+    const routed = ips.length > 0 && tables.every((t) => t !== undefined && (parseTable(t)?.routes ?? []).some((r) => r.version === version));
+    if (serviceOk && routed) return;
+    if (Date.now() > end) {
+      log.warn(`the route for version "${version}" is not confirmed yet (${serviceOk ? '' : 'the Service does not answer; '}${routed ? '' : 'the router has not loaded it'}); requests may not arrive at first`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
 }
 
 /** Manual mode: only a pod with the real pods' labels plus `version`, for Istio rules. */
