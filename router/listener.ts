@@ -3,43 +3,16 @@
 // (which also takes WebSocket upgrades).
 import type { Server as HttpServer } from 'node:http';
 import type { Http2Server, Http2Session } from 'node:http2';
-import type { Server, Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { listenTcp as listenOn } from '../shadow/listen.ts';
 
 /** The client connection preface of HTTP/2 (RFC 9113 section 3.4). */
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 export type Sniffed = 'h2' | 'http1';
 
-/** A listener could not bind. `message` is one sentence a person can act on. */
-export class ListenError extends Error {
-  readonly port: number;
-  readonly code: string | undefined;
-  constructor(what: string, host: string | undefined, port: number, cause: unknown) {
-    const code = typeof cause === 'object' && cause !== null && 'code' in cause && typeof cause.code === 'string' ? cause.code : undefined;
-    const where = `${what} port ${port} on ${host ?? 'all interfaces'}`;
-    let message: string;
-    if (code === 'EADDRINUSE') message = `${where} is already in use`;
-    else if (code === 'EACCES') message = `no permission to listen on ${where}`;
-    else message = `cannot listen on ${where}: ${cause instanceof Error ? cause.message : String(cause)}`;
-    super(message, { cause });
-    this.name = 'ListenError';
-    this.port = port;
-    this.code = code;
-  }
-}
-
-/** Listens on host:port (no host: all interfaces) and resolves with the bound port. */
-export function listenOn(server: Server, what: string, host: string | undefined, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(new ListenError(what, host, port, err));
-    server.once('error', onError);
-    server.listen({ port, host }, () => {
-      server.off('error', onError);
-      const address = server.address();
-      resolve(typeof address === 'object' && address !== null ? address.port : port);
-    });
-  });
-}
+// Binding, and its one-sentence errors, are the shadow's (both images share them).
+export { listenTcp as listenOn, ListenError } from '../shadow/listen.ts';
 
 /**
  * Reads a connection's first bytes until they either are the HTTP/2 preface or cannot be, puts

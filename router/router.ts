@@ -9,7 +9,7 @@ import type { Logger } from '../shadow/log.ts';
 import { createFailureLog, identityDial } from './backend-errors.ts';
 import type { Dial } from './backend-errors.ts';
 import { createH2Pool, createH2Router } from './h2-router.ts';
-import { startHealth } from './health.ts';
+import { startHealthServer } from '../shadow/health.ts';
 import { createHttp1Backends, createHttpRouter } from './http-router.ts';
 import type { Address, Http1Forwarder } from './http-router.ts';
 import { listenHttpPort } from './listener.ts';
@@ -213,11 +213,11 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
       });
   }
 
-  const health = await startHealth({
+  const health = await startHealthServer({
     host: options.host,
     port: options.healthPort ?? ROUTER_PORT.health,
     notReady,
-    table: () => compiled?.table,
+    json: { '/routes': { get: () => compiled?.table, unavailable: 'no route table loaded yet' } },
   });
   log.info('router starting', { source: source.description, health: health.port });
   source.start((table) => enqueue(() => apply(table)));

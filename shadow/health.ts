@@ -1,5 +1,6 @@
-// Kubernetes probes over HTTP: GET /healthz (the process is alive) and GET /readyz (the SSH and
-// DNS listeners are bound and the shadow is not shutting down).
+// Kubernetes probes over HTTP, for both images: GET /healthz (the process is alive), GET /readyz
+// (ready, or 503 with why not), and any read-only JSON documents the image wants to show (the
+// router's route table at /routes, say).
 import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { listenTcp } from './listen.ts';
@@ -8,9 +9,12 @@ export const HEALTH_PATH = { live: '/healthz', ready: '/readyz' } as const;
 
 export interface HealthServerOptions {
   /** Undefined: all interfaces. */
-  host?: string;
+  host?: string | undefined;
   port: number;
-  isReady: () => boolean;
+  /** undefined when ready, else why not (one sentence, shown after "not ready: "). */
+  notReady: () => string | undefined;
+  /** Path -> document; a document of undefined answers 503 with `unavailable` as the error. */
+  json?: Record<string, { get: () => unknown; unavailable: string }>;
 }
 
 export interface HealthServerHandle {
@@ -22,16 +26,26 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    const reply = (status: number, body: string): void => {
-      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(req.method === 'HEAD' ? undefined : `${body}\n`);
+    const send = (status: number, type: string, body: string): void => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : body);
     };
+    const reply = (status: number, body: string): void => send(status, 'text/plain; charset=utf-8', `${body}\n`);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       return reply(405, 'method not allowed');
     }
     if (path === HEALTH_PATH.live) return reply(200, 'ok');
-    if (path === HEALTH_PATH.ready) return options.isReady() ? reply(200, 'ready') : reply(503, 'not ready');
+    if (path === HEALTH_PATH.ready) {
+      const reason = options.notReady();
+      return reason === undefined ? reply(200, 'ready') : reply(503, `not ready: ${reason}`);
+    }
+    const doc = path === undefined ? undefined : options.json?.[path];
+    if (doc) {
+      const value = doc.get();
+      if (value === undefined) return send(503, 'application/json', `${JSON.stringify({ error: doc.unavailable })}\n`);
+      return send(200, 'application/json', `${JSON.stringify(value, null, 2)}\n`);
+    }
     return reply(404, 'not found');
   });
   server.requestTimeout = 10_000;

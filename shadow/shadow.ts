@@ -95,7 +95,7 @@ export async function startShadow(options: ShadowOptions = {}): Promise<ShadowHa
 
   try {
     // Liveness answers from the start; readiness once SSH and DNS are bound.
-    health = await startHealthServer({ host: config.host, port: config.ports.health, isReady: () => ready });
+    health = await startHealthServer({ host: config.host, port: config.ports.health, notReady: () => (ready ? undefined : 'starting or stopping') });
     dns = await startDnsServer({ host: config.host, port: config.ports.dns, resolver, log: log.child({ component: 'dns' }) });
     ssh = await startSshServer({
       host: config.host,
