@@ -8,6 +8,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cluster, createNamespace, deployEcho, eventually, kubectl, runInLaptop } from './cluster.ts';
+import { pluginPid } from './plugin.ts';
 
 const PROXY_PORT = 2501;
 const VALIDATE_PORT = 2502;
@@ -112,7 +113,7 @@ describe('krew install of the released binaries', () => {
   });
 
   it('Ctrl-C ends the session and leaves nothing behind', async () => {
-    const pid = pluginPid(proc!.pid!);
+    const pid = pluginPid(proc!.pid!, (c) => c.split('\0')[0]!.endsWith('/kubectl-kt_connect'));
     expect(pid, 'the plugin process').toBeDefined();
     process.kill(pid!, 'SIGINT');
     const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 30_000))]);
@@ -125,25 +126,3 @@ describe('krew install of the released binaries', () => {
     expect(after.code).not.toBe(0);
   });
 });
-
-/** The pid of the standalone plugin among root and its descendants (ip netns exec and kubectl exec it). */
-function pluginPid(root: number): number | undefined {
-  const children = new Map<number, number[]>();
-  const cmd = new Map<number, string>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
-      cmd.set(Number(d), readFileSync(`/proc/${d}/cmdline`, 'utf8'));
-    } catch { /* exited */ }
-  }
-  const queue = [root];
-  while (queue.length > 0) {
-    const p = queue.shift()!;
-    if ((cmd.get(p) ?? '').split('\0')[0]!.endsWith('/kubectl-kt_connect')) return p;
-    queue.push(...(children.get(p) ?? []));
-  }
-  return undefined;
-}

@@ -1,6 +1,7 @@
 // Runs a kt plugin the way a user does: `kubectl kt-<name> ...` from the laptop namespace, with the
 // plugins found on PATH by kubectl (plugins/bin holds the kubectl-kt_* launchers).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { cluster, runInLaptop, type RunResult } from './cluster.ts';
 
@@ -51,7 +52,7 @@ export function startPlugin(plugin: string, args: string[], env: Record<string, 
     stop: async (signal = 'SIGINT', timeoutMs = 30_000) => {
       // The plugin's node process is the grandchild (ip netns exec -> kubectl -> plugin): signal
       // it by pid, found by its command line under our child.
-      const pid = await pluginPid(proc.pid!);
+      const pid = pluginPid(proc.pid!);
       if (pid) process.kill(pid, signal);
       const t = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
       const code = await exited;
@@ -61,9 +62,12 @@ export function startPlugin(plugin: string, args: string[], env: Record<string, 
   };
 }
 
-/** The pid of the plugin's node process among the descendants of root. */
-export async function pluginPid(root: number): Promise<number | undefined> {
-  const { readFileSync, readdirSync } = await import('node:fs');
+/**
+ * The pid of the plugin process among root and its descendants (ip netns exec, kubectl and the
+ * launcher exec into it): by default the source tree's node process, or whatever `isPlugin` says
+ * (a standalone binary, say).
+ */
+export function pluginPid(root: number, isPlugin: (cmdline: string) => boolean = (c) => c.includes('plugins/cmd/kt-')): number | undefined {
   const children = new Map<number, number[]>();
   const cmd = new Map<number, string>();
   for (const d of readdirSync('/proc')) {
@@ -78,7 +82,7 @@ export async function pluginPid(root: number): Promise<number | undefined> {
   const queue = [root];
   while (queue.length > 0) {
     const p = queue.shift()!;
-    if ((cmd.get(p) ?? '').includes('plugins/cmd/kt-')) return p;
+    if (isPlugin(cmd.get(p) ?? '')) return p;
     queue.push(...(children.get(p) ?? []));
   }
   return undefined;
