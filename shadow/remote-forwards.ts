@@ -1,5 +1,6 @@
 // Remote forwards of one SSH connection (tcpip-forward / cancel-tcpip-forward): a listener in the
 // pod per request, each accepted connection sent back to the client as a forwarded-tcpip channel.
+import { widenWindow } from '../contract/ssh-window.ts';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import type { Connection, ServerChannel } from 'ssh2';
@@ -150,6 +151,7 @@ export class RemoteForwards {
           socket.resetAndDestroy();
           return;
         }
+        widenWindow(channel);
         channel.once('close', release);
         void pipeChannel(channel, socket, log);
       });

@@ -1,6 +1,7 @@
 // The shadow's SSH server: the laptop's way into the cluster. Publickey login for SSH_USER with
 // the session key only; direct-tcpip (dial into the cluster), tcpip-forward (listen in the pod and
 // send connections back), and one exec command, kt-ping. Nothing else: no shell, no pty, no sftp.
+import { widenWindow } from '../contract/ssh-window.ts';
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import ssh2 from 'ssh2';
@@ -231,6 +232,7 @@ function handleConnection(conn: Connection, info: ClientInfo, shared: Shared, tr
             return;
           }
           const channel = accept();
+          widenWindow(channel);
           channel.once('close', release);
           log.debug('direct-tcpip open', { target, address: hostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0) });
           void pipeChannel(channel, socket, log);

@@ -8,6 +8,7 @@ import ssh2, { type Client, type ClientChannel, type TcpConnectionDetails, type 
 import { SHADOW_PORT, SSH_USER } from '../../contract/index.ts';
 import type { Dialer } from './dialer.ts';
 import { UserError } from './errors.ts';
+import { widenWindow } from '../../contract/ssh-window.ts';
 import { joinStreams } from './socks-proxy.ts';
 import { apiStatus, type Kube } from './kube.ts';
 import { pinnedHostVerifier, type SessionKeys } from './keys.ts';
@@ -153,6 +154,7 @@ export class Tunnel extends EventEmitter {
       if (!fwd) { reject(); return; }
       fwd.handler(info).then((local) => {
         const ch = accept();
+        widenWindow(ch);
         this.#track(ch);
         joinStreams(ch, local);
       }, () => reject());
@@ -224,6 +226,7 @@ export class Tunnel extends EventEmitter {
     return new Promise<Duplex>((resolve, reject) => {
       client.forwardOut('127.0.0.1', 0, host, port, (err, ch) => {
         if (err) { reject(new Error(`cannot reach ${host}:${port} from the cluster: ${err.message}`)); return; }
+        widenWindow(ch);
         this.#track(ch);
         resolve(ch);
       });
