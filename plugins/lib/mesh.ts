@@ -4,8 +4,6 @@
 // adds a route, the last one out (or the cluster itself, after a vanished laptop) restores it.
 import type { V1Service } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
-import { request } from 'node:http';
-import type { Socket } from 'node:net';
 import {
   ANNOTATION, DEFAULT_VERSION_HEADER, ROUTER_LABEL, ROUTER_PORT, ROUTES_KEY, SELECT_LABEL, SHADOW_PORT, meshNames, type Lock, type RecoveryPlan, type RouteTable,
 } from '../../contract/index.ts';
@@ -19,6 +17,7 @@ import { imageRef } from './images.ts';
 import { apiStatus, call, clusterNow, mergePatch, type Kube } from './kube.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { Tunnel } from './tunnel.ts';
+import { getThrough, HEALTH_SERVICE_PORT, serviceAnswers } from './service-check.ts';
 import { ensureRouter, isHttpPort, waitRouterReady, type MeshPort } from './mesh-router.ts';
 import { recoveryApi } from './recovery-api.ts';
 import { checkLock, lockAnnotation, lockIsLive } from './service-lock.ts';
@@ -128,7 +127,7 @@ export async function runMesh(p: Parsed): Promise<number> {
       ports: [
         ...ports.map((x) => ({ name: `p${x.remote}`, port: x.remote, targetPort: x.remote })),
         // The shadow's health port, so kt can tell when the Service works (see waitRouted).
-        ...(ports.some((x) => x.remote === SHADOW_PORT.health) ? [] : [{ name: 'kt-health', port: SHADOW_PORT.health, targetPort: SHADOW_PORT.health }]),
+        ...(ports.some((x) => x.remote === SHADOW_PORT.health) ? [] : [HEALTH_SERVICE_PORT]),
       ],
     },
   } }));
@@ -185,20 +184,6 @@ export async function runMesh(p: Parsed): Promise<number> {
   return s.runUntilSignal('leaving the mesh', `kt-mesh: left service/${svcName}; nothing of this session is left in the cluster.`);
 }
 
-/** GET over a stream opened through the tunnel; resolves with the body, or undefined. */
-function getThrough(tunnel: Tunnel, host: string, port: number, path: string): Promise<string | undefined> {
-  return tunnel.dial(host, port).then((stream) => new Promise<string | undefined>((resolve) => {
-    const req = request({ host, port, path, createConnection: () => stream as Socket, timeout: 3000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => { body += d.toString(); });
-      res.on('end', () => resolve(res.statusCode === 200 ? body : undefined));
-    });
-    req.on('error', () => resolve(undefined));
-    req.on('timeout', () => req.destroy());
-    req.end();
-  }), () => undefined);
-}
-
 /**
  * The banner may only say "routed" once a request with the mark really gets here: the router has
  * loaded the route, and the developer's Service answers (kube-proxy has its rules).
@@ -206,7 +191,7 @@ function getThrough(tunnel: Tunnel, host: string, port: number, path: string): P
 async function waitRouted(kube: Kube, tunnel: Tunnel, svcName: string, devHost: string, version: string, log: Logger): Promise<void> {
   const end = Date.now() + 30_000;
   for (;;) {
-    const serviceOk = (await getThrough(tunnel, devHost, SHADOW_PORT.health, '/healthz')) !== undefined;
+    const serviceOk = await serviceAnswers(tunnel, devHost);
     const pods = await kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: `${ROUTER_LABEL}=${svcName}` }).catch(() => undefined);
     const ips = (pods?.items ?? []).filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((p) => p.status?.podIP).filter((ip): ip is string => !!ip);
     const tables = await Promise.all(ips.map((ip) => getThrough(tunnel, ip, ROUTER_PORT.health, '/routes')));

@@ -11,6 +11,7 @@ import { forwardPorts, type PortPair } from './forward.ts';
 import { apiStatus, call, type Kube } from './kube.ts';
 import { createLogger } from './log.ts';
 import { lockIsLive } from './service-lock.ts';
+import { HEALTH_SERVICE_PORT, waitServiceAnswers } from './service-check.ts';
 import { annotations, labels, type Session } from './session.ts';
 import { checkNamespace, kubeFromFlags, startShadowSession } from './shadow-session.ts';
 
@@ -43,7 +44,11 @@ export function previewService(name: string, s: Session, type: string, ports: Po
     spec: {
       type,
       selector: { [SELECT_LABEL.preview]: s.id },
-      ports: ports.map((p) => ({ name: `port-${p.remote}`, port: p.remote, targetPort: p.remote, protocol: 'TCP' })),
+      ports: [
+        ...ports.map((p) => ({ name: `port-${p.remote}`, port: p.remote, targetPort: p.remote, protocol: 'TCP' })),
+        // The shadow's health port: how kt tells the Service works before saying it does.
+        ...(ports.some((p) => p.remote === HEALTH_SERVICE_PORT.port) ? [] : [HEALTH_SERVICE_PORT]),
+      ],
     },
   };
 }
@@ -85,6 +90,9 @@ export async function runPreview(p: Parsed): Promise<number> {
   });
   const svc = await call(kube, 'create', 'services', () => kube.core.createNamespacedService({ namespace: kube.namespace, body: previewService(name, session, type, ports) }));
 
+  if (!await waitServiceAnswers(tunnel, `${name}.${kube.namespace}.svc.${str(p, 'cluster-domain') ?? 'cluster.local'}`)) {
+    log.warn(`service/${name} does not answer yet; callers may be refused for a moment`);
+  }
   s.record({ target: `service/${name}`, ports });
   s.log.info(`kt-preview: service/${name} (${type}, ${svc.spec?.clusterIP ?? ''}) in namespace "${kube.namespace}" now serves this laptop (session ${session.id}).`);
   for (const x of ports) s.log.info(`  ${name}.${kube.namespace}:${x.remote} -> localhost:${x.local}`);

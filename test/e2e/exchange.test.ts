@@ -1,9 +1,20 @@
 // kt-exchange, kt-preview, kt-status and kt-clean end to end: the plugins run from the laptop
 // namespace with the echo server on the laptop; an in-cluster client pod calls the Services.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { createNamespace, deployEcho, echoManifest, eventually, kubectl, kubectlJson, spawnInLaptop } from './cluster.ts';
-import { runPlugin, startPlugin } from './plugin.ts';
+import { runPlugin, startPlugin as startPluginRaw, type RunningPlugin } from './plugin.ts';
+
+// Plugins a failed test leaves running are stopped after it, so one failure does not cascade.
+const running: RunningPlugin[] = [];
+const startPlugin = (...args: Parameters<typeof startPluginRaw>): RunningPlugin => {
+  const p = startPluginRaw(...args);
+  running.push(p);
+  return p;
+};
+afterEach(async () => {
+  for (const p of running.splice(0)) if (p.proc.exitCode === null && p.proc.signalCode === null) await p.stop('SIGINT');
+});
 
 const LAPTOP_HTTP = 18180;
 const LAPTOP_TCP = 17170;

@@ -1,0 +1,38 @@
+// Whether a Service kt just created really works yet: its endpoints exist and kube-proxy has its
+// rules. kt asks from inside the cluster, through the tunnel, on the shadow's health port, which
+// the Services kt creates in front of a shadow also carry (named kt-health).
+import { request } from 'node:http';
+import type { Socket } from 'node:net';
+import { SHADOW_PORT } from '../../contract/index.ts';
+import type { Tunnel } from './tunnel.ts';
+
+export const HEALTH_SERVICE_PORT = { name: 'kt-health', port: SHADOW_PORT.health, targetPort: SHADOW_PORT.health };
+
+/** GET over a stream opened through the tunnel; resolves with the body, or undefined. */
+export function getThrough(tunnel: Tunnel, host: string, port: number, path: string): Promise<string | undefined> {
+  return tunnel.dial(host, port).then((stream) => new Promise<string | undefined>((resolve) => {
+    const req = request({ host, port, path, createConnection: () => stream as Socket, timeout: 3000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => { body += d.toString(); });
+      res.on('end', () => resolve(res.statusCode === 200 ? body : undefined));
+    });
+    req.on('error', () => resolve(undefined));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  }), () => undefined);
+}
+
+/** One try: does host answer on the shadow's health port? */
+export async function serviceAnswers(tunnel: Tunnel, host: string): Promise<boolean> {
+  return (await getThrough(tunnel, host, SHADOW_PORT.health, '/healthz')) !== undefined;
+}
+
+/** Waits until host answers, up to timeoutMs; false when it never did. */
+export async function waitServiceAnswers(tunnel: Tunnel, host: string, timeoutMs = 30_000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await serviceAnswers(tunnel, host)) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}
