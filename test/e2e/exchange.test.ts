@@ -2,6 +2,7 @@
 // namespace with the echo server on the laptop; an in-cluster client pod calls the Services.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
+import { restrictedKubeconfig } from './rbac.ts';
 import { createNamespace, deployEcho, echoManifest, eventually, kubectl, kubectlJson, spawnInLaptop } from './cluster.ts';
 import { runPlugin, startPlugin as startPluginRaw, type RunningPlugin } from './plugin.ts';
 
@@ -89,9 +90,10 @@ describe('kt-exchange, kt-preview, self-healing', () => {
     await p.stop('SIGINT');
   });
 
-  it('restores itself after the plugin is SIGKILLed, within the grace period plus 30 s', async () => {
-    const p = startPlugin('kt-exchange', ['echo', '-n', ns.name, '--expose', `${LAPTOP_HTTP}:80`, '--recover-after', '15s']);
+  it('restores itself after the plugin is SIGKILLed, within the grace period plus 30 s (with only the documented Role)', async () => {
+    const p = startPlugin('kt-exchange', ['echo', '--kubeconfig', restrictedKubeconfig(ns.name), '--expose', `${LAPTOP_HTTP}:80`, '--recover-after', '15s']);
     await p.waitFor(/Press Ctrl-C to stop/, 120_000);
+    expect(p.output()).not.toContain('self-healing is off');
     expect(whoAnswers('http://echo/x')).toBe('laptop');
     const t0 = Date.now();
     await p.stop('SIGKILL');
