@@ -5,15 +5,13 @@
 // KT_SESSION_DIR, KT_RESOLV_CONF, KT_LISTEN_HOST).
 //
 // Importing this module only exports startShadow; it runs when it is the process's entry point.
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { createLogger, errorMessage } from './log.ts';
+import { errorMessage, type Logger } from './log.ts';
+import { isEntryPoint, runService } from './process.ts';
 import { SHADOW_ENV, type RecoveryPlan } from '../contract/index.ts';
 import { inClusterRequest, recoveryApiFor } from './kube-api.ts';
 import { startShadow } from './shadow.ts';
 import type { ShadowHandle } from './shadow.ts';
 import { startWatchdog } from './watchdog.ts';
-import type { Logger } from './log.ts';
 
 export { startShadow } from './shadow.ts';
 export type { ShadowHandle, ShadowOptions } from './shadow.ts';
@@ -21,57 +19,13 @@ export type { ShadowHandle, ShadowOptions } from './shadow.ts';
 /** Shutdown waits this long for connections to finish, then the process exits regardless. */
 const SHUTDOWN_DEADLINE_MS = 5000;
 
-function isEntryPoint(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
 // No top-level await: the image runs this bundled as CommonJS.
-if (isEntryPoint()) void main();
-
-async function main(): Promise<void> {
-  // Until the configuration is read, log at info with no session fields.
-  const bootLog = createLogger();
-  process.on('uncaughtException', (err) => {
-    bootLog.error('shadow crashed', { error: err });
-    process.exit(1);
-  });
-  process.on('unhandledRejection', (reason) => {
-    bootLog.error('shadow crashed', { error: reason instanceof Error ? reason : String(reason) });
-    process.exit(1);
-  });
-
-  let shadow: ShadowHandle;
-  try {
-    shadow = await startShadow();
-  } catch (err) {
-    bootLog.error('shadow cannot start', { error: errorMessage(err) });
-    process.exit(1);
-  }
-
-  startSelfHealing(shadow, bootLog);
-
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) process.exit(0); // a second signal: leave now
-    stopping = true;
-    bootLog.info('shadow received signal', { signal });
-    setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS).unref();
-    shadow.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        bootLog.error('shadow close failed', { error: errorMessage(err) });
-        process.exit(0);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+if (isEntryPoint(import.meta.url)) {
+  void runService('shadow', async (log) => {
+    const shadow = await startShadow();
+    startSelfHealing(shadow, log);
+    return shadow;
+  }, SHUTDOWN_DEADLINE_MS);
 }
 
 /** Starts the watchdog when the pod was given a recovery plan (see contract RecoveryPlan). */
