@@ -26,7 +26,7 @@ function parseOne(text: string): Parsed | undefined {
  * ssh2 1.17's ed25519 generator drops leading zero bytes of the public key, so about one key in
  * 256 comes out 31 bytes long and no parser accepts it: generate again until both halves parse.
  */
-function goodKeyPair(): { private: string; public: string; parsedPublic: Parsed } {
+export function generateKeyPair(): { private: string; public: string; parsedPublic: Parsed } {
   for (let i = 0; i < 32; i++) {
     const kp = ssh2.utils.generateKeyPairSync('ed25519');
     const pub = parseOne(kp.public);
@@ -36,8 +36,8 @@ function goodKeyPair(): { private: string; public: string; parsedPublic: Parsed 
 }
 
 export function generateSessionKeys(): SessionKeys {
-  const client = goodKeyPair();
-  const host = goodKeyPair();
+  const client = generateKeyPair();
+  const host = generateKeyPair();
   return {
     clientPrivate: client.private,
     clientPublic: client.public,

@@ -3,13 +3,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SESSION_SECRET, SSH_USER } from '../../contract/index.ts';
+import { httpGet, keyPair } from './shadow-fixtures.ts';
 
 const { Client, utils } = ssh2;
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -21,28 +21,7 @@ let ports: { ssh: number; dns: number; health: number };
 const hostKeys = keyPair();
 const clientKeys = keyPair();
 
-/**
- * A fresh ed25519 key pair. ssh2 1.17's generateKeyPairSync('ed25519') strips leading zero bytes
- * of the public key, so about one key in 256 comes out 31 bytes long and its own parser rejects
- * it: draw again until both halves parse.
- */
-function keyPair(): { private: string; public: string } {
-  for (;;) {
-    const keys = utils.generateKeyPairSync('ed25519');
-    if (!(utils.parseKey(keys.private) instanceof Error) && !(utils.parseKey(keys.public) instanceof Error)) return keys;
-  }
-}
 
-function httpGet(port: number, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kt-shadow-bundle-'));

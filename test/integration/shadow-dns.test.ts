@@ -7,27 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Packet, TCPServer, UDPServer } from 'dns2';
 import type { Resource } from 'dns2';
-import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SESSION_SECRET } from '../../contract/index.ts';
 import { silentLogger } from '../../shadow/log.ts';
 import { startShadow } from '../../shadow/main.ts';
 import type { ShadowHandle } from '../../shadow/main.ts';
+import { keyPair } from './shadow-fixtures.ts';
 
 const { TYPE, CLASS, RCODE } = Packet;
-const { utils } = ssh2;
 
-/**
- * A fresh ed25519 key pair. ssh2 1.17's generateKeyPairSync('ed25519') strips leading zero bytes
- * of the public key, so about one key in 256 comes out 31 bytes long and its own parser rejects
- * it: draw again until both halves parse.
- */
-function keyPair(): { private: string; public: string } {
-  for (;;) {
-    const keys = utils.generateKeyPairSync('ed25519');
-    if (!(utils.parseKey(keys.private) instanceof Error) && !(utils.parseKey(keys.public) instanceof Error)) return keys;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // A fake upstream: the cluster's DNS server, as far as these tests go.

@@ -2,7 +2,6 @@
 // driven by an ssh2 Client that pins the host key.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +15,7 @@ import { SESSION_SECRET, SSH_USER } from '../../contract/index.ts';
 import { silentLogger } from '../../shadow/log.ts';
 import { startShadow } from '../../shadow/main.ts';
 import type { ShadowHandle, ShadowOptions } from '../../shadow/main.ts';
+import { httpGet, keyPair } from './shadow-fixtures.ts';
 
 const { Client, utils } = ssh2;
 type SshClient = InstanceType<typeof Client>;
@@ -23,17 +23,6 @@ type SshClient = InstanceType<typeof Client>;
 // ---------------------------------------------------------------------------------------------
 // Fixtures: keys, a session directory, a fake upstream DNS server that knows one name.
 
-/**
- * A fresh ed25519 key pair. ssh2 1.17's generateKeyPairSync('ed25519') strips leading zero bytes
- * of the public key, so about one key in 256 comes out 31 bytes long and its own parser rejects
- * it: draw again until both halves parse.
- */
-function keyPair(): { private: string; public: string } {
-  for (;;) {
-    const keys = utils.generateKeyPairSync('ed25519');
-    if (!(utils.parseKey(keys.private) instanceof Error) && !(utils.parseKey(keys.public) instanceof Error)) return keys;
-  }
-}
 
 const hostKeys = keyPair();
 const clientKeys = keyPair();
@@ -179,16 +168,6 @@ function tryConnect(port: number): Promise<'connected' | string> {
   });
 }
 
-function httpGet(port: number, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 
