@@ -165,13 +165,7 @@ export async function runExchange(p: Parsed): Promise<number> {
   await call(kube, 'patch', mode === 'scale' ? 'deployments' : 'services', point);
 
   // Someone may reset the Service (kubectl apply, a Helm upgrade): point it back.
-  const guard = setInterval(() => {
-    void point().then((changed) => {
-      if (changed) s.log.warn(`${mode === 'scale' ? `deployment/${depName} was scaled up` : `service/${svcName} was reset`} while exchanged; pointed it back to this laptop`);
-    }, (e: unknown) => s.log.debug(`guard: ${(e as Error).message}`));
-  }, 2000);
-  guard.unref();
-  life.defer('stop guarding', () => clearInterval(guard));
+  s.guard(point, `${mode === 'scale' ? `deployment/${depName} was scaled up` : `service/${svcName} was reset`} while exchanged; pointed it back to this laptop`);
 
   s.record({ target: `service/${svcName}`, ports }, mode);
   s.log.info(`kt-exchange: service/${svcName} in namespace "${kube.namespace}" now sends all its traffic to this laptop (session ${session.id}, mode ${mode}).`);

@@ -169,11 +169,7 @@ export async function runMesh(p: Parsed): Promise<number> {
     return true;
   };
   await call(kube, 'patch', 'services', point);
-  const guard = setInterval(() => {
-    void point().then((changed) => { if (changed) s.log.warn(`service/${svcName} was reset while meshed; pointed it back to the router`); }, (e: unknown) => s.log.debug(`guard: ${(e as Error).message}`));
-  }, 2000);
-  guard.unref();
-  life.defer('stop guarding', () => clearInterval(guard));
+  s.guard(point, `service/${svcName} was reset while meshed; pointed it back to the router`);
 
   s.record({ target: `service/${svcName}`, version: mark.version, header: mark.header, ports }, 'auto');
   const example = ports[0]!;

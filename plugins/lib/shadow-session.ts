@@ -25,6 +25,11 @@ export interface ShadowSession {
   signal: Promise<NodeJS.Signals>;
   /** Updates the local session record (shown by `status`). */
   record(details: Record<string, unknown>, mode?: string): void;
+  /**
+   * Someone may reset what the session changed (kubectl apply, a Helm upgrade): every 2 s until the
+   * session ends, `reapply` puts it back and resolves true when it had to, which is reported.
+   */
+  guard(reapply: () => Promise<boolean>, whenReset: string): void;
   /** Waits for Ctrl-C (or SIGTERM, SIGHUP), undoes everything, says so; resolves with exit code 0. */
   runUntilSignal(undoing: string, done: string): Promise<number>;
 }
@@ -119,7 +124,14 @@ export async function startShadowSession(p: Parsed, o: StartOptions): Promise<Sh
     log.info(done);
     return 0;
   };
-  return { kube, session, tunnel, life, log, signal, record, runUntilSignal };
+  const guard = (reapply: () => Promise<boolean>, whenReset: string): void => {
+    const t = setInterval(() => {
+      void reapply().then((changed) => { if (changed) log.warn(whenReset); }, (e: unknown) => log.debug(`guard: ${(e as Error).message}`));
+    }, 2000);
+    t.unref();
+    life.defer('stop guarding', () => clearInterval(t));
+  };
+  return { kube, session, tunnel, life, log, signal, record, guard, runUntilSignal };
 }
 
 export class Interrupted extends UserError {

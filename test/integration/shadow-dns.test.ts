@@ -5,14 +5,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Packet, TCPServer, UDPServer } from 'dns2';
+import { Packet } from 'dns2';
 import type { Resource } from 'dns2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SESSION_SECRET } from '../../contract/index.ts';
 import { silentLogger } from '../../shadow/log.ts';
 import { startShadow } from '../../shadow/main.ts';
 import type { ShadowHandle } from '../../shadow/main.ts';
-import { keyPair } from './shadow-fixtures.ts';
+import { keyPair, listenDns } from './shadow-fixtures.ts';
 
 const { TYPE, CLASS, RCODE } = Packet;
 
@@ -96,36 +96,7 @@ async function startFakeUpstream(): Promise<FakeUpstream> {
     if (question !== undefined) queries.push(`${question.name.toLowerCase()} ${Packet.typeName(question.type)}`);
     void send(answerFor(request)).catch(() => {});
   };
-  // UDP and TCP on one port: TCP picks it, UDP takes the same number.
-  for (;;) {
-    const tcp = new TCPServer();
-    tcp.on('request', handle);
-    const port = await new Promise<number>((resolve, reject) => {
-      tcp.once('error', reject);
-      tcp.listen(0, '127.0.0.1', () => {
-        const address = tcp.address();
-        resolve(typeof address === 'object' && address !== null ? address.port : 0);
-      });
-    });
-    const udp = new UDPServer({ type: 'udp4' });
-    udp.on('request', handle);
-    const bound = await new Promise<boolean>((resolve) => {
-      udp.once('error', () => resolve(false));
-      udp.bind(port, '127.0.0.1', () => resolve(true));
-    });
-    if (!bound) {
-      await new Promise<void>((resolve) => tcp.close(() => resolve()));
-      continue;
-    }
-    return {
-      port,
-      queries,
-      close: async () => {
-        await new Promise<void>((resolve) => udp.close(() => resolve()));
-        await new Promise<void>((resolve) => tcp.close(() => resolve()));
-      },
-    };
-  }
+  return { ...(await listenDns(handle)), queries };
 }
 
 // ---------------------------------------------------------------------------------------------

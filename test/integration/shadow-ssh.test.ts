@@ -7,7 +7,7 @@ import type { Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { Packet, TCPServer, UDPServer } from 'dns2';
+import { Packet } from 'dns2';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig, TcpConnectionDetails } from 'ssh2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ import { SESSION_SECRET, SSH_USER } from '../../contract/index.ts';
 import { silentLogger } from '../../shadow/log.ts';
 import { startShadow } from '../../shadow/main.ts';
 import type { ShadowHandle, ShadowOptions } from '../../shadow/main.ts';
-import { httpGet, keyPair } from './shadow-fixtures.ts';
+import { httpGet, keyPair, listenDns } from './shadow-fixtures.ts';
 
 const { Client, utils } = ssh2;
 type SshClient = InstanceType<typeof Client>;
@@ -49,33 +49,7 @@ async function startFakeUpstream(): Promise<{ port: number; close(): Promise<voi
     }
     void send(response).catch(() => {});
   };
-  for (;;) {
-    const tcp = new TCPServer();
-    tcp.on('request', handle);
-    const port = await new Promise<number>((resolve) =>
-      tcp.listen(0, '127.0.0.1', () => {
-        const address = tcp.address();
-        resolve(typeof address === 'object' && address !== null ? address.port : 0);
-      }),
-    );
-    const udp = new UDPServer({ type: 'udp4' });
-    udp.on('request', handle);
-    const bound = await new Promise<boolean>((resolve) => {
-      udp.once('error', () => resolve(false));
-      udp.bind(port, '127.0.0.1', () => resolve(true));
-    });
-    if (!bound) {
-      await new Promise<void>((resolve) => tcp.close(() => resolve()));
-      continue;
-    }
-    return {
-      port,
-      close: async () => {
-        await new Promise<void>((resolve) => udp.close(() => resolve()));
-        await new Promise<void>((resolve) => tcp.close(() => resolve()));
-      },
-    };
-  }
+  return listenDns(handle);
 }
 
 // ---------------------------------------------------------------------------------------------
