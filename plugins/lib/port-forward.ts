@@ -1,14 +1,22 @@
-// One port-forward through the API server, as a Duplex stream: the pod's port, reached over the
-// WebSocket port-forward protocol (channel 0 carries data, channel 1 errors; each channel's first
-// frame is the port number). Written on `ws` directly rather than client-node's PortForward, which
-// ignores backpressure: here a full socket pauses the WebSocket and a slow reader pauses the pod.
+// One port-forward through the API server, as a Duplex stream. Two wire formats, both over one
+// WebSocket, chosen by the API server from the subprotocols offered:
+// - SPDY tunnelled in WebSocket (`SPDY/3.1+portforward.k8s.io`, Kubernetes 1.31+, what kubectl
+//   uses): the API server unwraps the WebSocket and the container runtime speaks SPDY. Preferred:
+//   the runtime's WebSocket endpoint unmasks client frames a byte at a time and allocates per
+//   message, which made it the costliest process of the whole tunnel.
+// - the channel protocol (`v4.channel.k8s.io`), served by the kubelet on any version: channel 0
+//   carries data, channel 1 errors.
+// Written on `ws` directly rather than client-node's PortForward, which ignores backpressure: here
+// a full socket pauses the WebSocket and a slow reader pauses the pod.
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import WebSocket from 'ws';
+import { FLAG_FIN, FrameReader, FrameType, HeaderEncoder, controlStreamId, dataHeader, ping, synStream, type FrameHandler } from './spdy.ts';
 
-const DATA = 0;
-const ERROR = 1;
+export const SPDY_TUNNEL_PROTOCOL = 'SPDY/3.1+portforward.k8s.io';
+export const CHANNEL_PROTOCOL = 'v4.channel.k8s.io';
 
 export interface PortForwardTarget {
   namespace: string;
@@ -16,73 +24,195 @@ export interface PortForwardTarget {
   port: number;
 }
 
-class PortForwardStream extends Duplex {
-  readonly #ws: WebSocket;
-  #seenPortPrefix = { data: false, error: false };
-  #errorText = '';
+type Callback = (e?: Error | null) => void;
 
-  constructor(ws: WebSocket, port: number) {
+/** Backpressure and teardown shared by both wire formats; subclasses frame the bytes. */
+abstract class WebSocketStream extends Duplex {
+  protected readonly ws: WebSocket;
+
+  constructor(ws: WebSocket) {
     super({ allowHalfOpen: false, writableHighWaterMark: 256 * 1024, readableHighWaterMark: 256 * 1024 });
-    this.#ws = ws;
-    // The kubelet's own WebSocket endpoint opens each channel with the port number (2 bytes, little
-    // endian); the API server's WebSocket-to-SPDY translation (1.31+) does not. Accept both.
-    const isPortPrefix = (b: Buffer): boolean => b.length === 2 && b.readUInt16LE(0) === port;
-    ws.on('message', (msg: Buffer) => {
-      if (msg.length === 0) return;
-      const channel = msg[0];
-      const payload = msg.subarray(1);
-      if (channel === DATA) {
-        if (!this.#seenPortPrefix.data) { this.#seenPortPrefix.data = true; if (isPortPrefix(payload)) return; }
-        if (payload.length > 0 && !this.push(payload)) ws.pause();
-      } else if (channel === ERROR) {
-        if (!this.#seenPortPrefix.error) { this.#seenPortPrefix.error = true; if (isPortPrefix(payload)) return; }
-        this.#errorText += payload.toString();
-        if (this.#errorText) this.destroy(new Error(`port-forward: ${this.#errorText.trim()}`));
-      }
-    });
+    this.ws = ws;
+    ws.on('message', (msg: Buffer) => { if (msg.length > 0) this.onMessage(msg); });
     ws.on('close', () => { this.push(null); if (!this.destroyed) this.destroy(); });
     ws.on('error', (e) => this.destroy(e));
   }
 
+  protected abstract onMessage(msg: Buffer): void;
+  /** Puts one batch of payload on the wire; `cb` once the socket has taken it. */
+  protected abstract sendBatch(chunks: Buffer[], length: number, cb: Callback): void;
+
+  /** Delivers payload to the reader, pausing the WebSocket while the reader is full. */
+  protected deliver(payload: Buffer): void {
+    if (payload.length > 0 && !this.push(payload)) this.ws.pause();
+  }
+
   override _read(): void {
-    this.#ws.resume();
+    this.ws.resume();
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    if (this.#ws.readyState !== WebSocket.OPEN) { cb(new Error('port-forward closed')); return; }
-    const frame = Buffer.allocUnsafe(chunk.length + 1);
-    frame[0] = DATA;
-    chunk.copy(frame, 1);
-    // The callback fires once the frame is handed to the socket: natural backpressure.
-    this.#ws.send(frame, { binary: true }, (e) => cb(e ?? null));
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: Callback): void {
+    if (this.ws.readyState !== WebSocket.OPEN) { cb(new Error('port-forward closed')); return; }
+    this.sendBatch([chunk], chunk.length, cb);
   }
 
-  // Chunks queued while a frame was in flight go out together, as one frame: fewer frames, fewer
-  // TLS records and syscalls per byte.
-  override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
-    if (this.#ws.readyState !== WebSocket.OPEN) { cb(new Error('port-forward closed')); return; }
-    let len = 1;
-    for (const c of chunks) len += c.chunk.length;
-    const frame = Buffer.allocUnsafe(len);
-    frame[0] = DATA;
-    let off = 1;
-    for (const c of chunks) { c.chunk.copy(frame, off); off += c.chunk.length; }
-    this.#ws.send(frame, { binary: true }, (e) => cb(e ?? null));
-  }
-
-  override _final(cb: (e?: Error | null) => void): void {
-    this.#ws.close();
-    cb();
+  // Chunks queued while a batch was in flight go out together: fewer frames, fewer TLS records and
+  // syscalls per byte. The callback fires once the socket has taken the batch: natural
+  // backpressure.
+  override _writev(chunks: { chunk: Buffer }[], cb: Callback): void {
+    if (this.ws.readyState !== WebSocket.OPEN) { cb(new Error('port-forward closed')); return; }
+    let length = 0;
+    for (const c of chunks) length += c.chunk.length;
+    this.sendBatch(chunks.map((c) => c.chunk), length, cb);
   }
 
   override _destroy(e: Error | null, cb: (e: Error | null) => void): void {
-    if (this.#ws.readyState === WebSocket.OPEN || this.#ws.readyState === WebSocket.CONNECTING) this.#ws.terminate();
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate();
     cb(e);
   }
 }
 
-/** Opens the forward and resolves once the WebSocket is open. */
-export async function openPortForward(kc: KubeConfig, target: PortForwardTarget, timeoutMs = 15_000): Promise<Duplex> {
+class ChannelStream extends WebSocketStream {
+  static readonly DATA = 0;
+  static readonly ERROR = 1;
+  readonly #port: number;
+  #seenPortPrefix = { data: false, error: false };
+  #errorText = '';
+
+  constructor(ws: WebSocket, port: number) {
+    super(ws);
+    this.#port = port;
+  }
+
+  protected onMessage(msg: Buffer): void {
+    const channel = msg[0];
+    const payload = msg.subarray(1);
+    // The kubelet opens each channel with the port number (2 bytes, little endian); the API
+    // server's own translation does not. Accept both.
+    const isPortPrefix = payload.length === 2 && payload.readUInt16LE(0) === this.#port;
+    if (channel === ChannelStream.DATA) {
+      if (!this.#seenPortPrefix.data) { this.#seenPortPrefix.data = true; if (isPortPrefix) return; }
+      this.deliver(payload);
+    } else if (channel === ChannelStream.ERROR) {
+      if (!this.#seenPortPrefix.error) { this.#seenPortPrefix.error = true; if (isPortPrefix) return; }
+      this.#errorText += payload.toString();
+      if (this.#errorText) this.destroy(new Error(`port-forward: ${this.#errorText.trim()}`));
+    }
+  }
+
+  // The channel byte must lead the message, so a batch is copied into one.
+  protected sendBatch(chunks: Buffer[], length: number, cb: Callback): void {
+    const wire = Buffer.allocUnsafe(length + 1);
+    wire[0] = ChannelStream.DATA;
+    let off = 1;
+    for (const c of chunks) { c.copy(wire, off); off += c.length; }
+    this.ws.send(wire, { binary: true }, (e) => cb(e ?? null));
+  }
+
+  override _final(cb: Callback): void {
+    this.ws.close();
+    cb();
+  }
+}
+
+/**
+ * kubectl's layout: an error stream (half-closed by us at once; the runtime writes a failure to
+ * it), then a data stream. Odd stream ids are the client's.
+ */
+class SpdyStream extends WebSocketStream {
+  static readonly ERROR_STREAM = 1;
+  static readonly DATA_STREAM = 3;
+  static readonly COPY_LIMIT = 64 * 1024;
+  readonly #reader = new FrameReader();
+  #errorText = '';
+  #replied: (() => void) | undefined;
+  readonly replied: Promise<void>;
+  readonly #socket: Socket | undefined;
+
+  constructor(ws: WebSocket, port: number) {
+    super(ws);
+    this.#socket = underlyingSocket(ws);
+    this.replied = new Promise<void>((resolve, reject) => {
+      this.#replied = resolve;
+      this.once('error', reject);
+      this.once('close', () => reject(new Error('port-forward closed before the pod answered')));
+    });
+    this.replied.catch(() => { /* the caller of openPortForward sees it */ });
+    const headers = new HeaderEncoder();
+    const stream = (type: string, id: number): Buffer =>
+      synStream(id, headers.encode({ streamtype: type, port: String(port), requestid: '0' }));
+    ws.send(Buffer.concat([
+      stream('error', SpdyStream.ERROR_STREAM),
+      dataHeader(SpdyStream.ERROR_STREAM, 0, FLAG_FIN),
+      stream('data', SpdyStream.DATA_STREAM),
+    ]), { binary: true });
+  }
+
+  protected onMessage(msg: Buffer): void {
+    this.#reader.push(msg, this.#handler);
+  }
+
+  readonly #handler: FrameHandler = {
+    data: (streamId, chunk) => {
+      if (streamId === SpdyStream.DATA_STREAM) this.deliver(chunk);
+      else if (streamId === SpdyStream.ERROR_STREAM) this.#errorText += chunk.toString();
+    },
+    fin: (streamId) => {
+      if (streamId === SpdyStream.DATA_STREAM) this.push(null);
+      else if (streamId === SpdyStream.ERROR_STREAM && this.#errorText.trim()) this.destroy(new Error(`port-forward: ${this.#errorText.trim()}`));
+    },
+    control: (f) => {
+      switch (f.type) {
+        case FrameType.synReply:
+          if (controlStreamId(f) === SpdyStream.DATA_STREAM) this.#replied?.();
+          break;
+        case FrameType.rstStream:
+          if (controlStreamId(f) === SpdyStream.DATA_STREAM) this.destroy(new Error(`port-forward: stream reset by the runtime (status ${f.payload.readUInt32BE(4)})`));
+          break;
+        case FrameType.ping:
+          // The runtime's pings carry even ids; answering keeps the session alive.
+          if (f.payload.length === 4 && f.payload.readUInt32BE(0) % 2 === 0) this.ws.send(ping(f.payload), { binary: true });
+          break;
+        case FrameType.goAway:
+          this.push(null);
+          break;
+        default:
+          // SETTINGS, HEADERS, WINDOW_UPDATE: nothing to act on (no flow control on either end).
+          break;
+      }
+    },
+  };
+
+  // WebSocket messages are only a carrier for the SPDY byte stream, so a DATA frame may span
+  // several. A small batch goes as one message (the API server relays each message as a write of
+  // its own, and a split frame costs the runtime a wake-up: latency); a large one goes as the frame
+  // header and its chunks uncopied, the corked socket turning the lot into one write.
+  protected sendBatch(chunks: Buffer[], length: number, cb: Callback): void {
+    const done = (e?: Error): void => cb(e ?? null);
+    const header = dataHeader(SpdyStream.DATA_STREAM, length);
+    if (length <= SpdyStream.COPY_LIMIT) {
+      this.ws.send(Buffer.concat([header, ...chunks], length + header.length), { binary: true }, done);
+      return;
+    }
+    const socket = this.#socket;
+    socket?.cork();
+    this.ws.send(header, { binary: true });
+    for (let i = 0; i < chunks.length; i++) this.ws.send(chunks[i]!, { binary: true }, i === chunks.length - 1 ? done : undefined);
+    socket?.uncork();
+  }
+
+  override _final(cb: Callback): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(dataHeader(SpdyStream.DATA_STREAM, 0, FLAG_FIN), { binary: true });
+    cb();
+  }
+}
+
+function underlyingSocket(ws: WebSocket): Socket | undefined {
+  return (ws as unknown as { _socket?: Socket })._socket;
+}
+
+/** Opens the forward and resolves once the pod's end answers. */
+export async function openPortForward(kc: KubeConfig, target: PortForwardTarget, timeoutMs = 15_000, protocols = [SPDY_TUNNEL_PROTOCOL, CHANNEL_PROTOCOL]): Promise<Duplex> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('no current cluster');
   const base = cluster.server.replace(/^http/, 'ws').replace(/\/$/, '');
@@ -94,8 +224,24 @@ export async function openPortForward(kc: KubeConfig, target: PortForwardTarget,
     // API server and carries SSH, so a zero mask (which ws then skips) saves a pass over every byte.
     generateMask: (mask: Buffer) => { mask.fill(0); },
   };
+  // ws accepts only RFC 7230 tokens as subprotocols, and the tunnelling protocol's name has a '/'.
+  // It is offered under a stand-in token: renamed on the request (finishRequest), and the server's
+  // answer renamed back before ws checks it (the 'upgrade' event comes first).
+  const standIn = (p: string): string => p.replace(/[^!#$%&'*+\-.0-9A-Z^_`|a-z~]/g, '_');
+  opts.finishRequest = (req) => {
+    req.setHeader('Sec-WebSocket-Protocol', protocols.join(', '));
+    req.end();
+  };
   await kc.applyToHTTPSOptions(opts);
-  const ws = new WebSocket(url, ['v4.channel.k8s.io'], opts);
+  const ws = new WebSocket(url, protocols.map(standIn), opts);
+  let protocol = '';
+  ws.once('upgrade', (res) => {
+    const chosen = res.headers['sec-websocket-protocol'];
+    if (typeof chosen === 'string' && protocols.includes(chosen)) {
+      protocol = chosen;
+      res.headers['sec-websocket-protocol'] = standIn(chosen);
+    }
+  });
   await new Promise<void>((resolve, reject) => {
     const fail = (e: Error): void => { ws.removeAllListeners('open'); reject(e); };
     ws.once('open', () => { ws.off('error', fail); ws.off('unexpected-response', badResponse); resolve(); });
@@ -111,9 +257,13 @@ export async function openPortForward(kc: KubeConfig, target: PortForwardTarget,
     };
     ws.once('unexpected-response', badResponse);
   });
-  const s = new PortForwardStream(ws, target.port);
-  // The socket under the WebSocket: no Nagle, or small SSH packets wait for ACKs.
-  const raw = (ws as unknown as { _socket?: import('node:net').Socket })._socket;
-  raw?.setNoDelay(true);
-  return s;
+  // No Nagle, or small SSH packets wait for ACKs.
+  underlyingSocket(ws)?.setNoDelay(true);
+  if (protocol === SPDY_TUNNEL_PROTOCOL) {
+    const s = new SpdyStream(ws, target.port);
+    const timer = setTimeout(() => s.destroy(new Error(`port-forward to ${target.namespace}/${target.pod}:${target.port}: no answer from the pod in ${timeoutMs} ms`)), timeoutMs);
+    try { await s.replied; } finally { clearTimeout(timer); }
+    return s;
+  }
+  return new ChannelStream(ws, target.port);
 }

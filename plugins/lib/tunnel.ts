@@ -98,7 +98,9 @@ export class Tunnel extends EventEmitter {
     // A pod that just turned Ready can still drop the first connection: a few quick retries.
     for (let attempt = 1; ; attempt++) {
       try {
+        const t0 = Date.now();
         await this.#connect();
+        log.debug(`connected: port-forward and SSH up in ${Date.now() - t0} ms`);
         break;
       } catch (e) {
         if (e instanceof UserError || attempt >= 3) throw e;
