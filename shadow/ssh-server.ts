@@ -2,6 +2,7 @@
 // the session key only; direct-tcpip (dial into the cluster), tcpip-forward (listen in the pod and
 // send connections back), and one exec command, kt-ping. Nothing else: no shell, no pty, no sftp.
 import { widenWindow } from '../contract/ssh-window.ts';
+import { batchWritesPerTick } from '../contract/ssh-writes.ts';
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import ssh2 from 'ssh2';
@@ -103,6 +104,7 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
     rawSockets.add(socket);
     socket.once('close', () => rawSockets.delete(socket));
     socket.on('error', () => {}); // ssh2 reports it on the connection
+    batchWritesPerTick(socket);
     ssh.injectSocket(socket);
   });
   const port = await listenTcp(tcp, 'SSH', options.host, options.port);

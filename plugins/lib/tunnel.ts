@@ -9,6 +9,7 @@ import { SHADOW_PORT, SSH_USER } from '../../contract/index.ts';
 import type { Dialer } from './dialer.ts';
 import { UserError } from './errors.ts';
 import { widenWindow } from '../../contract/ssh-window.ts';
+import { batchWritesPerTick } from '../../contract/ssh-writes.ts';
 import { joinStreams } from './socks-proxy.ts';
 import { apiStatus, type Kube } from './kube.ts';
 import { pinnedHostVerifier, type SessionKeys } from './keys.ts';
@@ -119,6 +120,7 @@ export class Tunnel extends EventEmitter {
       }
       throw e;
     });
+    batchWritesPerTick(pf);
     const client = new ssh2.Client();
     // ssh2 may emit more than one error for one failure; the later ones must not crash kt.
     client.on('error', () => {});
