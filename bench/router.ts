@@ -6,8 +6,9 @@
 //   node bench/router.ts
 // Besides wall-clock figures it reports each proxy's CPU time per request (from /proc), which
 // holds up better than requests/s on a machine shared with other work.
-// The router runs twice: with its own forwarding path (router/forward.ts, the default) and with
-// http-proxy-3's web() ("router-hp3"), to show what the custom path buys.
+// The router runs twice: with its HTTP/1.1 fast path on raw sockets (router/http1-fast.ts, the
+// default, "router") and with the node:http path (router/forward.ts, "router-native"), to show
+// what the fast path buys.
 // Environment: KT_BENCH_SECONDS (6) per measured run, KT_BENCH_ROUNDS (3) runs per target,
 // interleaved (medians are reported), KT_BENCH_PROFILE=1 writes a CPU profile of the router
 // (--cpu-prof).
@@ -165,22 +166,22 @@ try {
     'the backend',
   );
 
-  // The router on CPU 1, twice: the default forwarding path and http-proxy-3's.
+  // The router on CPU 1, twice: the fast path (default) and the node:http path.
   const routerPort = await freePort();
-  const hp3Port = await freePort();
+  const nativePort = await freePort();
   const table: RouteTable = {
     header: 'kt-version',
     ports: [
       { port: routerPort, protocol: 'http' },
-      { port: hp3Port, protocol: 'http' },
+      { port: nativePort, protocol: 'http' },
     ],
     defaultTarget: 'default.bench.svc.cluster.local',
     routes: [{ version: 'A', target: 'a.bench.svc.cluster.local', session: 'bench', user: 'bench' }],
   };
   writeFileSync(join(dir, 'routes.json'), JSON.stringify(table));
   const dial = {
-    'default.bench.svc.cluster.local': { [routerPort]: backendPorts.default, [hp3Port]: backendPorts.default },
-    'a.bench.svc.cluster.local': { [routerPort]: backendPorts.a, [hp3Port]: backendPorts.a },
+    'default.bench.svc.cluster.local': { [routerPort]: backendPorts.default, [nativePort]: backendPorts.default },
+    'a.bench.svc.cluster.local': { [routerPort]: backendPorts.a, [nativePort]: backendPorts.a },
   };
   // Each router listens on both table ports; each is measured on its own port only.
   const startRouter = async (forwarder: string, profileDir?: string): Promise<ChildProcess> => {
@@ -195,11 +196,11 @@ try {
     await firstJsonLine(child, `the router (${forwarder})`);
     return child;
   };
-  writeFileSync(join(dir, 'routes-native.json'), JSON.stringify({ ...table, ports: [table.ports[0]] }));
-  writeFileSync(join(dir, 'routes-http-proxy-3.json'), JSON.stringify({ ...table, ports: [table.ports[1]] }));
+  writeFileSync(join(dir, 'routes-fast.json'), JSON.stringify({ ...table, ports: [table.ports[0]] }));
+  writeFileSync(join(dir, 'routes-native.json'), JSON.stringify({ ...table, ports: [table.ports[1]] }));
   const profileDir = join(dir, 'profile');
-  const router = await startRouter('native', PROFILE ? profileDir : undefined);
-  const routerHp3 = await startRouter('http-proxy-3');
+  const router = await startRouter('fast', PROFILE ? profileDir : undefined);
+  const routerNative = await startRouter('native');
 
   // nginx on CPU 1, configured like KT Connect's router.
   const nginxPort = await freePort();
@@ -247,7 +248,7 @@ http {
   await waitFor('nginx', async () => (await probe(nginxPort, {})).startsWith('200'));
 
   // Both proxies route the same way.
-  for (const [name, port] of [['router', routerPort], ['router-hp3', hp3Port], ['nginx', nginxPort]] as const) {
+  for (const [name, port] of [['router', routerPort], ['router-native', nativePort], ['nginx', nginxPort]] as const) {
     const routed = await probe(port, { 'kt-version': 'A' });
     const fallback = await probe(port, {});
     if (routed !== '200 a' || fallback !== '200 default') throw new Error(`${name} routes wrongly: A -> ${routed}, none -> ${fallback}`);
@@ -257,7 +258,7 @@ http {
   const targets = [
     { name: 'direct', port: backendPorts.a, pid: backendPid },
     { name: 'router', port: routerPort, pid: router.pid },
-    { name: 'router-hp3', port: hp3Port, pid: routerHp3.pid },
+    { name: 'router-native', port: nativePort, pid: routerNative.pid },
     { name: 'nginx', port: nginxPort, pid: nginx.pid },
   ] as const;
   const cpu = new Map<string, number[]>(targets.map((t) => [t.name, []]));
@@ -290,19 +291,19 @@ http {
     };
   });
   type Row = (typeof summary)[number];
-  const [direct, viaRouter, viaHp3, viaNginx] = summary as [Row, Row, Row, Row];
+  const [direct, viaRouter, viaNative, viaNginx] = summary as [Row, Row, Row, Row];
   const ms = (us: number): string => `${(us / 1000).toFixed(3)} ms`;
   const lines = [
     `router benchmark: wrk -t2 -c32 -d${SECONDS}s keep-alive, header "${header}", ${ROUNDS} round(s), median; backend bench/tools/router-backend.ts`,
     `CPU: router and nginx (1 worker) on CPU 1; backend and wrk on CPU 0. CPU/req: the process's own CPU time per request`,
     `(for "direct" that is the backend's).`,
     '',
-    'target       req/s  vs direct         p50         p99   added p50   added p99   CPU/req',
+    'target          req/s  vs direct         p50         p99   added p50   added p99   CPU/req',
   ];
   for (const s of summary) {
     lines.push(
       [
-        s.name.padEnd(10),
+        s.name.padEnd(13),
         String(Math.round(s.rps)).padStart(7),
         `${(s.rps / direct.rps).toFixed(2)}x`.padStart(10),
         ms(s.p50).padStart(11),
@@ -317,7 +318,7 @@ http {
   const compare = (a: Row, b: Row): string =>
     `${a.name} / ${b.name}: req/s ${ratio(a.rps, b.rps)}, added p50 ${ratio(a.p50 - direct.p50, b.p50 - direct.p50)}, ` +
     `added p99 ${ratio(a.p99 - direct.p99, b.p99 - direct.p99)}, CPU/req ${ratio(a.cpu, b.cpu)}`;
-  lines.push('', compare(viaRouter, viaNginx), compare(viaHp3, viaNginx), compare(viaRouter, viaHp3));
+  lines.push('', compare(viaRouter, viaNginx), compare(viaNative, viaNginx), compare(viaRouter, viaNative));
   console.log(lines.join('\n'));
 
   if (PROFILE) {

@@ -1,7 +1,9 @@
 // HTTP/1.1 (keep-alive, routed request by request) and WebSocket upgrades (routed on the upgrade
 // request's headers), forwarded over keep-alive connections to the backends. WebSockets go through
-// http-proxy-3; plain requests through forward.ts by default (http-proxy-3's web() is kept as the
-// `http-proxy-3` forwarder, for comparison in bench/router.ts).
+// http-proxy-3; plain requests through forward.ts (http-proxy-3's web() is kept as the
+// `http-proxy-3` forwarder, for comparison in bench/router.ts). With the default `fast` forwarder
+// most HTTP/1.1 requests never get here: http1-fast.ts serves them and hands this server only the
+// connections whose requests it does not take.
 import { Agent, createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -11,6 +13,8 @@ import type { ProxyServer } from 'http-proxy-3';
 import type { Logger } from '../shadow/log.ts';
 import { errorReason, unreachableMessage } from './backend-errors.ts';
 import { forwardHttp1 } from './forward.ts';
+import { createBackendPool } from './http1-pool.ts';
+import type { BackendPool } from './http1-pool.ts';
 import type { Destination, Dial, FailureLog } from './backend-errors.ts';
 import { hostPort, matchRoute } from './routes.ts';
 import type { CompiledTable } from './routes.ts';
@@ -23,6 +27,8 @@ export interface Http1Backends {
   readonly proxy: ProxyServer;
   readonly agent: Agent;
   readonly connectTimeoutMs: number;
+  /** Raw kept-alive backend connections for the fast path (http1-fast.ts). */
+  readonly raw: BackendPool;
   /** Client sockets whose WebSocket upgrade the backend accepted. */
   readonly upgraded: WeakSet<Duplex>;
   /** Destroys idle pooled connections to addresses not in `keep`. */
@@ -56,6 +62,7 @@ export function createHttp1Backends(options: Http1BackendOptions = {}): Http1Bac
   });
   // Errors are passed to each call's callback; this keeps a stray one from throwing.
   proxy.on('error', () => {});
+  const raw = createBackendPool({ connectTimeoutMs, idleMs: 15_000 });
   const upgraded = new WeakSet<Duplex>();
   proxy.on('proxyReqWs', (proxyReq, _req, socket) => {
     proxyReq.once('upgrade', () => upgraded.add(socket));
@@ -63,9 +70,11 @@ export function createHttp1Backends(options: Http1BackendOptions = {}): Http1Bac
   return {
     proxy,
     agent,
+    raw,
     connectTimeoutMs,
     upgraded,
     prune(keep) {
+      raw.prune(keep);
       const names = new Set(keep.map((a) => agent.getName({ host: a.host, port: a.port })));
       for (const [name, sockets] of Object.entries(agent.freeSockets)) {
         if (!names.has(name)) for (const socket of sockets ?? []) socket.destroy();
@@ -74,12 +83,16 @@ export function createHttp1Backends(options: Http1BackendOptions = {}): Http1Bac
     close() {
       agent.destroy();
       proxy.close();
+      raw.close();
     },
   };
 }
 
-/** How plain HTTP/1 requests are forwarded: forward.ts (default) or http-proxy-3's web(). */
-export type Http1Forwarder = 'native' | 'http-proxy-3';
+/**
+ * How plain HTTP/1 requests are forwarded: the fast path on raw sockets (http1-fast.ts, default;
+ * what it does not take goes through forward.ts), forward.ts on node:http, or http-proxy-3's web().
+ */
+export type Http1Forwarder = 'fast' | 'native' | 'http-proxy-3';
 
 export interface HttpRouterOptions {
   /** The port as the route table names it: backends are dialled on the same port. */
@@ -90,7 +103,7 @@ export interface HttpRouterOptions {
   failures: FailureLog;
   log: Logger;
   logRequests: boolean;
-  /** Default 'native'. */
+  /** Default 'fast' (which is 'native' for the requests this server gets). */
   forwarder?: Http1Forwarder;
 }
 

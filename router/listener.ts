@@ -4,6 +4,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Http2Server, Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
+import type { FastHttp1 } from './http1-fast.ts';
 import { listenTcp as listenOn } from '../shadow/listen.ts';
 
 /** The client connection preface of HTTP/2 (RFC 9113 section 3.4). */
@@ -69,6 +70,8 @@ export interface HttpPortOptions {
   port: number;
   http1: HttpServer;
   h2: Http2Server;
+  /** Serves HTTP/1 connections first, handing them to `http1` when it meets a request it does not take. */
+  fast?: FastHttp1;
   /** A connection that sends nothing for this long is closed. Default 60000. */
   sniffTimeoutMs?: number;
 }
@@ -79,12 +82,15 @@ export interface HttpPortOptions {
  * connection handler runs only for connections that turn out to be HTTP/1.
  */
 export async function listenHttpPort(options: HttpPortOptions): Promise<PortListener> {
-  const { http1, h2 } = options;
+  const { http1, h2, fast } = options;
   const sniffTimeout = options.sniffTimeoutMs ?? 60_000;
   const handlers = http1.listeners('connection');
   const http1Connection = handlers[0];
   if (handlers.length !== 1 || http1Connection === undefined) throw new Error('the HTTP/1 server must have exactly its own connection handler');
   http1.removeAllListeners('connection');
+  const toHttp1 = (socket: Socket): void => {
+    http1Connection.call(http1, socket);
+  };
 
   const sniffing = new Set<Socket>();
   // Every accepted socket, also those that left the HTTP/1 server's bookkeeping (WebSockets).
@@ -100,8 +106,10 @@ export async function listenHttpPort(options: HttpPortOptions): Promise<PortList
     sniffing.add(socket);
     sniffPreface(socket, sniffTimeout, (kind) => {
       sniffing.delete(socket);
-      if (kind === 'http1') http1Connection.call(http1, socket);
-      else if (kind === 'h2') h2.emit('connection', socket);
+      if (kind === 'http1') {
+        if (fast === undefined) toHttp1(socket);
+        else fast.accept(socket, toHttp1);
+      } else if (kind === 'h2') h2.emit('connection', socket);
     });
   });
 
@@ -113,6 +121,7 @@ export async function listenHttpPort(options: HttpPortOptions): Promise<PortList
       closing ??= new Promise<void>((resolve) => {
         // Stops accepting and closes idle HTTP/1 connections; busy ones finish their request.
         http1.close(() => resolve());
+        fast?.close();
         for (const socket of sniffing) socket.destroy();
         for (const session of sessions) session.close();
         const timer = setTimeout(() => {

@@ -11,6 +11,7 @@ import type { Dial } from './backend-errors.ts';
 import { createH2Pool, createH2Router } from './h2-router.ts';
 import { startHealthServer } from '../shadow/health.ts';
 import { createHttp1Backends, createHttpRouter } from './http-router.ts';
+import { createFastHttp1 } from './http1-fast.ts';
 import type { Address, Http1Forwarder } from './http-router.ts';
 import { listenHttpPort } from './listener.ts';
 import type { PortListener } from './listener.ts';
@@ -40,7 +41,7 @@ export interface RouterOptions {
   retryListenMs?: number;
   /** Connections on a port the table dropped get this long to finish. Default 10000. */
   portGraceMs?: number;
-  /** How plain HTTP/1 requests are forwarded. Default 'native' (router/forward.ts). */
+  /** How plain HTTP/1 requests are forwarded. Default 'fast' (router/http1-fast.ts). */
   http1Forwarder?: Http1Forwarder;
 }
 
@@ -82,6 +83,7 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
   const backends = createHttp1Backends({ connectTimeoutMs: options.connectTimeoutMs });
   const pool = createH2Pool(log);
   const source = options.source;
+  const forwarder = options.http1Forwarder ?? 'fast';
 
   let compiled: CompiledTable | undefined;
   const current = (): CompiledTable => {
@@ -114,8 +116,9 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
     return listenHttpPort({
       host: options.host,
       port: listenPort(port),
-      http1: createHttpRouter({ ...common, port, backends, forwarder: options.http1Forwarder }),
+      http1: createHttpRouter({ ...common, port, backends, forwarder }),
       h2: createH2Router({ ...common, port, pool }),
+      fast: forwarder === 'fast' ? createFastHttp1({ ...common, port, pool: backends.raw }) : undefined,
     });
   };
 
