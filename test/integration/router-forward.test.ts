@@ -6,15 +6,14 @@ import { once } from 'node:events';
 import { createServer, request } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, Server } from 'node:http';
 import { connect, createServer as createTcpServer } from 'node:net';
-import type { AddressInfo, Server as TcpServer } from 'node:net';
+import type { Server as TcpServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RouteTable } from '../../contract/index.ts';
-import type { RouteSource } from '../../router/route-source.ts';
 import { startRouter } from '../../router/router.ts';
 import type { RouterHandle } from '../../router/router.ts';
 import { createLogger } from '../../shadow/log.ts';
+import { HOST, fixedSource, listenLoopback, streamWithTrailer } from './router-fixtures.ts';
 
-const HOST = '127.0.0.1';
 const PORT = 8080;
 
 const table: RouteTable = {
@@ -24,8 +23,6 @@ const table: RouteTable = {
   routes: [{ version: 'flaky', target: 'flaky.demo', session: 'sf', user: 'frank' }],
 };
 
-/** A source that hands over one fixed table. */
-const fixed = (t: RouteTable): RouteSource => ({ description: 'fixed', start: (on) => on(t), close: async () => {} });
 
 let plain: Server;
 let flaky: TcpServer;
@@ -35,11 +32,6 @@ const routers: RouterHandle[] = [];
 const logs: Record<string, unknown>[] = [];
 const seen: IncomingMessage[] = [];
 
-async function listen(server: Server | TcpServer): Promise<number> {
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  return (server.address() as AddressInfo).port;
-}
 
 interface Reply {
   status: number;
@@ -72,16 +64,7 @@ beforeAll(async () => {
       return;
     }
     if (req.url === '/stream') {
-      res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum' });
-      let n = 0;
-      const timer = setInterval(() => {
-        res.write(`part ${n}\n`);
-        if (++n === 5) {
-          clearInterval(timer);
-          res.addTrailers({ 'x-checksum': 'abc123' });
-          res.end();
-        }
-      }, 10);
+      streamWithTrailer(res, 10);
       return;
     }
     if (req.url === '/slow') {
@@ -107,11 +90,11 @@ beforeAll(async () => {
       }
     });
   });
-  const ports = { 'plain.demo': await listen(plain), 'flaky.demo': await listen(flaky) } as Record<string, number>;
+  const ports = { 'plain.demo': await listenLoopback(plain), 'flaky.demo': await listenLoopback(flaky) } as Record<string, number>;
   const log = createLogger({ write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) });
   for (const forwarder of ['native', 'http-proxy-3'] as const) {
     const router = await startRouter({
-      source: fixed(table),
+      source: fixedSource(table),
       log,
       host: HOST,
       healthPort: 0,

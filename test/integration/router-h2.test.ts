@@ -8,12 +8,11 @@ import type { ClientHttp2Session, Http2Server, IncomingHttpHeaders, ServerHttp2S
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RouteTable } from '../../contract/index.ts';
-import type { RouteSource } from '../../router/route-source.ts';
 import { startRouter } from '../../router/router.ts';
 import type { RouterHandle } from '../../router/router.ts';
 import { silentLogger } from '../../shadow/log.ts';
+import { HOST, fixedSource } from './router-fixtures.ts';
 
-const HOST = '127.0.0.1';
 const PORT = 8443;
 const table: RouteTable = {
   header: 'kt-version',
@@ -24,7 +23,6 @@ const table: RouteTable = {
     { version: 'down', target: 'down.demo', session: 'sx', user: 'xena' },
   ],
 };
-const fixed = (t: RouteTable): RouteSource => ({ description: 'fixed', start: (on) => on(t), close: async () => {} });
 
 const ports: Record<string, number> = {};
 const servers: Record<string, Http2Server> = {};
@@ -101,7 +99,7 @@ beforeAll(async () => {
     });
   }
   router = await startRouter({
-    source: fixed(table),
+    source: fixedSource(table),
     log: silentLogger,
     host: HOST,
     healthPort: 0,

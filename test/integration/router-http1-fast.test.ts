@@ -10,12 +10,11 @@ import { connect, createServer as createTcpServer } from 'node:net';
 import type { AddressInfo, Server as TcpServer, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RouteTable } from '../../contract/index.ts';
-import type { RouteSource } from '../../router/route-source.ts';
 import { startRouter } from '../../router/router.ts';
 import type { RouterHandle } from '../../router/router.ts';
 import { createLogger } from '../../shadow/log.ts';
+import { HOST, fixedSource, listenLoopback, streamWithTrailer } from './router-fixtures.ts';
 
-const HOST = '127.0.0.1';
 const PORT = 8080;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -31,7 +30,6 @@ const table: RouteTable = {
   ],
 };
 
-const fixed = (t: RouteTable): RouteSource => ({ description: 'fixed', start: (on) => on(t), close: async () => {} });
 
 let plain: Server;
 let devA: Server;
@@ -50,11 +48,6 @@ const logs: Record<string, unknown>[] = [];
 /** Remote ports of the backend connections that requests arrived on, by path. */
 const backendPorts = new Map<string, number>();
 
-async function listen(server: Server | TcpServer): Promise<number> {
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  return (server.address() as AddressInfo).port;
-}
 
 /** A node:http backend answering with what it received, plus a few special paths. */
 function backend(pod: string): Server {
@@ -63,16 +56,7 @@ function backend(pod: string): Server {
     res.setHeader('x-pod', pod);
     const path = req.url ?? '/';
     if (path === '/stream') {
-      res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum' });
-      let n = 0;
-      const timer = setInterval(() => {
-        res.write(`part ${n}\n`);
-        if (++n === 5) {
-          clearInterval(timer);
-          res.addTrailers({ 'x-checksum': 'abc123' });
-          res.end();
-        }
-      }, 5);
+      streamWithTrailer(res, 5);
       return;
     }
     if (path === '/big') {
@@ -307,17 +291,17 @@ beforeAll(async () => {
     });
   });
   const closed = createTcpServer();
-  closedPort = await listen(closed);
+  closedPort = await listenLoopback(closed);
   closed.close();
   const ports: Record<string, number> = {
-    'plain.demo': await listen(plain),
-    'a.demo': await listen(devA),
-    'raw.demo': await listen(raw),
-    'flaky.demo': await listen(flaky),
+    'plain.demo': await listenLoopback(plain),
+    'a.demo': await listenLoopback(devA),
+    'raw.demo': await listenLoopback(raw),
+    'flaky.demo': await listenLoopback(flaky),
     'down.demo': closedPort,
   };
   router = await startRouter({
-    source: fixed(table),
+    source: fixedSource(table),
     log: createLogger({ level: 'debug', write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) }),
     logRequests: true,
     host: HOST,
@@ -674,7 +658,7 @@ describe('the handover to node:http', () => {
 describe('closing', () => {
   it('closes idle fast-path connections at once when the port closes', async () => {
     const other = await startRouter({
-      source: fixed({ ...table, routes: [] }),
+      source: fixedSource({ ...table, routes: [] }),
       host: HOST,
       healthPort: 0,
       listenPort: () => 0,
