@@ -9,7 +9,7 @@ import type { Resolver } from './dns-resolver.ts';
 import { rcodeName } from './dns-resolver.ts';
 import type { Logger } from './log.ts';
 import { errorMessage } from './log.ts';
-import { ListenError, listenTcp } from './listen.ts';
+import { ListenError, bindUdp, listenTcp } from './listen.ts';
 
 const { TYPE, RCODE } = Packet;
 
@@ -149,17 +149,6 @@ export async function answer(request: Packet, resolver: Resolver, log: Logger, t
     log.warn('dns upstream failed', { transport, name: question.name, type: Packet.typeName(question.type), error: errorMessage(err) });
     return errorReply(request, RCODE.SERVFAIL);
   }
-}
-
-function bindUdp(socket: UDPServer, host: string | undefined, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    socket.once('error', onError);
-    socket.bind(port, host, () => {
-      socket.off('error', onError);
-      resolve();
-    });
-  });
 }
 
 function closeUdp(socket: UDPServer): Promise<void> {

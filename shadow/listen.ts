@@ -1,4 +1,6 @@
-// Binding a TCP listener, with an error a person can act on.
+// Binding listeners (TCP with an error a person can act on; UDP as the caller's raw error), for
+// both images and the plugins' local DNS.
+import type { Socket as UdpSocket } from 'node:dgram';
 import type { Server } from 'node:net';
 
 /** A listener could not bind. `message` is one sentence a person can act on. */
@@ -34,6 +36,18 @@ export function listenTcp(server: Server, what: string, host: string | undefined
       server.off('error', onError);
       const address = server.address();
       resolve(typeof address === 'object' && address !== null ? address.port : port);
+    });
+  });
+}
+
+/** Binds a UDP socket (dns2's servers are ones) to host:port; rejects with the socket's own error. */
+export function bindUdp(socket: Pick<UdpSocket, 'once' | 'off' | 'bind'>, host: string | undefined, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    socket.once('error', onError);
+    socket.bind(port, host, () => {
+      socket.off('error', onError);
+      resolve();
     });
   });
 }

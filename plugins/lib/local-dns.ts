@@ -11,10 +11,11 @@
 import { createSocket } from 'node:dgram';
 import type { RemoteInfo } from 'node:dgram';
 import { BlockList, Server, connect, isIP, isIPv4, isIPv6 } from 'node:net';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Packet, UDPServer } from 'dns2';
 import { SHADOW_PORT } from '../../contract/index.ts';
+import { ListenError, bindUdp, listenTcp } from '../../shadow/listen.ts';
 import type { Dialer } from './dialer.ts';
 import type { Logger } from './log.ts';
 
@@ -444,29 +445,9 @@ class RawUdpServer extends UDPServer {
   }
 }
 
-function listenTcp(server: Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
-}
-
-function bindUdp(socket: RawUdpServer, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    socket.once('error', onError);
-    socket.bind(port, host, () => {
-      socket.off('error', onError);
-      resolve();
-    });
-  });
-}
-
-function listenError(what: string, host: string, port: number, err: unknown): LocalDnsError {
+function listenError(what: string, host: string, port: number, failure: unknown): LocalDnsError {
+  // listenTcp wraps the socket's error; the sentence here is local DNS's own.
+  const err = failure instanceof ListenError ? failure.cause : failure;
   const code = (err as { code?: unknown }).code;
   const why =
     code === 'EADDRINUSE'
@@ -503,7 +484,7 @@ export async function startLocalDns(options: LocalDnsOptions): Promise<LocalDnsH
     const server = new Server({ allowHalfOpen: true, noDelay: true });
     server.maxConnections = 256;
     try {
-      port = await listenTcp(server, host, wantedPort);
+      port = await listenTcp(server, 'DNS (TCP)', host, wantedPort);
     } catch (err) {
       throw listenError('TCP', host, wantedPort, err);
     }
