@@ -12,7 +12,13 @@
 // Environment: KT_BENCH_SECONDS (6) per measured run, KT_BENCH_ROUNDS (3) runs per target,
 // interleaved (medians are reported), KT_BENCH_PROFILE=1 writes a CPU profile of the router
 // (--cpu-prof).
-// Needs wrk, nginx and taskset (Debian: apt-get install -y wrk nginx).
+// Then a fixed-rate phase: h2load (32 HTTP/1.1 connections, each paced to an equal share of
+// half of nginx's maximum requests/s from the first phase) sends the same load to the backend,
+// the router and nginx, and every request's latency is read from its log. Added latency is only
+// meaningful below saturation: under wrk's closed loop, p99 is mostly queueing behind whatever
+// else the two cores run, for nginx as much as for the router.
+// Environment: KT_BENCH_RATE_FRACTION (0.5) of nginx's req/s for the fixed-rate phase.
+// Needs wrk, h2load, nginx and taskset (Debian: apt-get install -y wrk nghttp2-client nginx).
 // The backend is bench/tools/router-backend.ts (a minimal keep-alive Node HTTP server), two
 // instances on CPU 0: "a" (developer A's version) and "default" (the real pods).
 import { spawn, spawnSync } from 'node:child_process';
@@ -33,10 +39,14 @@ const ROUNDS = Number(process.env.KT_BENCH_ROUNDS ?? 3);
 const PROFILE = process.env.KT_BENCH_PROFILE === '1';
 const HOST = '127.0.0.1';
 
-for (const tool of ['wrk', 'nginx', 'taskset']) {
+const RATE_FRACTION = Number(process.env.KT_BENCH_RATE_FRACTION ?? 0.5);
+/** Connections of the fixed-rate phase (as wrk's). */
+const RATE_CONNECTIONS = 32;
+
+for (const tool of ['wrk', 'h2load', 'nginx', 'taskset']) {
   const found = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' });
   if (found.status !== 0) {
-    console.error(`bench: ${tool} is needed (Debian: apt-get install -y wrk nginx; taskset is in util-linux).`);
+    console.error(`bench: ${tool} is needed (Debian: apt-get install -y wrk nghttp2-client nginx; taskset is in util-linux).`);
     process.exit(1);
   }
 }
@@ -158,6 +168,41 @@ async function wrk(port: number, seconds: number, header: string | undefined): P
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+interface RateResult {
+  requests: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  errors: string;
+}
+
+/**
+ * `rate` requests/s in all for `seconds` (after 1 s of warm-up) from h2load on CPU 0; latencies
+ * (microseconds, request sent to response complete) from its per-request log.
+ */
+async function fixedRate(port: number, seconds: number, rate: number, header: string): Promise<RateResult> {
+  const log = join(dir, 'h2load.log');
+  rmSync(log, { force: true });
+  const perConnection = Math.max(1, Math.round(rate / RATE_CONNECTIONS));
+  const args = ['-c', '0', 'h2load', '--h1', '-t', '1', '-c', String(RATE_CONNECTIONS), '--rps', String(perConnection)];
+  args.push('-D', String(seconds), '--warm-up-time', '1', '-H', header, '--log-file', log, `http://${HOST}:${port}/`);
+  const child = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`h2load failed (${code}):\n${out}`);
+  // Rows: start time (us since the epoch), status, microseconds to the end of the response.
+  const rows = readFileSync(log, 'utf8').trim().split('\n').map((line) => line.split('\t'));
+  const latencies = rows.map((r) => Number(r[2])).sort((a, b) => a - b);
+  if (latencies.length === 0) throw new Error(`h2load: no request logged:\n${out}`);
+  const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))]!;
+  const failed = rows.filter((r) => r[1] !== '200').length;
+  const notDone = /requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored/.exec(out);
+  const errors = [failed > 0 ? `${failed} non-200` : '', notDone && notDone[1] !== '0' ? `${notDone[1]} failed` : ''].filter(Boolean).join(', ');
+  return { requests: latencies.length, p50: at(0.5), p99: at(0.99), p999: at(0.999), errors };
+}
 
 try {
   // Backends on CPU 0.
@@ -319,6 +364,57 @@ http {
     `${a.name} / ${b.name}: req/s ${ratio(a.rps, b.rps)}, added p50 ${ratio(a.p50 - direct.p50, b.p50 - direct.p50)}, ` +
     `added p99 ${ratio(a.p99 - direct.p99, b.p99 - direct.p99)}, CPU/req ${ratio(a.cpu, b.cpu)}`;
   lines.push('', compare(viaRouter, viaNginx), compare(viaNative, viaNginx), compare(viaRouter, viaNative));
+
+  // Fixed rate, below saturation: the same load for each, a share of what nginx could do.
+  const rate = Math.round((viaNginx.rps * RATE_FRACTION) / RATE_CONNECTIONS) * RATE_CONNECTIONS;
+  const paced = targets.filter((t) => t.name !== 'router-native');
+  const rated = new Map<string, RateResult[]>(paced.map((t) => [t.name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const target of paced) {
+      const result = await fixedRate(target.port, SECONDS, rate, header);
+      rated.get(target.name)!.push(result);
+      console.error(
+        `bench: ${target.name} at ${rate} req/s, round ${round + 1}: p50 ${result.p50} us, p99 ${result.p99} us, p99.9 ${result.p999} us` +
+          `${result.errors ? `, ${result.errors}` : ''}`,
+      );
+    }
+  }
+  const steady = paced.map((t) => {
+    const runs = rated.get(t.name)!;
+    return {
+      name: t.name,
+      p50: median(runs.map((r) => r.p50)),
+      p99: median(runs.map((r) => r.p99)),
+      p999: median(runs.map((r) => r.p999)),
+      errors: runs.map((r) => r.errors).filter(Boolean).join(' | '),
+    };
+  });
+  const base = steady[0]!;
+  lines.push(
+    '',
+    `fixed rate: h2load --h1, ${RATE_CONNECTIONS} connections paced to ${rate} req/s in all (${RATE_FRACTION} of nginx's req/s above), ` +
+      `${SECONDS}s after 1s of warm-up, ${ROUNDS} round(s), median; every request's latency from h2load's log`,
+    '',
+    'target                p50         p99       p99.9   added p50   added p99',
+  );
+  for (const s of steady) {
+    lines.push(
+      [
+        s.name.padEnd(13),
+        ms(s.p50).padStart(11),
+        ms(s.p99).padStart(11),
+        ms(s.p999).padStart(11),
+        (s === base ? '-' : ms(s.p50 - base.p50)).padStart(11),
+        (s === base ? '-' : ms(s.p99 - base.p99)).padStart(11),
+      ].join(' ') + (s.errors ? `   (${s.errors})` : ''),
+    );
+  }
+  const [, steadyRouter, steadyNginx] = steady as [(typeof steady)[number], (typeof steady)[number], (typeof steady)[number]];
+  lines.push(
+    '',
+    `router / nginx at ${rate} req/s: added p50 ${ratio(steadyRouter.p50 - base.p50, steadyNginx.p50 - base.p50)}, ` +
+      `added p99 ${ratio(steadyRouter.p99 - base.p99, steadyNginx.p99 - base.p99)}`,
+  );
   console.log(lines.join('\n'));
 
   if (PROFILE) {

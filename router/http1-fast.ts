@@ -12,8 +12,31 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../shadow/log.ts';
 import { errorReason, unreachableMessage } from './backend-errors.ts';
 import type { Destination, Dial, FailureLog } from './backend-errors.ts';
-import { ChunkedScanner, MAX_HEAD_BYTES, findHeadEnd, hasBareLf, listTokens, parseContentLength, parseRequestHead, parseResponseHead } from './http1-framing.ts';
-import type { HeaderField, RequestHead, ResponseHead } from './http1-framing.ts';
+import {
+  ChunkedScanner,
+  ConnectionToken,
+  FIELD_STRIDE,
+  F_KIND,
+  F_LINE,
+  F_LINE_END,
+  F_VALUE,
+  F_VALUE_END,
+  Field,
+  MAX_HEAD_BYTES,
+  connectionTokens,
+  equalsLower,
+  fieldName,
+  fieldValue,
+  findHeadEnd,
+  hasBareLf,
+  keepAliveTimeout,
+  listTokens,
+  parseLength,
+  parseRequestHead,
+  parseResponseHead,
+  requestTarget,
+} from './http1-framing.ts';
+import type { Head, RequestHead, ResponseHead } from './http1-framing.ts';
 import type { BackendConnection, BackendPool, BackendUser } from './http1-pool.ts';
 import { hostPort, matchRoute } from './routes.ts';
 import type { CompiledTable, HeaderBag } from './routes.ts';
@@ -41,9 +64,6 @@ export interface FastHttp1 {
   close(): void;
 }
 
-/** Request fields that concern one connection only (RFC 9110 section 7.6.1). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade']);
-
 /** What to do with a request, decided from its head alone. */
 interface RequestPlan {
   /** Body framing: -1 chunked, else the Content-Length (0: no body). */
@@ -58,35 +78,95 @@ interface RequestPlan {
 }
 
 const NO_HEADERS: HeaderBag = Object.freeze({});
+const TRAILERS = Buffer.from('trailers', 'latin1');
+const CHUNKED = Buffer.from('chunked', 'latin1');
 
 function addTo(bag: Record<string, string | string[]>, name: string, value: string): void {
   const prior = bag[name];
   bag[name] = prior === undefined ? value : typeof prior === 'string' ? [prior, value] : [...prior, value];
 }
 
-/** Connection tokens besides close/keep-alive name more hop-by-hop fields. */
-function connectionExtras(fields: readonly HeaderField[]): Set<string> | undefined {
+/** Names listed in Connection fields besides close/keep-alive: more hop-by-hop fields (rare). */
+function connectionExtras(head: Head): Set<string> | undefined {
+  const { buf, fields } = head;
   let extra: Set<string> | undefined;
-  for (const f of fields) {
-    if (f.name !== 'connection') continue;
-    for (const token of listTokens(f.value)) if (token !== 'close' && token !== 'keep-alive') (extra ??= new Set()).add(token);
+  for (let at = 0; at < fields.length; at += FIELD_STRIDE) {
+    if (fields[at + F_KIND] !== Field.Connection) continue;
+    if ((connectionTokens(buf, fields[at + F_VALUE]!, fields[at + F_VALUE_END]!) & ConnectionToken.Other) === 0) continue;
+    for (const token of listTokens(fieldValue(head, at / FIELD_STRIDE))) if (token !== 'close' && token !== 'keep-alive') (extra ??= new Set()).add(token);
   }
   return extra;
 }
 
-/** The head text with the fields at `drop` removed and `extra` lines added; `line` replaces the first line. */
-function rebuild(text: string, lineEnd: number, line: string | undefined, fields: readonly HeaderField[], drop: readonly boolean[], extra: string): string {
-  let out = line ?? text.slice(0, lineEnd);
-  let from = lineEnd;
-  for (let i = 0; i < fields.length; i++) {
-    if (!drop[i]) continue;
-    const f = fields[i]!;
-    out += text.slice(from, f.lineStart - 2);
-    from = f.lineEnd;
+/**
+ * Marks the fields that concern one connection only (RFC 9110 section 7.6.1) as
+ * `Field.Dropped`: Connection, Keep-Alive, Proxy-Connection, Upgrade, whatever Connection names,
+ * and (in requests) TE other than `trailers`. Returns whether there were any.
+ */
+function dropHopByHop(head: Head, request: boolean): boolean {
+  const { buf, fields } = head;
+  let extra: Set<string> | undefined;
+  let any = false;
+  for (let at = 0; at < fields.length; at += FIELD_STRIDE) {
+    let hop: boolean;
+    switch (fields[at + F_KIND]) {
+      case Field.Connection:
+        hop = true;
+        if ((connectionTokens(buf, fields[at + F_VALUE]!, fields[at + F_VALUE_END]!) & ConnectionToken.Other) !== 0) extra ??= connectionExtras(head);
+        break;
+      case Field.KeepAlive:
+      case Field.ProxyConnection:
+      case Field.Upgrade:
+        hop = true;
+        break;
+      case Field.Te:
+        hop = request && !equalsLower(buf, fields[at + F_VALUE]!, fields[at + F_VALUE_END]!, TRAILERS);
+        break;
+      default:
+        hop = false;
+    }
+    if (hop) fields[at + F_KIND] = Field.Dropped;
+    any ||= hop;
   }
-  // Up to the last field's end (the CRLF before the blank line is where `from` may stop).
-  out += text.slice(from, text.length - 4);
-  return `${out}\r\n${extra}\r\n`;
+  // Fields named by a Connection field (which may come after them).
+  if (extra !== undefined) {
+    for (let at = 0; at < fields.length; at += FIELD_STRIDE) if (extra.has(fieldName(head, at / FIELD_STRIDE))) fields[at + F_KIND] = Field.Dropped;
+  }
+  return any;
+}
+
+/**
+ * One buffer to write: the head without its `Field.Dropped` fields (`dropped` says whether there
+ * are any), `line` in place of its first line when given, `extra` field lines added at its end,
+ * then `body[bodyStart, bodyEnd)`.
+ */
+function rebuild(head: Head, line: string | undefined, dropped: boolean, extra: string, body: Buffer, bodyStart: number, bodyEnd: number): Buffer {
+  const { buf, fields } = head;
+  if (line === undefined && !dropped && extra === '' && body === buf && bodyStart === head.end) {
+    return head.start === 0 && bodyEnd === buf.length ? buf : buf.subarray(head.start, bodyEnd);
+  }
+  // Each field is its line and the CRLF before it; the kept ones, the last one's CRLF aside.
+  const keptEnd = head.end - 4;
+  let size = (line === undefined ? head.lineEnd - head.start : line.length) + keptEnd - head.lineEnd + 4 + extra.length + bodyEnd - bodyStart;
+  if (dropped) {
+    for (let at = 0; at < fields.length; at += FIELD_STRIDE) if (fields[at + F_KIND] === Field.Dropped) size -= fields[at + F_LINE_END]! - fields[at + F_LINE]! + 2;
+  }
+  const out = Buffer.allocUnsafe(size);
+  let o = line === undefined ? buf.copy(out, 0, head.start, head.lineEnd) : out.write(line, 0, 'latin1');
+  let from = head.lineEnd;
+  if (dropped) {
+    for (let at = 0; at < fields.length; at += FIELD_STRIDE) {
+      if (fields[at + F_KIND] !== Field.Dropped) continue;
+      o += buf.copy(out, o, from, fields[at + F_LINE]! - 2);
+      from = fields[at + F_LINE_END]!;
+    }
+  }
+  if (keptEnd > from) o += buf.copy(out, o, from, keptEnd);
+  o += out.write('\r\n', o, 'latin1');
+  if (extra !== '') o += out.write(extra, o, 'latin1');
+  o += out.write('\r\n', o, 'latin1');
+  if (bodyEnd > bodyStart) body.copy(out, o, bodyStart, bodyEnd);
+  return out;
 }
 
 /**
@@ -95,7 +175,7 @@ function rebuild(text: string, lineEnd: number, line: string | undefined, fields
  */
 function planRequest(head: RequestHead, markHeader: string): RequestPlan | undefined {
   if (head.method === 'CONNECT') return undefined;
-  const { fields } = head;
+  const { buf, fields } = head;
   let length: number | undefined;
   let chunked = false;
   let hasHost = false;
@@ -103,44 +183,47 @@ function planRequest(head: RequestHead, markHeader: string): RequestPlan | undef
   let keepAliveToken = false;
   let bag: Record<string, string | string[]> | undefined;
   let dropAny = false;
-  for (const f of fields) {
-    switch (f.name) {
-      case 'host':
+  for (let at = 0; at < fields.length; at += FIELD_STRIDE) {
+    const value = fields[at + F_VALUE]!;
+    const valueEnd = fields[at + F_VALUE_END]!;
+    switch (fields[at + F_KIND]) {
+      case Field.Host:
         if (hasHost) return undefined;
         hasHost = true;
         break;
-      case 'content-length': {
-        const n = parseContentLength(f.value);
+      case Field.ContentLength: {
+        const n = parseLength(buf, value, valueEnd);
         if (n === undefined || (length !== undefined && n !== length)) return undefined;
         length = n;
         break;
       }
-      case 'transfer-encoding':
-        if (chunked || f.value.toLowerCase() !== 'chunked') return undefined;
+      case Field.TransferEncoding:
+        if (chunked || !equalsLower(buf, value, valueEnd, CHUNKED)) return undefined;
         chunked = true;
         break;
-      case 'connection':
-        for (const token of listTokens(f.value)) {
-          if (token === 'close') close = true;
-          else if (token === 'keep-alive') keepAliveToken = true;
-        }
+      case Field.Connection: {
+        const tokens = connectionTokens(buf, value, valueEnd);
+        if ((tokens & ConnectionToken.Close) !== 0) close = true;
+        if ((tokens & ConnectionToken.KeepAlive) !== 0) keepAliveToken = true;
         dropAny = true;
         break;
-      case 'upgrade':
-      case 'expect':
+      }
+      case Field.Upgrade:
+      case Field.Expect:
         return undefined;
-      case 'keep-alive':
-      case 'proxy-connection':
+      case Field.KeepAlive:
+      case Field.ProxyConnection:
         dropAny = true;
         break;
-      case 'te':
-        if (f.value.toLowerCase() !== 'trailers') dropAny = true;
+      case Field.Te:
+        if (!equalsLower(buf, value, valueEnd, TRAILERS)) dropAny = true;
         break;
-      case 'baggage':
-        addTo((bag ??= {}), 'baggage', f.value);
+      case Field.Baggage:
+        addTo((bag ??= {}), 'baggage', buf.toString('latin1', value, valueEnd));
         break;
-      default:
-        if (f.name === markHeader) addTo((bag ??= {}), markHeader, f.value);
+      case Field.Mark:
+        addTo((bag ??= {}), markHeader, buf.toString('latin1', value, valueEnd));
+        break;
     }
   }
   if (chunked && length !== undefined) return undefined;
@@ -149,19 +232,18 @@ function planRequest(head: RequestHead, markHeader: string): RequestPlan | undef
   return { length: chunked ? -1 : (length ?? 0), keepAlive, bag: bag ?? NO_HEADERS, rewrite: dropAny || head.minor === 0, hasHost };
 }
 
-/** The request head to send the backend: hop-by-hop fields dropped, Host added if missing. */
-function rewriteRequest(head: RequestHead, plan: RequestPlan, hostHeader: string): string {
-  const { fields } = head;
-  const extra = connectionExtras(fields);
-  const drop = fields.map((f) => (f.name === 'te' ? f.value.toLowerCase() !== 'trailers' : HOP_BY_HOP.has(f.name) || extra?.has(f.name) === true));
+/** The request head to send the backend (hop-by-hop fields dropped, Host added if missing), then `head.buf[head.end, bodyEnd)`. */
+function rewriteRequest(head: RequestHead, plan: RequestPlan, hostHeader: string, bodyEnd: number): Buffer {
   // An HTTP/1.0 request is sent on as such (so the backend frames its answer for HTTP/1.0),
   // asking for the backend connection to stay open.
   const added = head.minor === 0 ? `${plan.hasHost ? '' : `Host: ${hostHeader}\r\n`}Connection: keep-alive\r\n` : '';
-  return rebuild(head.text, head.lineEnd, undefined, fields, drop, added);
+  return rebuild(head, undefined, dropHopByHop(head, true), added, head.buf, head.end, bodyEnd);
 }
 
 /** How a response's body is delimited. */
 type Framing = { kind: 'none' } | { kind: 'length'; remaining: number } | { kind: 'chunked'; scanner: ChunkedScanner } | { kind: 'close' };
+const NO_BODY: Framing = Object.freeze({ kind: 'none' });
+const TO_CLOSE: Framing = Object.freeze({ kind: 'close' });
 
 interface ResponsePlan {
   framing: Framing;
@@ -169,63 +251,54 @@ interface ResponsePlan {
   reusable: boolean;
   /** The backend's Keep-Alive timeout hint, in ms. */
   idleHintMs: number | undefined;
-  /** Indexes of the fields that are not passed on. */
-  drop: boolean[];
+  /** Some fields are not passed on (they are marked `Field.Dropped`). */
+  dropped: boolean;
 }
 
 function planResponse(head: ResponseHead, bodiless: boolean): ResponsePlan | string {
-  const { fields } = head;
+  const { buf, fields } = head;
   let length: number | undefined;
   let chunked: boolean | undefined;
   let close = head.minor === 0;
   let idleHintMs: number | undefined;
-  const extra = connectionExtras(fields);
-  const drop = new Array<boolean>(fields.length).fill(false);
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i]!;
-    switch (f.name) {
-      case 'content-length': {
-        const n = parseContentLength(f.value);
+  for (let i = 0, at = 0; at < fields.length; i++, at += FIELD_STRIDE) {
+    const value = fields[at + F_VALUE]!;
+    const valueEnd = fields[at + F_VALUE_END]!;
+    switch (fields[at + F_KIND]) {
+      case Field.ContentLength: {
+        const n = parseLength(buf, value, valueEnd);
         if (n === undefined || (length !== undefined && n !== length)) return 'invalid Content-Length from the backend';
         length = n;
         break;
       }
-      case 'transfer-encoding': {
-        const codings = listTokens(f.value);
+      case Field.TransferEncoding: {
+        const codings = listTokens(fieldValue(head, i));
         // Only the last coding counts: the body is chunked if and only if it is `chunked`.
         chunked = codings[codings.length - 1] === 'chunked';
         break;
       }
-      case 'connection':
-        for (const token of listTokens(f.value)) {
-          if (token === 'close') close = true;
-          else if (token === 'keep-alive' && head.minor === 0) close = false;
-        }
-        drop[i] = true;
-        break;
-      case 'keep-alive': {
-        const m = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(f.value);
-        if (m) idleHintMs = Math.max(0, Number(m[1]) * 1000 - 1000);
-        drop[i] = true;
+      case Field.Connection: {
+        const tokens = connectionTokens(buf, value, valueEnd);
+        if ((tokens & ConnectionToken.KeepAlive) !== 0 && head.minor === 0) close = false;
+        if ((tokens & ConnectionToken.Close) !== 0) close = true;
         break;
       }
-      case 'proxy-connection':
-      case 'upgrade':
-        drop[i] = true;
+      case Field.KeepAlive: {
+        const seconds = keepAliveTimeout(buf, value, valueEnd);
+        if (seconds !== undefined) idleHintMs = Math.max(0, seconds * 1000 - 1000);
         break;
-      default:
-        if (extra?.has(f.name)) drop[i] = true;
+      }
     }
   }
   if (chunked !== undefined && length !== undefined) return 'both Transfer-Encoding and Content-Length from the backend';
   let framing: Framing;
-  if (bodiless || head.status === 204 || head.status === 304) framing = { kind: 'none' };
+  if (bodiless || head.status === 204 || head.status === 304) framing = NO_BODY;
   else if (chunked === true) framing = { kind: 'chunked', scanner: new ChunkedScanner() };
-  else if (chunked === false || length === undefined) framing = { kind: 'close' };
-  else framing = length === 0 ? { kind: 'none' } : { kind: 'length', remaining: length };
+  else if (chunked === false || length === undefined) framing = TO_CLOSE;
+  else framing = length === 0 ? NO_BODY : { kind: 'length', remaining: length };
   // A body that ends with the connection cannot leave it reusable.
   const reusable = !close && framing.kind !== 'close';
-  return { framing, reusable, idleHintMs, drop };
+  return { framing, reusable, idleHintMs, dropped: dropHopByHop(head, false) };
 }
 
 /** A backend that breaks HTTP/1.1; the message (no code) is what the 502 says. */
@@ -241,6 +314,12 @@ export function createFastHttp1(options: FastHttp1Options): FastHttp1 {
   const clients = new Set<ClientConnection>();
   let sweep: NodeJS.Timeout | undefined;
   let closed = false;
+  // The version header's name as bytes, for the head parser; remade when the table's changes.
+  let mark = { name: '', bytes: Buffer.alloc(0) };
+  const markBytes = (name: string): Buffer => {
+    if (mark.name !== name) mark = { name, bytes: Buffer.from(name, 'latin1') };
+    return mark.bytes;
+  };
 
   /** One request and its response. */
   class Exchange implements BackendUser {
@@ -362,15 +441,17 @@ export function createFastHttp1(options: FastHttp1Options): FastHttp1 {
         // Request body bytes still coming after the response would be read as the next request.
         this.closeAfter = !this.client.keepAfter(this) || !this.requestDone || plan.framing.kind === 'close' || chunkedToOld;
         const connection = this.closeAfter ? 'Connection: close\r\n' : this.head.minor === 0 ? 'Connection: keep-alive\r\n' : '';
-        const line = head.minor === 1 ? undefined : `HTTP/1.1${head.text.slice(8, head.lineEnd)}`;
-        const out = rebuild(head.text, head.lineEnd, line, head.fields, plan.drop, connection);
-        this.forwardBody(buf, end, out);
+        const line = head.minor === 1 ? undefined : `HTTP/1.1${buf.toString('latin1', start + 8, head.lineEnd)}`;
+        this.forwardBody(buf, end, head, line, plan.dropped, connection);
         return;
       }
     }
 
-    /** Forwards response body bytes from `buf[start..]`, after `headText` when given, in one write. */
-    forwardBody(buf: Buffer, start: number, headText: string | undefined): void {
+    /**
+     * Forwards response body bytes from `buf[start..]`; when `head` is given, after it (rebuilt
+     * with `line`, `dropped` and `extra`, see rebuild()) in one write.
+     */
+    forwardBody(buf: Buffer, start: number, head?: ResponseHead, line?: string, dropped = false, extra = ''): void {
       const framing = this.framing!;
       let end = buf.length;
       let complete = false;
@@ -390,7 +471,7 @@ export function createFastHttp1(options: FastHttp1Options): FastHttp1 {
           const at = framing.scanner.scan(buf, start, buf.length);
           if (at === -2) {
             // Not a byte of the response sent yet: the client can still get a 502.
-            if (headText !== undefined) this.framing = undefined;
+            if (head !== undefined) this.framing = undefined;
             return this.fail(protocolError('malformed chunked response body'));
           }
           if (at >= 0) {
@@ -404,13 +485,9 @@ export function createFastHttp1(options: FastHttp1Options): FastHttp1 {
       }
       // Bytes after the end of the response: the backend connection cannot be trusted any more.
       if (end < buf.length) this.reusable = false;
-      let bytes: Buffer | undefined;
-      if (headText === undefined) bytes = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
-      else {
-        bytes = Buffer.allocUnsafe(headText.length + end - start);
-        bytes.write(headText, 0, 'latin1');
-        buf.copy(bytes, headText.length, start, end);
-      }
+      let bytes: Buffer;
+      if (head === undefined) bytes = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
+      else bytes = rebuild(head, line, dropped, extra, buf, start, end);
       if (bytes.length > 0 && !this.client.write(bytes)) this.backend?.socket.pause();
       if (complete) this.complete();
     }
@@ -490,7 +567,7 @@ export function createFastHttp1(options: FastHttp1Options): FastHttp1 {
         log.debug('request', {
           protocol: 'http/1.1',
           method: this.head.method,
-          path: this.head.target,
+          path: requestTarget(this.head),
           version: this.dest.route?.version ?? null,
           target: hostPort(this.dest.host, this.dest.port),
           status: this.status,
@@ -638,8 +715,8 @@ export function createFastHttp1(options: FastHttp1Options): FastHttp1 {
         return;
       }
       this.searched = 0;
-      const head = parseRequestHead(buf, 0, headEnd);
       const compiled = options.table();
+      const head = parseRequestHead(buf, 0, headEnd, markBytes(compiled.header));
       const plan = head === undefined ? undefined : planRequest(head, compiled.header);
       if (head === undefined || plan === undefined) {
         this.toNode();
@@ -674,12 +751,7 @@ export function createFastHttp1(options: FastHttp1Options): FastHttp1 {
       else this.unpause(HOLD);
       let bytes: Buffer;
       if (!plan.rewrite) bytes = bodyEnd === buf.length ? buf : buf.subarray(0, bodyEnd);
-      else {
-        const text = rewriteRequest(head, plan, hostPort(dest.host, dest.port));
-        bytes = Buffer.allocUnsafe(text.length + bodyEnd - headEnd);
-        bytes.write(text, 0, 'latin1');
-        buf.copy(bytes, text.length, headEnd, bodyEnd);
-      }
+      else bytes = rewriteRequest(head, plan, hostPort(dest.host, dest.port), bodyEnd);
       exchange.send(bytes, false);
     }
 

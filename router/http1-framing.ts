@@ -5,11 +5,19 @@
 // The request parser is deliberately narrower than node:http's: whatever it does not accept is
 // not an error but a request for node:http to handle (http1-fast.ts hands the connection over),
 // so anything ambiguous is left to the parser that has been hardened against request smuggling.
+//
+// Heads are parsed on their bytes into offsets, without making a string per field: at tens of
+// thousands of requests a second, per-field strings and objects were most of what the router
+// allocated, and young-generation collections are what its tail latency waited on.
 
 /** Heads (request line or status line plus header fields) larger than this are not taken. */
 export const MAX_HEAD_BYTES = 64 * 1024;
 
 const CRLF_CRLF = Buffer.from('\r\n\r\n', 'latin1');
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HTAB = 0x09;
 
 /**
  * Where the head starting at `start` ends (the offset just past its blank line), or -1 when
@@ -26,95 +34,178 @@ export function findHeadEnd(buf: Buffer, start: number, from = start): number {
  * bare LF (which would otherwise keep the head from ever ending in CRLF CRLF).
  */
 export function hasBareLf(buf: Buffer, start: number, end: number): boolean {
-  for (let at = buf.indexOf(0x0a, start); at >= 0 && at < end; at = buf.indexOf(0x0a, at + 1)) {
-    if (at === start || buf[at - 1] !== 0x0d) return true;
+  for (let at = buf.indexOf(LF, start); at >= 0 && at < end; at = buf.indexOf(LF, at + 1)) {
+    if (at === start || buf[at - 1] !== CR) return true;
   }
   return false;
 }
 
-/** One header field line, as offsets into the head text. */
-export interface HeaderField {
-  /** Lower-case. */
-  readonly name: string;
-  /** Without surrounding whitespace. */
-  readonly value: string;
-  /** The whole line in the head text, without its CRLF. */
-  readonly lineStart: number;
-  readonly lineEnd: number;
+/** The header fields the fast path acts on; everything else is `Other`. */
+export const Field = {
+  Other: 0,
+  Host: 1,
+  ContentLength: 2,
+  TransferEncoding: 3,
+  Connection: 4,
+  KeepAlive: 5,
+  ProxyConnection: 6,
+  Upgrade: 7,
+  Expect: 8,
+  Te: 9,
+  Baggage: 10,
+  /** The route table's version header (see `parseRequestHead`). */
+  Mark: 11,
+  /** Set by the fast path on fields it leaves out when it passes a head on. */
+  Dropped: 12,
+} as const;
+export type FieldKind = (typeof Field)[keyof typeof Field];
+
+const KNOWN: readonly (readonly [string, FieldKind])[] = [
+  ['host', Field.Host],
+  ['content-length', Field.ContentLength],
+  ['transfer-encoding', Field.TransferEncoding],
+  ['connection', Field.Connection],
+  ['keep-alive', Field.KeepAlive],
+  ['proxy-connection', Field.ProxyConnection],
+  ['upgrade', Field.Upgrade],
+  ['expect', Field.Expect],
+  ['te', Field.Te],
+  ['baggage', Field.Baggage],
+];
+/** Known names as lower-case bytes, and their kinds at the same index, grouped by length. */
+const KNOWN_NAMES: Buffer[][] = [];
+const KNOWN_KINDS: FieldKind[][] = [];
+for (const [name, kind] of KNOWN) {
+  (KNOWN_NAMES[name.length] ??= []).push(Buffer.from(name, 'latin1'));
+  (KNOWN_KINDS[name.length] ??= []).push(kind);
 }
 
-export interface RequestHead {
-  readonly method: string;
-  readonly target: string;
+/** Bytes allowed in a token (RFC 9110 section 5.6.2): field names and methods. */
+const TOKEN_BYTE = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TOKEN_BYTE[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c++) TOKEN_BYTE[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TOKEN_BYTE[c] = TOKEN_BYTE[c + 0x20] = 1;
+
+/** Whether `buf[start, end)` equals `lower` (lower-case ASCII), ignoring ASCII case. */
+export function equalsLower(buf: Buffer, start: number, end: number, lower: Buffer): boolean {
+  if (end - start !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    const c = buf[start + i]!;
+    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== lower[i]) return false;
+  }
+  return true;
+}
+
+function fieldKind(buf: Buffer, start: number, end: number, mark: Buffer | undefined): FieldKind {
+  const names = KNOWN_NAMES[end - start];
+  if (names !== undefined) {
+    for (let i = 0; i < names.length; i++) if (equalsLower(buf, start, end, names[i]!)) return KNOWN_KINDS[end - start]![i]!;
+  }
+  return mark !== undefined && equalsLower(buf, start, end, mark) ? Field.Mark : Field.Other;
+}
+
+/** Numbers per field in `Head.fields`. */
+export const FIELD_STRIDE = 5;
+/** Offsets of one field's numbers: its kind, then absolute offsets into `Head.buf`. */
+export const F_KIND = 0;
+/** Start of the field line (its name). */
+export const F_LINE = 1;
+/** Start and end of the value, surrounding whitespace excluded. */
+export const F_VALUE = 2;
+export const F_VALUE_END = 3;
+/** End of the field line (where its CRLF starts). */
+export const F_LINE_END = 4;
+
+export interface Head {
+  /** The bytes the head was read from; all offsets are into it. */
+  readonly buf: Buffer;
+  readonly start: number;
+  /** Just past the blank line that ends the head. */
+  readonly end: number;
+  /** End of the request or status line (where its CRLF starts). */
+  readonly lineEnd: number;
   /** 1 for HTTP/1.1, 0 for HTTP/1.0. */
   readonly minor: 0 | 1;
-  /** The head as latin1 text (one char per byte), from the request line to the blank line included. */
-  readonly text: string;
-  /** Offset of the end of the request line in `text`. */
-  readonly lineEnd: number;
-  readonly fields: readonly HeaderField[];
+  /** FIELD_STRIDE numbers per field line, in order: see F_KIND and the offsets after it. */
+  readonly fields: number[];
 }
 
-export interface ResponseHead {
+export interface RequestHead extends Head {
+  readonly method: string;
+  readonly targetStart: number;
+  readonly targetEnd: number;
+}
+
+export interface ResponseHead extends Head {
   readonly status: number;
-  readonly minor: 0 | 1;
-  readonly text: string;
-  readonly lineEnd: number;
-  readonly fields: readonly HeaderField[];
 }
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-// Control characters other than HTAB are not allowed in field values (RFC 9110 section 5.5).
-// eslint-disable-next-line no-control-regex
-const BAD_VALUE = /[\u0000-\u0008\u000a-\u001f\u007f]/;
-// A request target: printable, no spaces (RFC 9112 section 3.2); obs-text is left to node:http.
-const TARGET = /^[\u0021-\u007e]+$/;
+/** Collects fields while a head is parsed, so that each head's array is made once, at its size. */
+const scratch: number[] = [];
 
 /**
- * Splits a head's field lines; undefined when a line is not a plain `name: value` (obs-fold, a
- * bare CR or LF, whitespace before the colon, a bad name or value).
+ * Reads the field lines from `at` to the blank line that ends at `end`; undefined when a line is
+ * not a plain `name: value` (obs-fold, a bare CR or LF, whitespace before the colon, a bad name,
+ * a control character in the value).
  */
-function parseFields(text: string, from: number): HeaderField[] | undefined {
-  const fields: HeaderField[] = [];
-  // `text` ends with the blank line: the last field line ends where it starts.
-  const last = text.length - 2;
-  let at = from;
+function parseFields(buf: Buffer, at: number, end: number, mark: Buffer | undefined): number[] | undefined {
+  scratch.length = 0;
+  // The blank line's CRLF starts here.
+  const last = end - 2;
   while (at < last) {
-    const end = text.indexOf('\r\n', at);
-    if (end < 0 || end >= last + 1) return undefined;
-    const colon = text.indexOf(':', at);
-    if (colon <= at || colon > end) return undefined;
-    const rawName = text.slice(at, colon);
-    if (!TOKEN.test(rawName)) return undefined;
-    const value = text.slice(colon + 1, end).trim();
-    if (BAD_VALUE.test(value)) return undefined;
-    fields.push({ name: rawName.toLowerCase(), value, lineStart: at, lineEnd: end });
-    at = end + 2;
+    const line = at;
+    while (at < last && TOKEN_BYTE[buf[at]!] === 1) at++;
+    if (at === line || buf[at] !== 0x3a) return undefined;
+    const kind = fieldKind(buf, line, at, mark);
+    at++;
+    while (buf[at] === SP || buf[at] === HTAB) at++;
+    const value = at;
+    let valueEnd = at;
+    for (;;) {
+      const c = buf[at]!;
+      if (c === CR) break;
+      if ((c < 0x20 && c !== HTAB) || c === 0x7f) return undefined;
+      at++;
+      if (c !== SP && c !== HTAB) valueEnd = at;
+    }
+    if (at >= last + 1 || buf[at + 1] !== LF) return undefined;
+    scratch.push(kind, line, value, valueEnd, at);
+    at += 2;
   }
-  return fields;
+  return scratch.slice();
 }
 
 /**
  * Parses a complete request head (`buf[start, end)` ends with its blank line). Undefined: not a
- * plain HTTP/1.0 or 1.1 request head this parser vouches for.
+ * plain HTTP/1.0 or 1.1 request head this parser vouches for. Fields named `mark` (lower-case
+ * bytes) are of kind `Field.Mark`.
  */
-export function parseRequestHead(buf: Buffer, start: number, end: number): RequestHead | undefined {
+export function parseRequestHead(buf: Buffer, start: number, end: number, mark?: Buffer): RequestHead | undefined {
   if (end - start > MAX_HEAD_BYTES) return undefined;
-  const text = buf.toString('latin1', start, end);
-  const lineEnd = text.indexOf('\r\n');
-  const sp1 = text.indexOf(' ');
-  if (sp1 <= 0 || sp1 > lineEnd) return undefined;
-  const sp2 = text.indexOf(' ', sp1 + 1);
-  // Exactly "METHOD SP target SP HTTP/1.x".
-  if (sp2 < 0 || lineEnd - sp2 !== 9 || !text.startsWith('HTTP/1.', sp2 + 1)) return undefined;
-  const minorChar = text.charCodeAt(lineEnd - 1);
-  if (minorChar !== 0x30 && minorChar !== 0x31) return undefined;
-  const method = text.slice(0, sp1);
-  const target = text.slice(sp1 + 1, sp2);
-  if (!TOKEN.test(method) || !TARGET.test(target)) return undefined;
-  const fields = parseFields(text, lineEnd + 2);
+  // Exactly "METHOD SP target SP HTTP/1.x CRLF".
+  let at = start;
+  while (TOKEN_BYTE[buf[at]!] === 1) at++;
+  if (at === start || buf[at] !== SP) return undefined;
+  const methodEnd = at;
+  const targetStart = ++at;
+  for (let c = buf[at]!; c >= 0x21 && c <= 0x7e; c = buf[++at]!);
+  if (at === targetStart || buf[at] !== SP) return undefined;
+  const targetEnd = at;
+  const lineEnd = at + 9;
+  if (lineEnd + 2 > end || !isHttp1(buf, at + 1) || buf[lineEnd] !== CR || buf[lineEnd + 1] !== LF) return undefined;
+  const fields = parseFields(buf, lineEnd + 2, end, mark);
   if (fields === undefined) return undefined;
-  return { method, target, minor: minorChar === 0x31 ? 1 : 0, text, lineEnd, fields };
+  const method = buf.toString('latin1', start, methodEnd);
+  return { buf, start, end, lineEnd, minor: buf[lineEnd - 1] === 0x31 ? 1 : 0, fields, method, targetStart, targetEnd };
+}
+
+/** "HTTP/1.0" or "HTTP/1.1" at `at`. */
+function isHttp1(buf: Buffer, at: number): boolean {
+  const minor = buf[at + 7];
+  return (
+    buf[at] === 0x48 && buf[at + 1] === 0x54 && buf[at + 2] === 0x54 && buf[at + 3] === 0x50 &&
+    buf[at + 4] === 0x2f && buf[at + 5] === 0x31 && buf[at + 6] === 0x2e && (minor === 0x30 || minor === 0x31)
+  );
 }
 
 /**
@@ -122,29 +213,106 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
  * lines (the fast path then fails the request rather than guess at the body's framing).
  */
 export function parseResponseHead(buf: Buffer, start: number, end: number): ResponseHead | undefined {
-  const text = buf.toString('latin1', start, end);
-  const lineEnd = text.indexOf('\r\n');
   // "HTTP/1.x SSS[ reason]"
-  if (lineEnd < 12 || !text.startsWith('HTTP/1.') || text.charCodeAt(8) !== 0x20) return undefined;
-  const minorChar = text.charCodeAt(7);
-  if (minorChar !== 0x30 && minorChar !== 0x31) return undefined;
-  if (lineEnd > 12 && text.charCodeAt(12) !== 0x20) return undefined;
-  const status = parseContentLength(text.slice(9, 12));
-  if (status === undefined || status < 100) return undefined;
-  if (text.slice(0, lineEnd).includes('\n')) return undefined;
-  const fields = parseFields(text, lineEnd + 2);
+  if (end - start < 16 || !isHttp1(buf, start) || buf[start + 8] !== SP) return undefined;
+  let status = 0;
+  for (let i = start + 9; i < start + 12; i++) {
+    const d = buf[i]! - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    status = status * 10 + d;
+  }
+  if (status < 100) return undefined;
+  let lineEnd = start + 12;
+  if (buf[lineEnd] === SP) {
+    for (let c = buf[++lineEnd]!; c !== CR && c !== LF; c = buf[++lineEnd]!);
+  }
+  if (lineEnd + 2 > end || buf[lineEnd] !== CR || buf[lineEnd + 1] !== LF) return undefined;
+  const fields = parseFields(buf, lineEnd + 2, end, undefined);
   if (fields === undefined) return undefined;
-  return { status, minor: minorChar === 0x31 ? 1 : 0, text, lineEnd, fields };
+  return { buf, start, end, lineEnd, minor: buf[start + 7] === 0x31 ? 1 : 0, fields, status };
 }
 
-/** A Content-Length value: digits only, not absurdly long; undefined otherwise. */
-export function parseContentLength(value: string): number | undefined {
-  if (value.length === 0 || value.length > 15) return undefined;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return undefined;
+/** The request target, as text. */
+export function requestTarget(head: RequestHead): string {
+  return head.buf.toString('latin1', head.targetStart, head.targetEnd);
+}
+
+/** Field `i`'s name, lower-case. */
+export function fieldName(head: Head, i: number): string {
+  const at = i * FIELD_STRIDE;
+  const f = head.fields;
+  // The name runs from the line start to the colon.
+  return head.buf.toString('latin1', f[at + F_LINE]!, head.buf.indexOf(0x3a, f[at + F_LINE]!)).toLowerCase();
+}
+
+/** Field `i`'s value, without surrounding whitespace. */
+export function fieldValue(head: Head, i: number): string {
+  const at = i * FIELD_STRIDE;
+  return head.buf.toString('latin1', head.fields[at + F_VALUE]!, head.fields[at + F_VALUE_END]!);
+}
+
+/** Every field as name (lower-case) and value strings: for tests and logs, not the hot path. */
+export function headerFields(head: Head): { name: string; value: string }[] {
+  const out: { name: string; value: string }[] = [];
+  for (let i = 0; i < head.fields.length / FIELD_STRIDE; i++) out.push({ name: fieldName(head, i), value: fieldValue(head, i) });
+  return out;
+}
+
+/** A Content-Length value in `buf[start, end)`: digits only, not absurdly long; undefined otherwise. */
+export function parseLength(buf: Buffer, start: number, end: number): number | undefined {
+  if (end <= start || end - start > 15) return undefined;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = buf[i]! - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    n = n * 10 + d;
   }
-  return Number(value);
+  return n;
+}
+
+/** What a Connection field's tokens say. */
+export const ConnectionToken = { Close: 1, KeepAlive: 2, Other: 4 } as const;
+const CLOSE = Buffer.from('close', 'latin1');
+const KEEP_ALIVE = Buffer.from('keep-alive', 'latin1');
+
+/** The ConnectionToken bits of a comma-separated list value in `buf[start, end)`. */
+export function connectionTokens(buf: Buffer, start: number, end: number): number {
+  let bits = 0;
+  let at = start;
+  while (at < end) {
+    while (at < end && (buf[at] === SP || buf[at] === HTAB || buf[at] === 0x2c)) at++;
+    const from = at;
+    while (at < end && buf[at] !== 0x2c) at++;
+    let to = at;
+    while (to > from && (buf[to - 1] === SP || buf[to - 1] === HTAB)) to--;
+    if (to === from) continue;
+    if (equalsLower(buf, from, to, CLOSE)) bits |= ConnectionToken.Close;
+    else if (equalsLower(buf, from, to, KEEP_ALIVE)) bits |= ConnectionToken.KeepAlive;
+    else bits |= ConnectionToken.Other;
+  }
+  return bits;
+}
+
+const TIMEOUT = Buffer.from('timeout', 'latin1');
+
+/** `timeout=N` in a Keep-Alive value in `buf[start, end)`, in seconds; undefined when absent. */
+export function keepAliveTimeout(buf: Buffer, start: number, end: number): number | undefined {
+  const space = (c: number | undefined): boolean => c === SP || c === HTAB;
+  for (let at = start; at + TIMEOUT.length <= end; at++) {
+    const before = buf[at - 1];
+    if (at > start && before !== 0x2c && before !== 0x3b && !space(before)) continue;
+    if (!equalsLower(buf, at, at + TIMEOUT.length, TIMEOUT)) continue;
+    let i = at + TIMEOUT.length;
+    while (i < end && space(buf[i])) i++;
+    if (i >= end || buf[i] !== 0x3d) continue;
+    i++;
+    while (i < end && space(buf[i])) i++;
+    const digits = i;
+    let n = 0;
+    for (let d = buf[i]! - 0x30; i < end && d >= 0 && d <= 9; d = buf[++i]! - 0x30) n = n * 10 + d;
+    if (i > digits) return n;
+  }
+  return undefined;
 }
 
 /** The comma-separated tokens of a list-valued field, lower-case, empty members dropped. */

@@ -54,29 +54,36 @@ class Connection implements BackendConnection {
   connectTimer: NodeJS.Timeout | undefined;
 
   readonly socket: Socket;
-  readonly key: string;
+  readonly host: string;
+  readonly port: number;
 
-  constructor(socket: Socket, key: string) {
+  constructor(socket: Socket, host: string, port: number) {
     this.socket = socket;
-    this.key = key;
+    this.host = host;
+    this.port = port;
   }
 }
-
-const addressKey = (host: string, port: number): string => `${host}|${port}`;
 
 export function createBackendPool(options: BackendPoolOptions): BackendPool {
   const idleMs = options.idleMs ?? 15_000;
   const maxIdle = options.maxIdlePerAddress ?? 1024;
-  const idle = new Map<string, Connection[]>();
+  // Idle connections by host, then port (no key string to build per request).
+  const idle = new Map<string, Map<number, Connection[]>>();
   const all = new Set<Connection>();
   let closed = false;
 
+  const listOf = (host: string, port: number): Connection[] | undefined => idle.get(host)?.get(port);
   const unlist = (conn: Connection): void => {
-    const list = idle.get(conn.key);
+    const list = listOf(conn.host, conn.port);
     if (list === undefined) return;
     const at = list.lastIndexOf(conn);
     if (at >= 0) list.splice(at, 1);
-    if (list.length === 0) idle.delete(conn.key);
+    if (list.length === 0) forget(conn.host, conn.port);
+  };
+  const forget = (host: string, port: number): void => {
+    const ports = idle.get(host);
+    ports?.delete(port);
+    if (ports?.size === 0) idle.delete(host);
   };
 
   const drop = (conn: Connection): void => {
@@ -91,13 +98,13 @@ export function createBackendPool(options: BackendPoolOptions): BackendPool {
   // back a connection costs no timer work.
   const sweep = setInterval(() => {
     const now = performance.now();
-    for (const list of [...idle.values()]) for (const conn of [...list]) if (conn.idleUntil <= now) drop(conn);
+    for (const ports of [...idle.values()]) for (const list of [...ports.values()]) for (const conn of [...list]) if (conn.idleUntil <= now) drop(conn);
   }, Math.min(1000, idleMs));
   sweep.unref();
 
   const open = (host: string, port: number, user: BackendUser): Connection => {
     const socket = connect({ host, port, noDelay: true });
-    const conn = new Connection(socket, addressKey(host, port));
+    const conn = new Connection(socket, host, port);
     conn.user = user;
     all.add(conn);
     conn.connectTimer = setTimeout(() => socket.destroy(connectTimeoutError()), options.connectTimeoutMs);
@@ -128,10 +135,9 @@ export function createBackendPool(options: BackendPoolOptions): BackendPool {
 
   return {
     acquire(host, port, user, fresh = false) {
-      const key = addressKey(host, port);
-      const list = fresh ? undefined : idle.get(key);
+      const list = fresh ? undefined : listOf(host, port);
       const conn = list?.pop();
-      if (list !== undefined && list.length === 0) idle.delete(key);
+      if (list !== undefined && list.length === 0) forget(host, port);
       if (conn !== undefined) {
         conn.user = user;
         conn.reused = true;
@@ -144,21 +150,25 @@ export function createBackendPool(options: BackendPoolOptions): BackendPool {
       conn.user = undefined;
       // Flowing again, so that a backend closing the idle connection is noticed.
       conn.socket.resume();
-      const list = idle.get(conn.key) ?? [];
-      if (closed || conn.ended || conn.socket.destroyed || list.length >= maxIdle) {
+      const list = listOf(conn.host, conn.port);
+      if (closed || conn.ended || conn.socket.destroyed || (list?.length ?? 0) >= maxIdle) {
         drop(conn);
         return;
       }
       conn.idleUntil = performance.now() + Math.min(idleMs, hintMs ?? idleMs);
-      if (list.length === 0) idle.set(conn.key, list);
-      list.push(conn);
+      if (list !== undefined) list.push(conn);
+      else {
+        let ports = idle.get(conn.host);
+        if (ports === undefined) idle.set(conn.host, (ports = new Map()));
+        ports.set(conn.port, [conn]);
+      }
     },
     discard(handle) {
       drop(handle as Connection);
     },
     prune(keep) {
-      const keys = new Set(keep.map((a) => addressKey(a.host, a.port)));
-      for (const [key, list] of [...idle]) if (!keys.has(key)) for (const conn of [...list]) drop(conn);
+      const kept = (conn: Connection): boolean => keep.some((a) => a.host === conn.host && a.port === conn.port);
+      for (const ports of [...idle.values()]) for (const list of [...ports.values()]) for (const conn of [...list]) if (!kept(conn)) drop(conn);
     },
     close() {
       closed = true;

@@ -2,7 +2,26 @@
 // and parsed however the bytes are split, pipelined messages kept apart, chunked bodies (with
 // extensions and trailers) delimited exactly, and anything malformed or ambiguous rejected.
 import { describe, expect, it } from 'vitest';
-import { ChunkedScanner, MAX_HEAD_BYTES, findHeadEnd, hasBareLf, listTokens, parseContentLength, parseRequestHead, parseResponseHead } from '../../router/http1-framing.ts';
+import {
+  ChunkedScanner,
+  ConnectionToken,
+  FIELD_STRIDE,
+  F_KIND,
+  F_LINE,
+  F_LINE_END,
+  Field,
+  MAX_HEAD_BYTES,
+  connectionTokens,
+  findHeadEnd,
+  hasBareLf,
+  headerFields,
+  keepAliveTimeout,
+  listTokens,
+  parseLength,
+  parseRequestHead,
+  parseResponseHead,
+  requestTarget,
+} from '../../router/http1-framing.ts';
 
 const bytes = (text: string): Buffer => Buffer.from(text, 'latin1');
 
@@ -31,18 +50,23 @@ describe('request heads', () => {
     const buf = bytes(request);
     const end = findHeadEnd(buf, 0);
     expect(end).toBe(buf.length);
-    const head = parseRequestHead(buf, 0, end)!;
-    expect(head).toMatchObject({ method: 'GET', target: '/p?q=1', minor: 1 });
-    expect(head.fields.map((f) => [f.name, f.value])).toEqual([
+    const head = parseRequestHead(buf, 0, end, bytes('kt-version'))!;
+    expect(head).toMatchObject({ method: 'GET', minor: 1 });
+    expect(requestTarget(head)).toBe('/p?q=1');
+    expect(headerFields(head).map((f) => [f.name, f.value])).toEqual([
       ['host', 'svc:8080'],
       ['kt-version', 'A'],
       ['baggage', 'k=v'],
       ['baggage', 'kt-version=B'],
     ]);
+    const kinds = head.fields.filter((_, i) => i % FIELD_STRIDE === F_KIND);
+    expect(kinds).toEqual([Field.Host, Field.Mark, Field.Baggage, Field.Baggage]);
     // Offsets point at the whole line.
-    const second = head.fields[1]!;
-    expect(head.text.slice(second.lineStart, second.lineEnd)).toBe('KT-Version:  A ');
-    expect(head.text.slice(0, head.lineEnd)).toBe('GET /p?q=1 HTTP/1.1');
+    const at = 1 * FIELD_STRIDE;
+    expect(buf.toString('latin1', head.fields[at + F_LINE], head.fields[at + F_LINE_END])).toBe('KT-Version:  A ');
+    expect(buf.toString('latin1', 0, head.lineEnd)).toBe('GET /p?q=1 HTTP/1.1');
+    // Without a mark the version header is just another field.
+    expect(parseRequestHead(buf, 0, end)!.fields[at + F_KIND]).toBe(Field.Other);
   });
 
   it('finds the end of the head at every split', () => {
@@ -56,11 +80,13 @@ describe('request heads', () => {
     const end1 = findHeadEnd(buf, 0);
     const end2 = findHeadEnd(buf, end1);
     const head2 = parseRequestHead(buf, end1, end2)!;
-    expect(head2).toMatchObject({ method: 'POST', target: '/b' });
-    expect(head2.fields.find((f) => f.name === 'content-length')?.value).toBe('3');
+    expect(head2).toMatchObject({ method: 'POST', start: end1, end: end2 });
+    expect(requestTarget(head2)).toBe('/b');
+    expect(headerFields(head2).find((f) => f.name === 'content-length')?.value).toBe('3');
     const start3 = end2 + 3;
     const head3 = parseRequestHead(buf, start3, findHeadEnd(buf, start3))!;
-    expect(head3).toMatchObject({ method: 'GET', target: '/c', minor: 0, fields: [] });
+    expect(head3).toMatchObject({ method: 'GET', minor: 0, fields: [] });
+    expect(requestTarget(head3)).toBe('/c');
   });
 
   it('rejects what it does not vouch for', () => {
@@ -100,7 +126,10 @@ describe('response heads', () => {
     const buf = bytes('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhello');
     const head = parseResponseHead(buf, 0, findHeadEnd(buf, 0))!;
     expect(head).toMatchObject({ status: 200, minor: 1 });
-    expect(head.fields.map((f) => f.name)).toEqual(['content-length', 'connection']);
+    expect(headerFields(head)).toEqual([
+      { name: 'content-length', value: '5' },
+      { name: 'connection', value: 'keep-alive' },
+    ]);
     expect(parseResponseHead(bytes('HTTP/1.0 204\r\n\r\n'), 0, 16)).toMatchObject({ status: 204, minor: 0 });
     expect(parseResponseHead(bytes('HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n'), 0, 40)).toMatchObject({ status: 103 });
   });
@@ -114,10 +143,33 @@ describe('response heads', () => {
 });
 
 describe('field values', () => {
+  const length = (text: string): number | undefined => parseLength(bytes(text), 0, text.length);
+
   it('reads Content-Length strictly', () => {
-    expect(parseContentLength('0')).toBe(0);
-    expect(parseContentLength('1234')).toBe(1234);
-    for (const bad of ['', '-1', '+1', '1.0', '0x10', '1 2', '5, 5', '1'.repeat(16)]) expect(parseContentLength(bad), bad).toBeUndefined();
+    expect(length('0')).toBe(0);
+    expect(length('1234')).toBe(1234);
+    expect(length('9'.repeat(15))).toBe(999_999_999_999_999);
+    for (const bad of ['', '-1', '+1', '1.0', '0x10', '1 2', '5, 5', '1'.repeat(16)]) expect(length(bad), bad).toBeUndefined();
+  });
+
+  it('reads Connection tokens without making strings', () => {
+    const tokens = (text: string): number => connectionTokens(bytes(text), 0, text.length);
+    expect(tokens('keep-alive')).toBe(ConnectionToken.KeepAlive);
+    expect(tokens(' Close ')).toBe(ConnectionToken.Close);
+    expect(tokens('Keep-Alive, ,X-Hop ,close')).toBe(ConnectionToken.KeepAlive | ConnectionToken.Other | ConnectionToken.Close);
+    expect(tokens(',,')).toBe(0);
+    expect(tokens('closed')).toBe(ConnectionToken.Other);
+  });
+
+  it('reads the Keep-Alive timeout', () => {
+    const timeout = (text: string): number | undefined => keepAliveTimeout(bytes(text), 0, text.length);
+    expect(timeout('timeout=5')).toBe(5);
+    expect(timeout('max=100, Timeout = 30')).toBe(30);
+    expect(timeout('max=5;timeout=7')).toBe(7);
+    expect(timeout('xtimeout=5')).toBeUndefined();
+    expect(timeout('timeout=')).toBeUndefined();
+    expect(timeout('timeout')).toBeUndefined();
+    expect(timeout('max=1')).toBeUndefined();
   });
 
   it('splits list values', () => {
