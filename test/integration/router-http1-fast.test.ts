@@ -501,6 +501,19 @@ describe('interim responses and connection handling', () => {
     expect(reply.body).toBe(`kt router: version "raw" (session sr by rita) unreachable at raw.demo:${PORT}: both Transfer-Encoding and Content-Length from the backend\n`);
   });
 
+  it('drops fields a later Connection field names, and keeps field lines byte for byte', async () => {
+    const client = new RawClient();
+    client.send('GET /named HTTP/1.1\r\nX-Early: drop\r\nHost: x\r\nX-Case:  Kept\tValue \r\nConnection: X-Early, keep-alive\r\nKT-Version: A\r\n\r\n');
+    const [reply] = await client.responses(1);
+    const echoed = echoOf(reply!);
+    expect(echoed.pod).toBe('a');
+    expect(echoed.headers['x-early']).toBeUndefined();
+    expect(echoed.headers.connection).toBeUndefined();
+    expect(echoed.headers['x-case']).toBe('Kept\tValue');
+    expect(echoed.url).toBe('/named');
+    client.socket.destroy();
+  });
+
   it('closes the client connection on Connection: close and keeps the backend one', async () => {
     const first = new RawClient();
     first.send('GET /cc1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
