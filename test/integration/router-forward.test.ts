@@ -5,14 +5,14 @@
 import { once } from 'node:events';
 import { createServer, request } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, Server } from 'node:http';
-import { connect, createServer as createTcpServer } from 'node:net';
-import type { Server as TcpServer } from 'node:net';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RouteTable } from '../../contract/index.ts';
 import { startRouter } from '../../router/router.ts';
 import type { RouterHandle } from '../../router/router.ts';
 import { createLogger } from '../../shadow/log.ts';
-import { HOST, fixedSource, listenLoopback, streamWithTrailer } from './router-fixtures.ts';
+import { HOST, fixedSource, flakyBackend, listenLoopback, streamWithTrailer } from './router-fixtures.ts';
+import type { FlakyBackend } from './router-fixtures.ts';
 
 const PORT = 8080;
 
@@ -25,9 +25,7 @@ const table: RouteTable = {
 
 
 let plain: Server;
-let flaky: TcpServer;
-let flakyConnections = 0;
-let flakyCut = 0;
+let flaky: FlakyBackend;
 const routers: RouterHandle[] = [];
 const logs: Record<string, unknown>[] = [];
 const seen: IncomingMessage[] = [];
@@ -75,22 +73,8 @@ beforeAll(async () => {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => res.end(JSON.stringify({ headers: req.headers, length: Buffer.concat(chunks).length })));
   });
-  // Answers the first request of each connection, keeps it alive (no hint), and cuts the connection
-  // when a second request arrives on it: the race a pooled connection can lose.
-  flaky = createTcpServer((socket) => {
-    flakyConnections++;
-    let requests = 0;
-    socket.on('error', () => {});
-    socket.on('data', (chunk: Buffer) => {
-      if (!chunk.includes('\r\n\r\n')) return;
-      if (++requests === 1) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\nfresh');
-      else {
-        flakyCut++;
-        socket.resetAndDestroy();
-      }
-    });
-  });
-  const ports = { 'plain.demo': await listenLoopback(plain), 'flaky.demo': await listenLoopback(flaky) } as Record<string, number>;
+  flaky = flakyBackend('connection: keep-alive\r\n');
+  const ports = { 'plain.demo': await listenLoopback(plain), 'flaky.demo': await listenLoopback(flaky.server) } as Record<string, number>;
   const log = createLogger({ write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) });
   for (const forwarder of ['native', 'http-proxy-3'] as const) {
     const router = await startRouter({
@@ -111,7 +95,7 @@ afterAll(async () => {
   await Promise.all(routers.map((r) => r.close(200)));
   plain?.closeAllConnections();
   plain?.close();
-  flaky?.close();
+  flaky?.server.close();
 });
 
 const native = (): number => routers[0]!.ports.traffic.get(PORT)!;
@@ -165,15 +149,15 @@ describe('the HTTP/1.1 forwarding path', () => {
   });
 
   it('sends a bodiless request again when its kept-alive backend connection was closed under it', async () => {
-    const before = flakyConnections;
-    const cutBefore = flakyCut;
+    const before = flaky.connections;
+    const cutBefore = flaky.cut;
     for (let i = 0; i < 4; i++) {
       const reply = await get(native(), '/again', { 'kt-version': 'flaky' });
       expect([reply.status, reply.body]).toEqual([200, 'fresh']);
     }
     // Requests 2 to 4 each met a cut connection and were sent again on a new one.
-    expect(flakyConnections - before).toBe(4);
-    expect(flakyCut - cutBefore).toBe(3);
+    expect(flaky.connections - before).toBe(4);
+    expect(flaky.cut - cutBefore).toBe(3);
     expect(logs.filter((l) => l.msg === 'backend unreachable')).toEqual([]);
   });
 

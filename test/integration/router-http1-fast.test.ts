@@ -13,7 +13,8 @@ import type { RouteTable } from '../../contract/index.ts';
 import { startRouter } from '../../router/router.ts';
 import type { RouterHandle } from '../../router/router.ts';
 import { createLogger } from '../../shadow/log.ts';
-import { HOST, fixedSource, listenLoopback, streamWithTrailer } from './router-fixtures.ts';
+import { HOST, fixedSource, flakyBackend, listenLoopback, streamWithTrailer } from './router-fixtures.ts';
+import type { FlakyBackend } from './router-fixtures.ts';
 
 const PORT = 8080;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -34,14 +35,12 @@ const table: RouteTable = {
 let plain: Server;
 let devA: Server;
 let raw: TcpServer;
-let flaky: TcpServer;
+let flaky: FlakyBackend;
 let closedPort: number;
 let router: RouterHandle;
 let rawConnections = 0;
 /** The raw backend connection (by number) each /backend-close request arrived on. */
 const backendCloseServedOn: number[] = [];
-let flakyConnections = 0;
-let flakyCut = 0;
 let sawBackpressure = false;
 let slowClosed = false;
 const logs: Record<string, unknown>[] = [];
@@ -277,19 +276,7 @@ beforeAll(async () => {
   plain = backend('default');
   devA = backend('a');
   raw = createTcpServer(scripted);
-  flaky = createTcpServer((socket) => {
-    flakyConnections++;
-    let requests = 0;
-    socket.on('error', () => {});
-    socket.on('data', (chunk: Buffer) => {
-      if (!chunk.includes('\r\n\r\n')) return;
-      if (++requests === 1) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfresh');
-      else {
-        flakyCut++;
-        socket.resetAndDestroy();
-      }
-    });
-  });
+  flaky = flakyBackend();
   const closed = createTcpServer();
   closedPort = await listenLoopback(closed);
   closed.close();
@@ -297,7 +284,7 @@ beforeAll(async () => {
     'plain.demo': await listenLoopback(plain),
     'a.demo': await listenLoopback(devA),
     'raw.demo': await listenLoopback(raw),
-    'flaky.demo': await listenLoopback(flaky),
+    'flaky.demo': await listenLoopback(flaky.server),
     'down.demo': closedPort,
   };
   router = await startRouter({
@@ -320,7 +307,7 @@ afterAll(async () => {
     server?.close();
   }
   raw?.close();
-  flaky?.close();
+  flaky?.server.close();
 });
 
 describe('routing on the fast path', () => {
@@ -575,15 +562,15 @@ describe('failures', () => {
   });
 
   it('sends a bodiless request again when its kept-alive backend connection was closed under it', async () => {
-    const before = flakyConnections;
-    const cutBefore = flakyCut;
+    const before = flaky.connections;
+    const cutBefore = flaky.cut;
     const failuresBefore = logs.filter((l) => l.msg === 'backend unreachable').length;
     for (let i = 0; i < 4; i++) {
       const reply = await call('/again', { headers: { 'kt-version': 'flaky' } });
       expect([reply.status, reply.body]).toEqual([200, 'fresh']);
     }
-    expect(flakyConnections - before).toBe(4);
-    expect(flakyCut - cutBefore).toBe(3);
+    expect(flaky.connections - before).toBe(4);
+    expect(flaky.cut - cutBefore).toBe(3);
     expect(logs.filter((l) => l.msg === 'backend unreachable').length).toBe(failuresBefore);
   });
 });
