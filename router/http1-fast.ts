@@ -314,12 +314,6 @@ export function createFastHttp1(options: FastHttp1Options): FastHttp1 {
   const clients = new Set<ClientConnection>();
   let sweep: NodeJS.Timeout | undefined;
   let closed = false;
-  // The version header's name as bytes, for the head parser; remade when the table's changes.
-  let mark = { name: '', bytes: Buffer.alloc(0) };
-  const markBytes = (name: string): Buffer => {
-    if (mark.name !== name) mark = { name, bytes: Buffer.from(name, 'latin1') };
-    return mark.bytes;
-  };
 
   /** One request and its response. */
   class Exchange implements BackendUser {
@@ -716,7 +710,7 @@ export function createFastHttp1(options: FastHttp1Options): FastHttp1 {
       }
       this.searched = 0;
       const compiled = options.table();
-      const head = parseRequestHead(buf, 0, headEnd, markBytes(compiled.header));
+      const head = parseRequestHead(buf, 0, headEnd, compiled.headerBytes);
       const plan = head === undefined ? undefined : planRequest(head, compiled.header);
       if (head === undefined || plan === undefined) {
         this.toNode();

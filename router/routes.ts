@@ -19,6 +19,8 @@ export interface CompiledTable {
   readonly table: RouteTable;
   /** The version header's name, lower-case (as Node gives header names). */
   readonly header: string;
+  /** The same as bytes, for the HTTP/1.1 fast path's head parser. */
+  readonly headerBytes: Buffer;
   readonly byVersion: ReadonlyMap<string, Route>;
   readonly ports: ReadonlyMap<number, PortProtocol>;
 }
@@ -122,6 +124,7 @@ export function compileTable(table: RouteTable): CompiledTable {
   return {
     table,
     header: table.header.toLowerCase(),
+    headerBytes: Buffer.from(table.header.toLowerCase(), 'latin1'),
     byVersion: new Map(table.routes.map((route) => [route.version, route])),
     ports: new Map(table.ports.map((p) => [p.port, p.protocol])),
   };
