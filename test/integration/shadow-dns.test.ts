@@ -1,18 +1,15 @@
 // The shadow's DNS server, in-process on loopback, forwarding to a fake upstream (a dns2 server on
 // 127.0.0.1) through a resolv.conf with a Kubernetes pod's search list.
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Packet } from 'dns2';
 import type { Resource } from 'dns2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SESSION_SECRET } from '../../contract/index.ts';
-import { silentLogger } from '../../shadow/log.ts';
-import { startShadow } from '../../shadow/main.ts';
 import type { ShadowHandle } from '../../shadow/main.ts';
-import { keyPair, listenDns } from './shadow-fixtures.ts';
+import { keyPair, listenDns, startLoopbackShadow, writeSessionDir } from './shadow-fixtures.ts';
 
 const { TYPE, CLASS, RCODE } = Packet;
 
@@ -181,25 +178,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kt-shadow-dns-'));
   const keys = keyPair();
   const client = keyPair();
-  writeFileSync(join(dir, SESSION_SECRET.hostKey), keys.private);
-  writeFileSync(join(dir, SESSION_SECRET.authorizedKey), `${client.public}\n`);
-  writeFileSync(
-    join(dir, 'resolv.conf'),
-    [
-      `nameserver 127.0.0.1:${upstream.port}`,
-      'search demo.svc.cluster.local svc.cluster.local cluster.local',
-      'options ndots:5 timeout:2 attempts:1',
-      '',
-    ].join('\n'),
-  );
-  shadow = await startShadow({
-    env: {},
-    sessionDir: dir,
-    resolvConfPath: join(dir, 'resolv.conf'),
-    host: '127.0.0.1',
-    ports: { ssh: 0, dns: 0, health: 0 },
-    logger: silentLogger,
-  });
+  writeSessionDir(dir, keys.private, client.public, upstream.port);
+  shadow = await startLoopbackShadow(dir);
 });
 
 afterAll(async () => {

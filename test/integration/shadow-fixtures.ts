@@ -1,12 +1,45 @@
 // Helpers the shadow's integration tests share.
+import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { TCPServer, UDPServer, type Packet } from 'dns2';
+import { SESSION_SECRET } from '../../contract/index.ts';
 import { generateKeyPair } from '../../plugins/lib/keys.ts';
+import { silentLogger } from '../../shadow/log.ts';
+import { startShadow } from '../../shadow/main.ts';
+import type { ShadowHandle, ShadowOptions } from '../../shadow/main.ts';
 
 /** A fresh ed25519 key pair that ssh2 can parse (see generateKeyPair for the ssh2 bug it avoids). */
 export function keyPair(): { private: string; public: string } {
   const { private: priv, public: pub } = generateKeyPair();
   return { private: priv, public: pub };
+}
+
+/**
+ * Writes a session directory as the shadow reads it from its Secret (host key, the client's
+ * authorized key) plus a resolv.conf whose nameserver is 127.0.0.1:`upstreamPort`, with the
+ * search list of a pod in namespace `demo`.
+ */
+export function writeSessionDir(dir: string, hostPrivateKey: string, clientPublicKey: string, upstreamPort: number): void {
+  writeFileSync(join(dir, SESSION_SECRET.hostKey), hostPrivateKey);
+  writeFileSync(join(dir, SESSION_SECRET.authorizedKey), `${clientPublicKey}\n`);
+  writeFileSync(
+    join(dir, 'resolv.conf'),
+    `nameserver 127.0.0.1:${upstreamPort}\nsearch demo.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 timeout:2 attempts:1\n`,
+  );
+}
+
+/** Starts the shadow on 127.0.0.1 from the session directory `dir`, every port picked by the system. */
+export function startLoopbackShadow(dir: string, extra: Partial<ShadowOptions> = {}): Promise<ShadowHandle> {
+  return startShadow({
+    env: {},
+    sessionDir: dir,
+    resolvConfPath: join(dir, 'resolv.conf'),
+    host: '127.0.0.1',
+    ports: { ssh: 0, dns: 0, health: 0 },
+    logger: silentLogger,
+    ...extra,
+  });
 }
 
 /** GET http://127.0.0.1:port/path; resolves with the status code. */

@@ -1,7 +1,7 @@
 // The shadow's SSH server and health probes, in-process on loopback with freshly generated keys,
 // driven by an ssh2 Client that pins the host key.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,11 +11,9 @@ import { Packet } from 'dns2';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig, TcpConnectionDetails } from 'ssh2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SESSION_SECRET, SSH_USER } from '../../contract/index.ts';
-import { silentLogger } from '../../shadow/log.ts';
-import { startShadow } from '../../shadow/main.ts';
-import type { ShadowHandle, ShadowOptions } from '../../shadow/main.ts';
-import { httpGet, keyPair, listenDns } from './shadow-fixtures.ts';
+import { SSH_USER } from '../../contract/index.ts';
+import type { ShadowHandle } from '../../shadow/main.ts';
+import { httpGet, keyPair, listenDns, startLoopbackShadow, writeSessionDir } from './shadow-fixtures.ts';
 
 const { Client, utils } = ssh2;
 type SshClient = InstanceType<typeof Client>;
@@ -151,28 +149,11 @@ let shadow: ShadowHandle;
 let echo: { server: Server; port: number };
 const servers: Server[] = [];
 
-async function start(extra: Partial<ShadowOptions> = {}): Promise<ShadowHandle> {
-  return startShadow({
-    env: {},
-    sessionDir: dir,
-    resolvConfPath: join(dir, 'resolv.conf'),
-    host: '127.0.0.1',
-    ports: { ssh: 0, dns: 0, health: 0 },
-    logger: silentLogger,
-    ...extra,
-  });
-}
-
 beforeAll(async () => {
   upstream = await startFakeUpstream();
   dir = mkdtempSync(join(tmpdir(), 'kt-shadow-ssh-'));
-  writeFileSync(join(dir, SESSION_SECRET.hostKey), hostKeys.private);
-  writeFileSync(join(dir, SESSION_SECRET.authorizedKey), `${clientKeys.public}\n`);
-  writeFileSync(
-    join(dir, 'resolv.conf'),
-    `nameserver 127.0.0.1:${upstream.port}\nsearch demo.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 timeout:2 attempts:1\n`,
-  );
-  shadow = await start();
+  writeSessionDir(dir, hostKeys.private, clientKeys.public, upstream.port);
+  shadow = await startLoopbackShadow(dir);
   // An echo server: every byte back, and its end after the client's end.
   echo = await tcpServer((socket) => {
     socket.on('error', () => {});
@@ -375,7 +356,7 @@ describe('shadow SSH tcpip-forward (forwardIn)', () => {
 describe('shadow SSH limits', () => {
   let limited: ShadowHandle;
   beforeAll(async () => {
-    limited = await start({ ssh: { maxChannels: 2, maxForwards: 2 } });
+    limited = await startLoopbackShadow(dir, { ssh: { maxChannels: 2, maxForwards: 2 } });
   });
   afterAll(async () => {
     await limited?.close();
@@ -413,7 +394,7 @@ describe('shadow health', () => {
   });
 
   it('stops being ready, then stops listening, on close', async () => {
-    const other = await start();
+    const other = await startLoopbackShadow(dir);
     expect(await httpGet(other.ports.health, '/readyz')).toBe(200);
     const client = await sshConnect(other.ports.ssh);
     const clientClosed = new Promise<void>((resolve) => client.once('close', () => resolve()));
