@@ -3,6 +3,7 @@
 // completion is generated from. Built on node:util parseArgs.
 import { parseArgs } from 'node:util';
 import { UserError } from './errors.ts';
+import { closeOpenLifecycles } from './lifecycle.ts';
 import { VERSION } from './version.ts';
 
 export interface FlagSpec {
@@ -151,7 +152,10 @@ export async function main(spec: CommandSpec, argv = process.argv.slice(2)): Pro
       process.exit(0);
     }
     code = await target.run(parse(target, rest));
+    await closeOpenLifecycles();
   } catch (e) {
+    // Whatever step failed, what was changed is undone before the error is reported.
+    await closeOpenLifecycles();
     if (e instanceof UserError) {
       process.stderr.write(`${spec.name}: ${e.message}\n`);
       code = e.exitCode;

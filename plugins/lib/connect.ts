@@ -2,20 +2,16 @@
 // of three modes (socks, transparent, hosts). This module chooses the mode, reserves local
 // resources before anything is created in the cluster, and prints what to do next.
 import { spawn } from 'node:child_process';
-import { bool, str, type Parsed } from './cli.ts';
+import { bool, type Parsed } from './cli.ts';
 import type { Dialer } from './dialer.ts';
 import { UserError } from './errors.ts';
 import type { Kube } from './kube.ts';
 import type { Logger } from './log.ts';
+import { checkDnsPortFree, parseConnectFlags, refuseSecondTransparent } from './connect-flags.ts';
 import { startShadowSession } from './shadow-session.ts';
 import { jvmFlags, proxyEnv, startProxy, type Proxy } from './socks-proxy.ts';
 
-export const CONNECT_MODES = ['socks', 'transparent', 'hosts'] as const;
-export type ConnectMode = (typeof CONNECT_MODES)[number];
-
-export function defaultMode(platform = process.platform, uid = process.getuid?.()): ConnectMode {
-  return platform === 'linux' && uid === 0 ? 'transparent' : 'socks';
-}
+export { CONNECT_MODES, defaultMode, type ConnectMode } from './connect-flags.ts';
 
 export interface ModeHandle {
   /** Lines for the banner. */
@@ -34,12 +30,6 @@ function lateDialer(): { dial: Dialer; attach: (d: Dialer) => void } {
   };
 }
 
-function parsePort(p: Parsed, name: string): number {
-  const v = Number(str(p, name));
-  if (!Number.isInteger(v) || v < 0 || v > 65535) throw new UserError(`--${name} must be a port number, not "${str(p, name)}".`, 2);
-  return v;
-}
-
 /** A command to suggest in the banner: one real Service of the namespace, else the API's own. */
 async function suggestion(kube: Kube, log: Logger): Promise<string> {
   try {
@@ -56,19 +46,22 @@ async function suggestion(kube: Kube, log: Logger): Promise<string> {
 }
 
 export async function runConnect(p: Parsed): Promise<number> {
-  const mode = (str(p, 'mode') as ConnectMode | undefined) ?? defaultMode();
-  if (mode === 'transparent' && (process.platform !== 'linux' || process.getuid?.() !== 0)) {
-    throw new UserError('transparent mode needs root on Linux (it changes iptables and the resolver); run with sudo or use --mode socks or --mode hosts.');
-  }
+  const flags = parseConnectFlags(p);
+  const { mode } = flags;
   const late = lateDialer();
   let proxy: Proxy | undefined;
 
   const s = await startShadowSession(p, {
     kind: 'connect',
+    mode,
     preflight: async () => {
+      if (mode === 'transparent') {
+        refuseSecondTransparent();
+        await checkDnsPortFree(flags.dnsPort);
+      }
       // Hosts mode gives names; the proxy beside it reaches ClusterIPs and pod IPs.
       if (mode === 'socks' || mode === 'hosts') {
-        const port = parsePort(p, 'proxy-port');
+        const port = flags.proxyPort;
         try {
           proxy = await startProxy({ host: '127.0.0.1', port, dial: late.dial });
         } catch (e) {

@@ -15,6 +15,9 @@ import { createLogger } from './log.ts';
 import { appsApi, recoveryApi } from './recovery-api.ts';
 import { checkLock, lockAnnotation } from './service-lock.ts';
 import { checkNamespace, kubeFromFlags, startShadowSession } from './shadow-session.ts';
+import { objectName } from './session.ts';
+import { ExchangeSwitch, recycleTargets } from './switch.ts';
+import { step } from './steps.ts';
 
 export const EXCHANGE_MODES = ['selector', 'scale'] as const;
 
@@ -105,10 +108,12 @@ export async function runExchange(p: Parsed): Promise<number> {
   if (staleSvcLock) log.warn(`service/${svcName} was left exchanged by a session that is gone (${staleSvcLock.user}, ${staleSvcLock.session}); taking it over`);
 
   const depName = target.deployment?.metadata?.name;
+  const originalSelector = parseOriginal(target.svc) ?? target.svc.spec!.selector!;
+  const recycle = bool(p, 'recycle-pods') ? await recycleTargets(kube, mode, originalSelector, svcName) : undefined;
   const planFor = (session: string): RecoveryPlan => ({
     session,
     namespace: kube.namespace,
-    steps: mode === 'scale' ? [{ op: 'restore-replicas', deployment: depName! }] : [{ op: 'restore-selector', service: svcName }],
+    steps: mode === 'scale' ? [{ op: 'restore-replicas', deployment: depName!, service: svcName }] : [{ op: 'restore-selector', service: svcName }],
   });
   const s = await startShadowSession(p, {
     kind: 'exchange',
@@ -125,13 +130,15 @@ export async function runExchange(p: Parsed): Promise<number> {
     },
   });
   const { session, tunnel, life } = s;
-  await forwardPorts(tunnel, ports, log);
+  const sw = new ExchangeSwitch({ kube, tunnel, log, svc: target.svc, servicePort: ports[0]!.servicePort, shadowPod: objectName(session), mode: mode === 'scale' ? 'scale' : 'selector', original: originalSelector });
+  await forwardPorts(tunnel, ports, log, sw.traffic);
   const lock: Lock = { session: session.id, user: session.user, kind: 'exchange', since: await clusterNow(kube) };
   const plan = planFor(session.id);
   life.defer(mode === 'scale' ? `scale deployment/${depName} back` : `restore service/${svcName}`, async () => {
     const r = await runRecovery(plan, recoveryApi(kube));
     for (const d of r.done) log.progress(d);
     for (const f of r.failed) log.warn(`could not undo: ${f}`);
+    await sw.restored();
   });
 
   const apps = appsApi(kube);
@@ -162,7 +169,11 @@ export async function runExchange(p: Parsed): Promise<number> {
     } }, mergePatch);
     return true;
   };
+  if (mode === 'scale') await sw.shadowServing();
+  await step(mode === 'scale' ? `scale deployment/${depName} to 0` : `point service/${svcName} at the shadow`);
   await call(kube, 'patch', mode === 'scale' ? 'deployments' : 'services', point);
+  await sw.switched();
+  if (recycle) { await step(`restart the pods of ${recycle.join(', ')}`); await sw.recyclePods(recycle); }
 
   // Someone may reset the Service (kubectl apply, a Helm upgrade): point it back.
   s.guard(point, `${mode === 'scale' ? `deployment/${depName} was scaled up` : `service/${svcName} was reset`} while exchanged; pointed it back to this laptop`);
@@ -170,6 +181,7 @@ export async function runExchange(p: Parsed): Promise<number> {
   s.record({ target: `service/${svcName}`, ports }, mode);
   s.log.info(`kt-exchange: service/${svcName} in namespace "${kube.namespace}" now sends all its traffic to this laptop (session ${session.id}, mode ${mode}).`);
   for (const x of ports) s.log.info(`  service port ${x.servicePort}${x.name ? ` (${x.name})` : ''} -> localhost:${x.local}`);
+  if (mode === 'selector') s.log.info(recycle ? '  the real pods are restarting, so kept-alive callers reconnect here.' : '  connections opened before now (keep-alive, gRPC) stay with the real pods; --recycle-pods moves them.');
   s.log.info(`  restored on Ctrl-C; if this laptop disappears the cluster restores itself after ${Math.round(recoverAfterMs / 1000)}s.`);
   s.log.info('Press Ctrl-C to stop.');
   return s.runUntilSignal('restoring', `kt-exchange: service/${svcName} restored; nothing is left in the cluster.`);

@@ -4,6 +4,7 @@
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from './log.ts';
+import { step } from './steps.ts';
 import type { Tunnel } from './tunnel.ts';
 
 export interface PortPair {
@@ -22,12 +23,22 @@ export function dialLocal(port: number, timeoutMs = 5000): Promise<Duplex> {
   });
 }
 
-export async function forwardPorts(tunnel: Tunnel, pairs: PortPair[], log: Logger): Promise<void> {
+/** Told of each connection the shadow hands over, and of the local stream it was joined to. */
+export interface ForwardWatch {
+  arrived(remote: number): void;
+  joined(local: Duplex): void;
+}
+
+export async function forwardPorts(tunnel: Tunnel, pairs: PortPair[], log: Logger, watch?: ForwardWatch): Promise<void> {
   for (const { local, remote } of pairs) {
     let lastWarn = 0;
+    await step(`listen on port ${remote} in the shadow pod`);
     await tunnel.forwardIn('0.0.0.0', remote, async () => {
+      watch?.arrived(remote);
       try {
-        return await dialLocal(local);
+        const s = await dialLocal(local);
+        watch?.joined(s);
+        return s;
       } catch (e) {
         if (Date.now() - lastWarn > 10_000) {
           lastWarn = Date.now();

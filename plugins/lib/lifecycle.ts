@@ -1,9 +1,20 @@
-// Undo on exit: everything a session changes registers how to undo it here, and it runs on normal
-// exit, Ctrl-C, SIGTERM, SIGHUP and on an unexpected error, last registered first. A second Ctrl-C
-// while undoing exits at once (what is left is then found by kt-clean).
+// Undo on exit: everything a session changes registers how to undo it here, before it makes the
+// change, and it runs on normal exit, Ctrl-C, SIGTERM, SIGHUP, on a failure at any point of
+// start-up and on an unexpected error, last registered first. A second Ctrl-C while undoing exits
+// at once (what is left is then found by kt-clean).
 import type { Logger } from './log.ts';
+import { noteSignal } from './steps.ts';
 
 type Undo = { what: string; fn: () => Promise<void> | void };
+
+// Every lifecycle not yet closed: the command runner closes them before it reports an error, so
+// no failure path, however it got there, leaves the changes behind.
+const open = new Set<Lifecycle>();
+
+/** Runs the undo stacks of every lifecycle still open (the command runner calls it on any exit). */
+export async function closeOpenLifecycles(): Promise<void> {
+  for (const l of [...open]) await l.close();
+}
 
 export class Lifecycle {
   readonly #undo: Undo[] = [];
@@ -13,6 +24,7 @@ export class Lifecycle {
 
   constructor(log: Logger) {
     this.#log = log;
+    open.add(this);
   }
 
   /** Registers an undo step; returns a function that runs it early and unregisters it. */
@@ -36,6 +48,7 @@ export class Lifecycle {
           this.#log.warn(`could not ${u.what}: ${(e as Error).message}`);
         }
       }
+      open.delete(this);
     })();
     return this.#closing;
   }
@@ -50,6 +63,7 @@ export class Lifecycle {
           this.#log.warn('interrupted again: exiting without finishing cleanup; run kubectl kt-clean to remove what is left');
           process.exit(130);
         }
+        noteSignal(sig);
         resolve(sig);
       };
       for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, this.#onSignal);

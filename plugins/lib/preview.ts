@@ -14,6 +14,7 @@ import { lockIsLive } from './service-lock.ts';
 import { HEALTH_SERVICE_PORT, waitServiceAnswers } from './service-check.ts';
 import { annotations, labels, type Session } from './session.ts';
 import { checkNamespace, kubeFromFlags, startShadowSession } from './shadow-session.ts';
+import { step } from './steps.ts';
 
 export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
 const NAME_RE = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -82,12 +83,14 @@ export async function runPreview(p: Parsed): Promise<number> {
   const { session, tunnel, life } = s;
   await forwardPorts(tunnel, ports, log);
   if (replace) {
+    await step(`delete service/${name}, left by a dead preview`);
     log.warn(`service/${name} was left by a preview session that is gone; replacing it`);
     await kube.core.deleteNamespacedService({ namespace: kube.namespace, name }).catch(() => undefined);
   }
   life.defer(`delete service/${name}`, async () => {
     await kube.core.deleteNamespacedService({ namespace: kube.namespace, name }).catch((e: unknown) => { if (apiStatus(e) !== 404) throw e; });
   });
+  await step(`create service/${name}`);
   const svc = await call(kube, 'create', 'services', () => kube.core.createNamespacedService({ namespace: kube.namespace, body: previewService(name, session, type, ports) }));
 
   if (!await waitServiceAnswers(tunnel, `${name}.${kube.namespace}.svc.${str(p, 'cluster-domain') ?? 'cluster.local'}`)) {

@@ -22,18 +22,19 @@ async function hasRoute(ip: string): Promise<boolean> {
   }
 }
 
-/** Adds `CIDR dev lo` for each range that has no route; returns how to remove them again. */
-export async function ensureRoutes(cidrs: readonly string[]): Promise<{ added: string[]; remove: () => Promise<void> }> {
-  const added: string[] = [];
+/**
+ * Adds `CIDR dev lo` for each range that has no route. Each added range is pushed to `added` as
+ * soon as it exists, so the caller's undo (registered before) removes exactly those, even when a
+ * later one fails.
+ */
+export async function ensureRoutes(cidrs: readonly string[], added: string[]): Promise<void> {
   for (const c of cidrs) {
     if (await hasRoute(firstAddress(c))) continue;
     await run('ip', ['route', 'add', c, 'dev', 'lo']);
     added.push(c);
   }
-  return {
-    added,
-    remove: async () => {
-      for (const c of added) await run('ip', ['route', 'del', c, 'dev', 'lo']).catch(() => undefined);
-    },
-  };
+}
+
+export async function removeRoutes(added: readonly string[]): Promise<void> {
+  for (const c of added) await run('ip', ['route', 'del', c, 'dev', 'lo']).catch(() => undefined);
 }

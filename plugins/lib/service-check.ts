@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import type { Socket } from 'node:net';
 import { SHADOW_PORT } from '../../contract/index.ts';
 import type { Tunnel } from './tunnel.ts';
+import { throwIfInterrupted } from './steps.ts';
 
 export const HEALTH_SERVICE_PORT = { name: 'kt-health', port: SHADOW_PORT.health, targetPort: SHADOW_PORT.health };
 
@@ -31,6 +32,7 @@ export async function serviceAnswers(tunnel: Tunnel, host: string): Promise<bool
 export async function waitServiceAnswers(tunnel: Tunnel, host: string, timeoutMs = 30_000): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
+    throwIfInterrupted();
     if (await serviceAnswers(tunnel, host)) return true;
     await new Promise((r) => setTimeout(r, 250));
   }

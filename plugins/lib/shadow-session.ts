@@ -5,7 +5,7 @@ import { bool, str, type Parsed } from './cli.ts';
 import { UserError } from './errors.ts';
 import { podBeat, startHeartbeat } from './heartbeat.ts';
 import { generateSessionKeys } from './keys.ts';
-import { apiStatus, explain, makeKube, type Kube } from './kube.ts';
+import { apiStatus, checkMayCreatePods, explain, makeKube, type Kube } from './kube.ts';
 import { loadKube } from './kubeconfig.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { removeLocalSession, writeLocalSession, type LocalSession } from './local-state.ts';
@@ -13,6 +13,7 @@ import { createLogger, type Logger } from './log.ts';
 import { newSession, objectName, type Session, type SessionKind } from './session.ts';
 import { podTimeoutMs, shadowOptions } from './shadow-flags.ts';
 import { deleteShadow, type ShadowOptions } from './shadow-pod.ts';
+import { step } from './steps.ts';
 import { Tunnel } from './tunnel.ts';
 
 export interface ShadowSession {
@@ -36,17 +37,17 @@ export interface ShadowSession {
 
 export function kubeFromFlags(p: Parsed): Kube {
   const loaded = loadKube({ kubeconfig: str(p, 'kubeconfig'), context: str(p, 'context'), namespace: str(p, 'namespace') });
-  return makeKube(loaded.kc, loaded.namespace, loaded.context, loaded.server);
+  return makeKube(loaded.kc, loaded.namespace, loaded.context, loaded.server, loaded.contextNamespace);
 }
 
-/** Fails with one sentence when the namespace does not exist; a 403 is left to later calls. */
+/** Fails with one sentence when the namespace does not exist, or when a user who may not read it may not create pods there. */
 export async function checkNamespace(kube: Kube): Promise<void> {
   try {
     await kube.core.readNamespace({ name: kube.namespace });
   } catch (e) {
     const code = apiStatus(e);
     if (code === 404) throw new UserError(`namespace "${kube.namespace}" does not exist.`);
-    if (code === 403) return;
+    if (code === 403) return checkMayCreatePods(kube);
     throw explain(e, 'get', 'namespaces', kube.namespace, kube.server);
   }
 }
@@ -59,6 +60,8 @@ export interface StartOptions {
   preflight?: (kube: Kube, log: Logger) => Promise<void>;
   /** An already loaded kube, so validation and the session share one. */
   kube?: Kube;
+  /** Recorded from the start, so a second session can see what this one is (kt-connect's mode). */
+  mode?: string;
 }
 
 export async function startShadowSession(p: Parsed, o: StartOptions): Promise<ShadowSession> {
@@ -67,8 +70,6 @@ export async function startShadowSession(p: Parsed, o: StartOptions): Promise<Sh
   const timeout = podTimeoutMs(p);
   const life = new Lifecycle(log);
   const signal = life.waitForSignal();
-  const interrupted = signal.then((s) => { throw new Interrupted(s); });
-  interrupted.catch(() => undefined);
 
   await checkNamespace(kube);
   await o.preflight?.(kube, log);
@@ -77,16 +78,19 @@ export async function startShadowSession(p: Parsed, o: StartOptions): Promise<Sh
   const shadow: ShadowOptions = { ...shadowOptions(p), ...(o.customize?.(session) ?? {}) };
   const keys = generateSessionKeys();
   const tunnel = new Tunnel({ kube, session, keys, shadow, log, podTimeoutMs: timeout });
+  const local: LocalSession = {
+    id: session.id, kind: o.kind, pid: process.pid, namespace: kube.namespace, context: kube.context, server: kube.server,
+    startedAt: Date.now(), updatedAt: Date.now(), details: {}, ...(o.mode ? { mode: o.mode } : {}),
+  };
+  // The local record comes first and goes last: while anything of the session exists, kt-clean
+  // can find it through this record even if this process dies.
+  life.defer('remove the local session record', () => removeLocalSession(session.id));
+  await step('record the session on this machine');
+  writeLocalSession(local);
   life.defer(`delete the shadow pod ${objectName(session)}`, async () => {
     log.progress(`deleting shadow pod ${objectName(session)}`);
     await deleteShadow(kube, session);
   });
-  const local: LocalSession = {
-    id: session.id, kind: o.kind, pid: process.pid, namespace: kube.namespace, context: kube.context, server: kube.server,
-    startedAt: Date.now(), updatedAt: Date.now(), details: {},
-  };
-  writeLocalSession(local);
-  life.defer('remove the local session record', () => removeLocalSession(session.id));
 
   // Crashes still undo what they can.
   const onCrash = (e: unknown): void => {
@@ -96,14 +100,8 @@ export async function startShadowSession(p: Parsed, o: StartOptions): Promise<Sh
   process.on('uncaughtException', onCrash);
   process.on('unhandledRejection', onCrash);
 
-  try {
-    await Promise.race([tunnel.start(), interrupted]);
-  } catch (e) {
-    tunnel.close();
-    await life.close();
-    throw e;
-  }
   life.defer('close the tunnel', () => tunnel.close());
+  await tunnel.start();
   const stopBeat = startHeartbeat([podBeat(kube, objectName(session), kube.namespace)], log);
   life.defer('stop the heartbeat', stopBeat);
 
@@ -132,10 +130,4 @@ export async function startShadowSession(p: Parsed, o: StartOptions): Promise<Sh
     life.defer('stop guarding', () => clearInterval(t));
   };
   return { kube, session, tunnel, life, log, signal, record, guard, runUntilSignal };
-}
-
-export class Interrupted extends UserError {
-  constructor(sig: NodeJS.Signals) {
-    super(`interrupted (${sig}); nothing is left in the cluster.`, 130);
-  }
 }

@@ -14,9 +14,11 @@ import { joinStreams } from './socks-proxy.ts';
 import { apiStatus, type Kube } from './kube.ts';
 import { pinnedHostVerifier, type SessionKeys } from './keys.ts';
 import type { Logger } from './log.ts';
+import { missingPermission } from './api-errors.ts';
 import { openPortForward } from './port-forward.ts';
 import { objectName, type Session } from './session.ts';
 import { createShadow, waitReady, type ShadowOptions } from './shadow-pod.ts';
+import { step } from './steps.ts';
 
 export type TunnelState = 'connecting' | 'up' | 'reconnecting' | 'closed';
 
@@ -97,6 +99,7 @@ export class Tunnel extends EventEmitter {
     await waitReady(kube, session, shadow.image, podTimeoutMs, log);
     log.progress('shadow pod ready; connecting over a port-forward');
     // A pod that just turned Ready can still drop the first connection: a few quick retries.
+    await step('open the port-forward and the SSH connection');
     for (let attempt = 1; ; attempt++) {
       try {
         const t0 = Date.now();
@@ -116,7 +119,7 @@ export class Tunnel extends EventEmitter {
     const { kube, session, keys } = this.#o;
     const pf = await openPortForward(kube.kc, { namespace: session.namespace, pod: objectName(session), port: SHADOW_PORT.ssh }).catch((e: unknown) => {
       if ((e as { statusCode?: number }).statusCode === 403) {
-        throw new UserError(`missing permission: cannot get pods/portforward in namespace "${session.namespace}" (403 Forbidden); kt needs the RBAC in the README's "Permissions" section.`);
+        throw new UserError(missingPermission({ verb: 'get', resource: 'pods/portforward', apiGroup: '', namespace: session.namespace }));
       }
       throw e;
     });
