@@ -152,6 +152,19 @@ export const ROUTER_PORT = {
   health: 18090,
 } as const;
 
+/**
+ * How the shadow leaves on SIGTERM when it serves remote forwards (exchange, mesh, preview): it
+ * keeps accepting for `lingerMs` (endpoint removal reaches kube-proxy asynchronously), then stops
+ * accepting and gives forwarded connections `graceMs` to finish, over the still open SSH
+ * connection; the process exits by `deadlineMs`, below the pod's terminationGracePeriodSeconds.
+ */
+export const SHADOW_DRAIN = {
+  lingerMs: 1000,
+  graceMs: 2500,
+  deadlineMs: 4000,
+  terminationGracePeriodSeconds: 5,
+} as const;
+
 /** Environment variables the router reads. */
 export const ROUTER_ENV = {
   namespace: 'KT_NAMESPACE',

@@ -7,7 +7,7 @@
 // Importing this module only exports startShadow; it runs when it is the process's entry point.
 import { errorMessage, type Logger } from './log.ts';
 import { isEntryPoint, runService } from './process.ts';
-import { SHADOW_ENV, type RecoveryPlan } from '../contract/index.ts';
+import { SHADOW_DRAIN, SHADOW_ENV, type RecoveryPlan } from '../contract/index.ts';
 import { inClusterRequest, recoveryApiFor } from './kube-api.ts';
 import { startShadow } from './shadow.ts';
 import type { ShadowHandle } from './shadow.ts';
@@ -16,16 +16,15 @@ import { startWatchdog } from './watchdog.ts';
 export { startShadow } from './shadow.ts';
 export type { ShadowHandle, ShadowOptions } from './shadow.ts';
 
-/** Shutdown waits this long for connections to finish, then the process exits regardless. */
-const SHUTDOWN_DEADLINE_MS = 5000;
 
 // No top-level await: the image runs this bundled as CommonJS.
 if (isEntryPoint(import.meta.url)) {
   void runService('shadow', async (log) => {
     const shadow = await startShadow();
     startSelfHealing(shadow, log);
-    return shadow;
-  }, SHUTDOWN_DEADLINE_MS);
+    // SIGTERM: forwarded callers finish first (the pod leaves the endpoints as it terminates).
+    return { close: async () => { await shadow.drain(SHADOW_DRAIN.lingerMs, SHADOW_DRAIN.graceMs); await shadow.close(); } };
+  }, SHADOW_DRAIN.deadlineMs);
 }
 
 /** Starts the watchdog when the pod was given a recovery plan (see contract RecoveryPlan). */

@@ -52,6 +52,8 @@ export interface ShadowHandle {
   connections(): number;
   /** Stops everything; resolves when all listeners are closed. Idempotent. */
   close(): Promise<void>;
+  /** Lets forwarded traffic finish before close() (see SHADOW_DRAIN); not ready meanwhile. */
+  drain(lingerMs: number, graceMs: number): Promise<void>;
 }
 
 function resolveConfig(options: ShadowOptions): ShadowConfig {
@@ -130,6 +132,10 @@ export async function startShadow(options: ShadowOptions = {}): Promise<ShadowHa
     dnsStats: () => resolver.stats(),
     lookupHost: (host) => resolver.lookupHost(host),
     connections: () => ssh?.connections() ?? 0,
+    async drain(lingerMs, graceMs) {
+      ready = false;
+      await ssh?.drain(lingerMs, graceMs);
+    },
     close() {
       closing ??= (async () => {
         log.info('shadow stopping');

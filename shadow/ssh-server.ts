@@ -61,6 +61,13 @@ export interface SshServerHandle {
   connections(): number;
   /** Ends every connection, stops every listener; resolves when all is closed. */
   close(): Promise<void>;
+  /**
+   * The first half of a graceful stop, when remote forwards are listening: keep accepting on them
+   * for lingerMs (callers may still be sent here until the endpoint removal reaches kube-proxy),
+   * then stop accepting and give connections already forwarded up to graceMs to finish. The SSH
+   * connections stay up meanwhile, so forwarded traffic still reaches the laptop. Then close().
+   */
+  drain(lingerMs: number, graceMs: number): Promise<void>;
 }
 
 interface Shared {
@@ -72,6 +79,9 @@ interface Shared {
   /** Every TCP socket dialed or accepted for a channel, for shutdown. */
   sockets: Set<Socket>;
   connections: Set<Connection>;
+  forwards: Set<RemoteForwards>;
+  /** Sockets accepted on remote forwards and handed to a laptop. */
+  forwarded: Set<Socket>;
 }
 
 export async function startSshServer(options: SshServerOptions): Promise<SshServerHandle> {
@@ -84,6 +94,8 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
     maxForwards: options.maxForwards ?? SHADOW_LIMITS.maxForwards,
     sockets: new Set(),
     connections: new Set(),
+    forwards: new Set(),
+    forwarded: new Set(),
   };
   const track = (socket: Socket): void => {
     shared.sockets.add(socket);
@@ -113,6 +125,15 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
   return {
     port,
     connections: () => rawSockets.size,
+    async drain(lingerMs, graceMs) {
+      if (![...shared.forwards].some((f) => f.ports.length > 0)) return;
+      shared.log.info('draining: still accepting forwarded connections', { lingerMs });
+      await new Promise((r) => setTimeout(r, lingerMs));
+      for (const f of shared.forwards) f.closeAll();
+      const end = Date.now() + graceMs;
+      while (shared.forwarded.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      shared.log.info('drained', { stillOpen: shared.forwarded.size });
+    },
     close() {
       closing ??= (async () => {
         const listenerClosed = new Promise<void>((resolve) => tcp.close(() => resolve()));
@@ -160,8 +181,13 @@ function handleConnection(conn: Connection, info: ClientInfo, shared: Shared, tr
     maxForwards: shared.maxForwards,
     acquireChannel,
     releaseChannel: () => channels--,
-    track,
+    track: (socket) => {
+      track(socket);
+      shared.forwarded.add(socket);
+      socket.once('close', () => shared.forwarded.delete(socket));
+    },
   });
+  shared.forwards.add(forwards);
 
   const authTimer = setTimeout(() => {
     if (conn.authenticated) return;
@@ -257,6 +283,7 @@ function handleConnection(conn: Connection, info: ClientInfo, shared: Shared, tr
     closed = true;
     clearTimeout(authTimer);
     forwards.closeAll();
+    shared.forwards.delete(forwards);
     shared.connections.delete(conn);
     log.info('ssh client disconnected');
   });

@@ -1,7 +1,7 @@
 // The per-session shadow pod and its Secret: the manifest, creating both, waiting for the pod to
 // be ready (with progress, and an explanation from its events when it does not start), deleting.
 import type { V1Pod, V1Secret } from '@kubernetes/client-node';
-import { ROLE, SESSION_SECRET, SHADOW_ENV, SHADOW_PORT } from '../../contract/index.ts';
+import { ROLE, SESSION_SECRET, SHADOW_DRAIN, SHADOW_ENV, SHADOW_PORT } from '../../contract/index.ts';
 import { UserError } from './errors.ts';
 import { apiStatus, call, type Kube } from './kube.ts';
 import type { SessionKeys } from './keys.ts';
@@ -54,7 +54,7 @@ export function shadowPodManifest(s: Session, o: ShadowOptions, armed?: Armed): 
       ...(armed ? { serviceAccountName: armed.serviceAccount } : o.serviceAccount ? { serviceAccountName: o.serviceAccount } : {}),
       ...(o.nodeSelector ? { nodeSelector: o.nodeSelector } : {}),
       ...(o.imagePullSecret ? { imagePullSecrets: [{ name: o.imagePullSecret }] } : {}),
-      terminationGracePeriodSeconds: 2,
+      terminationGracePeriodSeconds: SHADOW_DRAIN.terminationGracePeriodSeconds,
       // Passes the `restricted` Pod Security level.
       securityContext: {
         runAsNonRoot: true,
