@@ -2,6 +2,7 @@
 import { KUBE_FLAGS, main, type CommandSpec } from '../lib/cli.ts';
 import { CONNECT_MODES, runConnect } from '../lib/connect.ts';
 import { runConnectStatus } from '../lib/connect-status.ts';
+import { runPrintRole } from '../lib/rbac-role.ts';
 import { SHADOW_FLAGS } from '../lib/shadow-flags.ts';
 
 const status: CommandSpec = {
@@ -10,6 +11,14 @@ const status: CommandSpec = {
   usage: 'kubectl kt-connect status [-o json]',
   flags: [...KUBE_FLAGS, { name: 'output', short: 'o', type: 'string', description: 'Output format', choices: ['text', 'json'], default: 'text' }],
   run: runConnectStatus,
+};
+
+const rbac: CommandSpec = {
+  name: 'rbac',
+  summary: 'Print the Role kt needs in a namespace (for an admin to apply and bind); nothing cluster-wide is needed',
+  usage: 'kubectl kt-connect rbac [-n NAMESPACE] | kubectl apply -f -',
+  flags: [...KUBE_FLAGS],
+  run: runPrintRole,
 };
 
 export const spec: CommandSpec = {
@@ -32,7 +41,7 @@ export const spec: CommandSpec = {
     { name: 'quiet', short: 'q', type: 'boolean', description: 'Print only errors and the banner' },
     ...SHADOW_FLAGS,
   ],
-  subcommands: [status],
+  subcommands: [status, rbac],
   run: runConnect,
 };
 

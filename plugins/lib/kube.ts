@@ -1,6 +1,7 @@
 // A thin layer over client-node: the API clients kt uses, the cluster's clock, and API errors
-// turned into one sentence that says which verb on which resource failed.
-import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+// turned into one sentence that says which verb on which resource failed (see api-errors.ts).
+import { ApiException, AuthorizationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { describeApiException, describeTransport, KubeApiError, missingPermission } from './api-errors.ts';
 import { UserError } from './errors.ts';
 
 export interface Kube {
@@ -9,10 +10,12 @@ export interface Kube {
   namespace: string;
   context: string;
   server: string;
+  /** The namespace the context names, to tell a mistyped -n from a missing permission. */
+  contextNamespace?: string | undefined;
 }
 
-export function makeKube(kc: KubeConfig, namespace: string, context: string, server: string): Kube {
-  return { kc, core: kc.makeApiClient(CoreV1Api), namespace, context, server };
+export function makeKube(kc: KubeConfig, namespace: string, context: string, server: string, contextNamespace?: string): Kube {
+  return { kc, core: kc.makeApiClient(CoreV1Api), namespace, context, server, contextNamespace };
 }
 
 /** Options for a JSON merge patch (client-node defaults to JSON patch). */
@@ -22,38 +25,52 @@ export function apiStatus(e: unknown): number | undefined {
   return e instanceof ApiException ? e.code : undefined;
 }
 
-function apiMessage(e: ApiException<unknown>): string {
-  const body = e.body;
-  if (typeof body === 'string') {
-    try {
-      const parsed = JSON.parse(body) as { message?: string };
-      if (parsed.message) return parsed.message;
-    } catch { /* not JSON */ }
-    return body.slice(0, 200);
+/**
+ * Rewrites an API failure as a UserError naming what was attempted: a 403 says which verb on which
+ * resource is missing (the rule a user must ask for), a transport failure names the server and why.
+ */
+export function explain(e: unknown, verb: string, resource: string, namespace: string | undefined, server: string, contextNamespace?: string): Error {
+  if (e instanceof UserError) return e;
+  if (e instanceof ApiException) {
+    const ctx = e instanceof KubeApiError ? e.context : { server, contextNamespace };
+    return new UserError(describeApiException(e, { verb, resource, namespace }, ctx));
   }
-  if (body && typeof body === 'object' && 'message' in body) return String((body as { message: unknown }).message);
-  return e.message;
+  return describeTransport(e, server) ?? (e instanceof Error ? e : new Error(String(e)));
 }
 
 /**
- * Rewrites an API failure as a UserError naming what was attempted: a 403 says which verb on which
- * resource is missing (the RBAC a user must ask for), a connection failure names the server.
+ * Whether the user may do something, by a SelfSubjectAccessReview (which every authenticated user
+ * may create); undefined when the cluster does not say.
  */
-export function explain(e: unknown, verb: string, resource: string, namespace: string | undefined, server: string): Error {
-  if (e instanceof UserError) return e;
-  const where = namespace ? ` in namespace "${namespace}"` : '';
-  if (e instanceof ApiException) {
-    if (e.code === 401) return new UserError(`the API server ${server} rejected the credentials (401 Unauthorized); check the kubeconfig's user.`);
-    if (e.code === 403) return new UserError(`missing permission: cannot ${verb} ${resource}${where} (403 Forbidden); kt needs the RBAC in the README's "Permissions" section.`);
-    if (e.code === 404 && resource === 'namespaces') return new UserError(`namespace "${namespace}" does not exist.`);
-    return new UserError(`could not ${verb} ${resource}${where}: ${apiMessage(e)} (HTTP ${e.code}).`);
+export async function canI(kube: Kube, verb: string, resource: string, namespace: string | undefined, group = ''): Promise<boolean | undefined> {
+  try {
+    const r = await kube.kc.makeApiClient(AuthorizationV1Api).createSelfSubjectAccessReview({
+      body: { spec: { resourceAttributes: { verb, resource, group, ...(namespace ? { namespace } : {}) } } },
+    });
+    return r.status?.allowed === true;
+  } catch {
+    return undefined;
   }
-  const err = e as NodeJS.ErrnoException;
-  const code = err?.code ?? (err?.cause as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ETIMEDOUT' || code === 'ENOTFOUND') {
-    return new UserError(`cannot reach the API server ${server} (${code}); check the kubeconfig and the network.`);
+}
+
+/** Of the rights asked for, those the user does not hold in the namespace ("patch rolebindings"). */
+export async function missingRights(kube: Kube, namespace: string, wanted: readonly { verb: string; resource: string; group?: string }[]): Promise<string[]> {
+  const answers = await Promise.all(wanted.map((w) => canI(kube, w.verb, w.resource, namespace, w.group ?? '')));
+  return wanted.filter((_, i) => answers[i] === false).map((w) => `${w.verb} ${w.resource}`);
+}
+
+/**
+ * For a user who may not read namespaces: checks, before anything is created, that they may create
+ * pods in the session's namespace, so a mistyped -n fails with the right sentence and nothing to
+ * undo. Every plugin that deploys a shadow needs that right.
+ */
+export async function checkMayCreatePods(kube: Kube): Promise<void> {
+  if (await canI(kube, 'create', 'pods', kube.namespace) !== false) return;
+  const ns = kube.namespace;
+  if (kube.contextNamespace && kube.contextNamespace !== ns) {
+    throw new UserError(`you may not create pods in namespace "${ns}": it does not exist or no Role of yours covers it; is -n right? (the context's namespace is "${kube.contextNamespace}").`);
   }
-  return err instanceof Error ? err : new Error(String(e));
+  throw new UserError(missingPermission({ verb: 'create', resource: 'pods', apiGroup: '', namespace: ns }));
 }
 
 /** Runs one API call, rewriting failures with explain(). */
@@ -61,7 +78,7 @@ export async function call<T>(kube: Kube, verb: string, resource: string, fn: ()
   try {
     return await fn();
   } catch (e) {
-    throw explain(e, verb, resource, namespace, kube.server);
+    throw explain(e, verb, resource, namespace, kube.server, kube.contextNamespace);
   }
 }
 

@@ -3,11 +3,12 @@
 // wins), else ~/.kube/config; then --context and -n/--namespace. Relative file references are
 // resolved against the file that names them. client-node cannot do this itself: it throws on a
 // name that appears twice.
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, type ApiConstructor, type ApiType } from '@kubernetes/client-node';
 import { load, dump } from 'js-yaml';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { wrapApiClient } from './api-errors.ts';
 import { UserError } from './errors.ts';
 
 export interface KubeOptions {
@@ -21,6 +22,8 @@ export interface LoadedKube {
   context: string;
   namespace: string;
   server: string;
+  /** The namespace the context names, if it names one. */
+  contextNamespace: string | undefined;
 }
 
 type Named = { name: string } & Record<string, unknown>;
@@ -111,6 +114,11 @@ export function loadKube(opts: KubeOptions, env = process.env): LoadedKube {
   kc.setCurrentContext(context);
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new UserError(`context "${context}" names a cluster that is not in the kubeconfig.`);
-  const namespace = opts.namespace ?? kc.getContextObject(context)?.namespace ?? 'default';
-  return { kc, context, namespace, server: cluster.server };
+  const contextNamespace = kc.getContextObject(context)?.namespace;
+  const namespace = opts.namespace ?? contextNamespace ?? 'default';
+  // Every API client made from this config, wherever it is made, fails with one sentence.
+  const make = kc.makeApiClient.bind(kc);
+  const ctx = { server: cluster.server, contextNamespace: contextNamespace ?? 'default' };
+  kc.makeApiClient = <T extends ApiType>(type: ApiConstructor<T>): T => wrapApiClient(make(type), ctx);
+  return { kc, context, namespace, server: cluster.server, contextNamespace };
 }
