@@ -6,7 +6,8 @@
 import { RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import type { RecoveryPlan } from '../../contract/index.ts';
-import { apiStatus, mergePatch, type Kube } from './kube.ts';
+import { escalatedRules, rbacRefusal } from './api-errors.ts';
+import { apiStatus, mergePatch, missingRights, type Kube } from './kube.ts';
 import type { Logger } from './log.ts';
 
 export interface SelfHealing {
@@ -45,6 +46,29 @@ export function rulesFor(plan: RecoveryPlan, podName: string): V1PolicyRule[] {
 
 let warned = false;
 
+function warnOff(log: Logger, why: string): void {
+  if (!warned) log.warn(`self-healing is off: ${why}, so if this laptop disappears the cluster stays changed until someone runs kubectl kt-clean`);
+  warned = true;
+}
+
+/** What each shadow's own account needs its user to be allowed: create it, adopt it (patch), remove it. */
+const RBAC_OBJECT_RIGHTS = ['create', 'patch', 'delete'].flatMap((verb) => [
+  { verb, resource: 'serviceaccounts' },
+  { verb, resource: 'roles', group: 'rbac.authorization.k8s.io' },
+  { verb, resource: 'rolebindings', group: 'rbac.authorization.k8s.io' },
+]);
+
+/** The right really refused: a verb on a resource, or rules the Role would grant that the user lacks. */
+function refusedHere(e: unknown, ns: string): string {
+  const held = escalatedRules(e);
+  if (held.length > 0) {
+    const list = [...new Set(held.map((r) => `${r.verb} ${r.resource}`))].join(', ');
+    return `the shadow's Role would grant ${list} in namespace "${ns}", which you do not hold yourself (Kubernetes refuses to let anyone grant more than they have)`;
+  }
+  const r = rbacRefusal(e);
+  return r ? `you may not ${r.verb} ${r.resource} in namespace "${r.namespace ?? ns}"` : `the API server refused to create the shadow's ServiceAccount, Role or RoleBinding (${(e as Error).message})`;
+}
+
 /** Creates the RBAC for one pod incarnation; undefined when the user may not create it. */
 export async function armRbac(kube: Kube, podName: string, labels: Record<string, string>, plan: RecoveryPlan, log: Logger): Promise<ArmedRbac | undefined> {
   const rbac = kube.kc.makeApiClient(RbacAuthorizationV1Api);
@@ -55,6 +79,13 @@ export async function armRbac(kube: Kube, podName: string, labels: Record<string
   const remove = async (): Promise<void> => {
     for (const del of created.reverse()) await del().catch(() => undefined);
   };
+  // Asked first, so a user who may create the objects but not patch or delete them (adopt, remove)
+  // is told which right is missing instead of failing half-way.
+  const missing = await missingRights(kube, ns, RBAC_OBJECT_RIGHTS);
+  if (missing.length > 0) {
+    warnOff(log, `you may not ${missing.join(', ')} in namespace "${ns}"`);
+    return undefined;
+  }
   try {
     await kube.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata, automountServiceAccountToken: true } });
     created.push(() => kube.core.deleteNamespacedServiceAccount({ name, namespace: ns }));
@@ -68,8 +99,7 @@ export async function armRbac(kube: Kube, podName: string, labels: Record<string
   } catch (e) {
     await remove();
     if (apiStatus(e) === 403) {
-      if (!warned) log.warn('self-healing is off: you may not create ServiceAccounts, Roles and RoleBindings here, so if this laptop disappears the cluster stays changed until someone runs kubectl kt-clean');
-      warned = true;
+      warnOff(log, refusedHere(e, ns));
       return undefined;
     }
     throw e;

@@ -162,7 +162,7 @@ export function diagnose(pod: V1Pod, image: string): string | undefined {
   const cs = pod.status?.containerStatuses?.[0];
   const waiting = cs?.state?.waiting;
   if (waiting?.reason && PULL_FAILURES.has(waiting.reason)) {
-    return `the shadow image ${image} cannot be pulled (${waiting.reason}); build and load it with 'bash images/build.sh --file Dockerfile.shadow --tag ${image} --load', or pass --image with an image the cluster can pull.`;
+    return `the shadow image ${image} cannot be pulled (${waiting.reason}); choose one the cluster can pull with --image, $KT_SHADOW_IMAGE or $KT_IMAGE_REGISTRY, or shadowImage or registry in ~/.kt/config.yaml ('kubectl kt-connect --version' shows which image is used and why).`;
   }
   if (waiting?.reason === 'CreateContainerConfigError' || waiting?.reason === 'CreateContainerError') {
     return `the shadow container cannot be created: ${waiting.message ?? waiting.reason}.`;

@@ -54,12 +54,12 @@ describe('kt-connect bad input', () => {
     expect(oneSentence(r.stderr)).toContain('transparent mode needs root');
   });
 
-  it('an image that cannot be pulled names the image and how to build it, and leaves nothing', async () => {
+  it('an image that cannot be pulled names the image and how to choose another, and leaves nothing', async () => {
     const r = await runPlugin('kt-connect', ['--mode', 'socks', '--proxy-port', '2341', '-n', ns.name, '--image', 'localhost/kt-no-such-image:1', '--pod-timeout', '60'], {}, 90_000);
     expect(r.code).not.toBe(0);
     const line = oneSentence(r.stderr);
     expect(line).toContain('localhost/kt-no-such-image:1 cannot be pulled');
-    expect(line).toContain('images/build.sh');
+    expect(line).toContain('--image, $KT_SHADOW_IMAGE or $KT_IMAGE_REGISTRY, or shadowImage or registry in ~/.kt/config.yaml');
     expect(ktObjects(ns.name)).toBe('');
   });
 
@@ -67,7 +67,9 @@ describe('kt-connect bad input', () => {
     const noSecrets = restrictedKubeconfig(ns.name, (y) => y.replace('- apiGroups: [""]\n  resources: [secrets]\n  verbs: [create, delete]\n', ''), 'kt-nosecrets');
     const r = await runPlugin('kt-connect', ['--mode', 'socks', '--proxy-port', '2342', '--kubeconfig', noSecrets], {}, 60_000);
     expect(r.code).not.toBe(0);
-    expect(oneSentence(r.stderr)).toContain(`missing permission: cannot create secrets in namespace "${ns.name}"`);
+    const line = oneSentence(r.stderr);
+    expect(line).toContain(`missing permission: cannot create secrets in namespace "${ns.name}"`);
+    expect(line).toContain('{apiGroups: [""], resources: [secrets], verbs: [create]}');
     expect(ktObjects(ns.name)).toBe('');
   });
 });
