@@ -165,6 +165,20 @@ export const SHADOW_DRAIN = {
   terminationGracePeriodSeconds: 5,
 } as const;
 
+/**
+ * How the router leaves on SIGTERM. It keeps accepting for `lingerMs` (endpoint removal reaches
+ * kube-proxy asynchronously, so callers may still be sent here), answering HTTP/1.1 with
+ * `Connection: close` and sending HTTP/2 GOAWAY so kept-alive callers reconnect elsewhere; then
+ * it stops accepting and gives open requests `graceMs`; the process exits by `deadlineMs`. The
+ * router pod's terminationGracePeriodSeconds is above that deadline.
+ */
+export const ROUTER_DRAIN = {
+  lingerMs: 3000,
+  graceMs: 10_000,
+  deadlineMs: 15_000,
+  terminationGracePeriodSeconds: 20,
+} as const;
+
 /** Environment variables the router reads. */
 export const ROUTER_ENV = {
   namespace: 'KT_NAMESPACE',

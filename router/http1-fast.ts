@@ -60,6 +60,11 @@ export interface FastHttp1 {
    * meets a request the fast path does not take, the connection goes to `handover`.
    */
   accept(socket: Socket, handover: (socket: Socket) => void): void;
+  /**
+   * From now on every response says `Connection: close` and its connection closes after it, so
+   * kept-alive callers reconnect (elsewhere, once the endpoints moved); idle connections stay.
+   */
+  drain(): void;
   /** Closes idle connections now; busy ones close once their response is complete. */
   close(): void;
 }
@@ -314,6 +319,7 @@ export function createFastHttp1(options: FastHttp1Options): FastHttp1 {
   const clients = new Set<ClientConnection>();
   let sweep: NodeJS.Timeout | undefined;
   let closed = false;
+  let draining = false;
 
   /** One request and its response. */
   class Exchange implements BackendUser {
@@ -691,7 +697,7 @@ export function createFastHttp1(options: FastHttp1Options): FastHttp1 {
 
     /** Whether the connection stays open after `exchange`'s response. */
     keepAfter(exchange: Exchange): boolean {
-      return exchange.plan.keepAlive && !this.closing && !closed;
+      return exchange.plan.keepAlive && !this.closing && !closed && !draining;
     }
 
     /** Starts the next request held in `buf`, if it is complete; otherwise waits for more. */
@@ -789,22 +795,26 @@ export function createFastHttp1(options: FastHttp1Options): FastHttp1 {
 
   return {
     accept(socket, handover) {
-      if (closed) {
-        socket.destroy();
-        return;
-      }
-      clients.add(new ClientConnection(socket, handover));
+      // A connection accepted before the listener closed still gets its request answered (then closes).
+      const client = new ClientConnection(socket, handover);
+      client.closing = closed;
+      clients.add(client);
+      if (closed) return;
       sweep ??= setInterval(() => {
         const limit = performance.now() - keepAliveMs;
         for (const client of [...clients]) if (client.exchange === undefined && client.idleSince < limit) client.destroy();
       }, Math.min(1000, keepAliveMs));
       sweep.unref();
     },
+    drain() {
+      draining = true;
+    },
     close() {
       closed = true;
       clearInterval(sweep);
       for (const client of [...clients]) {
-        if (client.exchange === undefined) client.destroy();
+        // A request partly received is still answered.
+        if (client.exchange === undefined && client.buf === undefined) client.destroy();
         else client.closing = true;
       }
     },

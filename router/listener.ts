@@ -61,6 +61,12 @@ export function sniffPreface(socket: Socket, timeoutMs: number, decide: (kind: S
 export interface PortListener {
   /** The port the listener is bound to (differs from the table's port when tests bind port 0). */
   readonly boundPort: number;
+  /**
+   * Keeps accepting, but tells every caller to reconnect: HTTP/1.1 responses carry
+   * `Connection: close`, HTTP/2 sessions get GOAWAY once their streams so far are in (see
+   * ROUTER_DRAIN in the contract).
+   */
+  drain(): void;
   /** Stops accepting; open connections get `graceMs` to finish, then are cut. */
   close(graceMs: number): Promise<void>;
 }
@@ -96,9 +102,20 @@ export async function listenHttpPort(options: HttpPortOptions): Promise<PortList
   // Every accepted socket, also those that left the HTTP/1 server's bookkeeping (WebSockets).
   const sockets = new Set<Socket>();
   const sessions = new Set<Http2Session>();
+  let draining = false;
+  // GOAWAY names the last stream the session took: a session opened while draining first takes
+  // the streams its caller sent with the preface, so none of them is refused.
+  const goAwayAfterFirstStream = (session: Http2Session): void => {
+    session.once('stream', () => setImmediate(() => session.close()));
+  };
   h2.on('session', (session: Http2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
+    if (draining) goAwayAfterFirstStream(session);
+  });
+  // Runs before the router's own request handler, so its response goes out with the header.
+  http1.prependListener('request', (_req, res) => {
+    if (draining) res.setHeader('connection', 'close');
   });
   http1.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -115,16 +132,33 @@ export async function listenHttpPort(options: HttpPortOptions): Promise<PortList
 
   const boundPort = await listenOn(http1, 'HTTP', options.host, options.port);
   let closing: Promise<void> | undefined;
+  const drain = (): void => {
+    if (draining) return;
+    draining = true;
+    fast?.drain();
+    for (const session of sessions) session.close();
+  };
   return {
     boundPort,
+    drain,
     close(graceMs) {
       closing ??= new Promise<void>((resolve) => {
+        drain();
         // Stops accepting and closes idle HTTP/1 connections; busy ones finish their request.
-        http1.close(() => resolve());
+        // Connections accepted just before are still sniffed and answered once, then closed.
+        // A response that began before draining kept its connection alive: close it once idle.
+        const idleSweep = setInterval(() => http1.closeIdleConnections(), 250);
+        idleSweep.unref();
+        http1.close(() => {
+          clearInterval(idleSweep);
+          resolve();
+        });
         fast?.close();
-        for (const socket of sniffing) socket.destroy();
         for (const session of sessions) session.close();
+        // One that has sent nothing yet gets a second to do so.
+        for (const socket of sniffing) socket.setTimeout(Math.min(1000, graceMs));
         const timer = setTimeout(() => {
+          clearInterval(idleSweep);
           http1.closeAllConnections();
           for (const session of sessions) session.destroy();
           for (const socket of sockets) socket.destroy();

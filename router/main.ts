@@ -4,6 +4,7 @@
 // KT_ROUTES_FILE; KT_LOG_LEVEL), and for local runs KT_HEALTH_PORT and KT_LISTEN_HOST.
 //
 // Importing this module only exports startRouter; it runs when it is the process's entry point.
+import { ROUTER_DRAIN } from '../contract/index.ts';
 import { createLogger } from '../shadow/log.ts';
 import { isEntryPoint, runService } from '../shadow/process.ts';
 import { parseRouterEnv } from './config.ts';
@@ -12,10 +13,6 @@ import { startRouter } from './router.ts';
 
 export { startRouter } from './router.ts';
 export type { RouterHandle, RouterOptions, RouterPorts } from './router.ts';
-
-/** Shutdown gives open connections this long, and the process exits by SHUTDOWN_DEADLINE_MS regardless. */
-const GRACE_MS = 5000;
-const SHUTDOWN_DEADLINE_MS = 8000;
 
 // No top-level await: the image runs this bundled as CommonJS.
 if (isEntryPoint(import.meta.url)) {
@@ -30,6 +27,6 @@ if (isEntryPoint(import.meta.url)) {
       host: config.host,
       healthPort: config.healthPort,
     });
-    return { close: () => router.close(GRACE_MS) };
-  }, SHUTDOWN_DEADLINE_MS);
+    return { close: () => router.drain(ROUTER_DRAIN.lingerMs, ROUTER_DRAIN.graceMs) };
+  }, ROUTER_DRAIN.deadlineMs);
 }

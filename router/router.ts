@@ -61,6 +61,12 @@ export interface RouterHandle {
   ready(): Promise<void>;
   /** Stops listening; open connections get `graceMs` (default 5000) to finish, then are cut. */
   close(graceMs?: number): Promise<void>;
+  /**
+   * How the router leaves on SIGTERM: not ready at once; for `lingerMs` it still accepts (callers
+   * whose kube-proxy has not yet seen the endpoint go) while telling every caller to reconnect
+   * (PortListener.drain); then close(graceMs).
+   */
+  drain(lingerMs: number, graceMs: number): Promise<void>;
 }
 
 interface OpenPort {
@@ -96,11 +102,12 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
   const bindErrors = new Map<number, string>();
   let retryTimer: NodeJS.Timeout | undefined;
   let closed = false;
+  let draining = false;
   let markReady: () => void = () => {};
   const readyOnce = new Promise<void>((resolve) => (markReady = resolve));
 
   const notReady = (): string | undefined => {
-    if (closed) return 'shutting down';
+    if (closed || draining) return 'shutting down';
     if (compiled === undefined) return `no route table loaded yet from ${source.description}`;
     const [first] = bindErrors.values();
     if (first !== undefined) return first;
@@ -143,6 +150,7 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
             void listener.close(0);
             return;
           }
+          if (draining) listener.drain();
           open.set(port, { protocol, listener });
           traffic.set(port, listener.boundPort);
           if (bindErrors.delete(port)) log.info('port listening after retry', { port, protocol });
@@ -226,26 +234,38 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
   source.start((table) => enqueue(() => apply(table)));
 
   let closing: Promise<void> | undefined;
+  let drained: Promise<void> | undefined;
+  const close = (graceMs = 5000): Promise<void> => {
+    closing ??= (async () => {
+      closed = true;
+      clearTimeout(retryTimer);
+      await source.close();
+      await queue;
+      const listeners = [...open.values()];
+      open.clear();
+      traffic.clear();
+      await Promise.all([...listeners.map((p) => p.listener.close(graceMs)), health.close()]);
+      backends.close();
+      pool.close();
+      log.info('router stopped', {});
+    })();
+    return closing;
+  };
   return {
     ports: { health: health.port, traffic },
     table: () => compiled?.table,
     notReady,
     ready: () => readyOnce,
-    close(graceMs = 5000) {
-      closing ??= (async () => {
-        closed = true;
-        clearTimeout(retryTimer);
-        await source.close();
-        await queue;
-        const listeners = [...open.values()];
-        open.clear();
-        traffic.clear();
-        await Promise.all([...listeners.map((p) => p.listener.close(graceMs)), health.close()]);
-        backends.close();
-        pool.close();
-        log.info('router stopped', {});
+    close,
+    drain(lingerMs, graceMs) {
+      drained ??= (async () => {
+        draining = true;
+        log.info('draining', { lingerMs, graceMs });
+        for (const { listener } of open.values()) listener.drain();
+        await new Promise((resolve) => setTimeout(resolve, lingerMs));
+        await close(graceMs);
       })();
-      return closing;
+      return drained;
     },
   };
 }

@@ -68,6 +68,8 @@ export async function listenTcpPort(options: TcpPortOptions): Promise<PortListen
   let closing: Promise<void> | undefined;
   return {
     boundPort,
+    // Raw TCP has no way to ask a caller to reconnect: its connections last until close's grace.
+    drain() {},
     close(graceMs) {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
