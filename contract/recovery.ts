@@ -1,7 +1,7 @@
 // Undoing a session's changes to the cluster (see RecoveryPlan in index.ts). One implementation,
 // run by the shadow's watchdog inside the cluster and by kt-clean and the plugins themselves on the
 // laptop; each side supplies the few API calls it needs.
-import { ANNOTATION, ROUTES_KEY, type Lock, type RecoveryPlan, type RecoveryStep, type RouteTable } from './index.ts';
+import { ANNOTATION, ROUTES_KEY, meshNames, type Lock, type RecoveryPlan, type RecoveryStep, type RouteTable } from './index.ts';
 
 export interface ObjectMeta {
   annotations: Record<string, string>;
@@ -11,6 +11,14 @@ export interface ServiceView extends ObjectMeta {
 }
 export interface DeploymentView extends ObjectMeta {
   replicas: number;
+}
+
+/** One address of a Service's EndpointSlices (discovery.k8s.io). */
+export interface EndpointView {
+  address: string;
+  ready: boolean;
+  /** The pod behind it (targetRef), when the slice names one. */
+  pod?: string | undefined;
 }
 
 export interface ConfigMapView {
@@ -29,6 +37,45 @@ export interface RecoveryApi {
   getDeployment(namespace: string, name: string): Promise<DeploymentView | undefined>;
   patchDeployment(namespace: string, name: string, mergePatch: object): Promise<void>;
   delete(kind: 'Pod' | 'Service' | 'Secret', namespace: string, name: string): Promise<void>;
+  /** Every endpoint of the Service's EndpointSlices (label kubernetes.io/service-name). */
+  listEndpoints(namespace: string, service: string): Promise<EndpointView[]>;
+  /** Deletes in the foreground: the Deployment is gone only once its pods are (after their grace). */
+  deleteDeploymentForeground(namespace: string, name: string): Promise<void>;
+}
+
+/** How long the last developer's leaving waits for each switch; tests shorten them. */
+export interface RecoveryTiming {
+  /** Until the Service's endpoints no longer list the router and list the real pods. */
+  endpointsMs: number;
+  /** Until the router pod is gone (it drains first; see ROUTER_DRAIN). */
+  routerGoneMs: number;
+  pollMs: number;
+}
+
+export const RECOVERY_TIMING: RecoveryTiming = { endpointsMs: 30_000, routerGoneMs: 40_000, pollMs: 200 };
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `done` until it holds; false when `ms` passed first. */
+async function waitUntil(ms: number, pollMs: number, done: () => Promise<boolean>): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await done()) return true;
+    if (Date.now() >= end) return false;
+    await sleep(pollMs);
+  }
+}
+
+/**
+ * Whether a meshed Service's endpoints have moved back: no router pod among them, and every ready
+ * real pod (the stuntman Service keeps the original selector) among its ready ones.
+ */
+export async function endpointsMoved(api: RecoveryApi, ns: string, service: string): Promise<boolean> {
+  const names = meshNames(service);
+  const [own, real] = await Promise.all([api.listEndpoints(ns, service), api.listEndpoints(ns, names.stuntman)]);
+  if (own.some((e) => e.pod?.startsWith(`${names.router}-`))) return false;
+  const ready = new Set(own.filter((e) => e.ready).map((e) => e.address));
+  return real.filter((e) => e.ready).every((e) => ready.has(e.address));
 }
 
 export function parseLock(annotations: Record<string, string> | undefined): Lock | undefined {
@@ -60,7 +107,7 @@ export function restoreSelectorPatch(svc: ServiceView): object | undefined {
   };
 }
 
-async function runStep(plan: RecoveryPlan, step: RecoveryStep, api: RecoveryApi): Promise<string | undefined> {
+async function runStep(plan: RecoveryPlan, step: RecoveryStep, api: RecoveryApi, timing: RecoveryTiming): Promise<string | undefined> {
   const ns = plan.namespace;
   switch (step.op) {
     case 'restore-selector': {
@@ -88,20 +135,54 @@ async function runStep(plan: RecoveryPlan, step: RecoveryStep, api: RecoveryApi)
       const removed = await updateRoutes(api, ns, step.configMap, (t) => ({ ...t, routes: t.routes.filter((r) => r.session !== plan.session) }));
       return removed ? `removed the routes of session ${plan.session} from configmap/${step.configMap}` : undefined;
     }
-    case 'unmesh-if-idle': {
-      const cm = await api.getConfigMap(ns, step.configMap);
-      if (!cm) return undefined;
-      const table = parseTable(cm.data[ROUTES_KEY]);
-      if (table && table.routes.length > 0) return undefined;
-      const svc = await api.getService(ns, step.service);
-      if (svc && parseLock(svc.annotations)?.kind === 'mesh') {
-        const patch = restoreSelectorPatch(svc);
-        if (patch) await api.patchService(ns, step.service, patch);
-      }
-      await api.deleteConfigMap(ns, step.configMap);
-      return `restored service/${step.service} and removed its router (no developer left)`;
-    }
+    case 'unmesh-if-idle':
+      return unmesh(plan, step.service, step.configMap, api, timing);
   }
+}
+
+/**
+ * The last developer out puts the Service back without losing a request: selector restored;
+ * wait until its endpoints moved to the real pods (new connections go there); the router pod is
+ * deleted and drains (established connections finish and are told to reconnect), while the
+ * stuntman Service it sends to still exists; only then the route table, and with it the rest.
+ */
+async function unmesh(plan: RecoveryPlan, service: string, configMap: string, api: RecoveryApi, timing: RecoveryTiming): Promise<string | undefined> {
+  const ns = plan.namespace;
+  const idle = async (): Promise<boolean | undefined> => {
+    const cm = await api.getConfigMap(ns, configMap);
+    if (!cm) return undefined;
+    const table = parseTable(cm.data[ROUTES_KEY]);
+    return !table || table.routes.length === 0;
+  };
+  if (!await idle()) return undefined;
+  const svc = await api.getService(ns, service);
+  if (svc && parseLock(svc.annotations)?.kind === 'mesh') {
+    const patch = restoreSelectorPatch(svc);
+    if (patch) await api.patchService(ns, service, patch);
+  }
+  // A right missing for the careful way (an older Role) degrades it to the old one, never stops it.
+  const notes: string[] = [];
+  const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+  try {
+    if (!await waitUntil(timing.endpointsMs, timing.pollMs, () => endpointsMoved(api, ns, service))) {
+      notes.push(`its endpoints still listed the router after ${Math.round(timing.endpointsMs / 1000)} s, so callers may have seen errors`);
+    }
+  } catch (e) {
+    notes.push(`could not read its endpoints (${errorText(e)})`);
+  }
+  // A developer who joined meanwhile keeps the router (their guard points the Service back).
+  if (await idle() === false) return `restored service/${service}; another developer joined meanwhile, so the router stays`;
+  const router = meshNames(service).router;
+  try {
+    await api.deleteDeploymentForeground(ns, router);
+    if (!await waitUntil(timing.routerGoneMs, timing.pollMs, async () => (await api.getDeployment(ns, router)) === undefined)) {
+      notes.push(`the router had not finished draining after ${Math.round(timing.routerGoneMs / 1000)} s`);
+    }
+  } catch (e) {
+    notes.push(`could not let the router drain first (${errorText(e)})`);
+  }
+  await api.deleteConfigMap(ns, configMap);
+  return `restored service/${service} and removed its router (no developer left)${notes.length ? `; warning: ${notes.join('; ')}` : ''}`;
 }
 
 export function parseTable(raw: string | undefined): RouteTable | undefined {
@@ -134,12 +215,12 @@ export async function updateRoutes(api: RecoveryApi, ns: string, name: string, c
  * Runs every step, in order; a failing step does not stop the others. Returns what was done and
  * what failed, one line each.
  */
-export async function runRecovery(plan: RecoveryPlan, api: RecoveryApi): Promise<{ done: string[]; failed: string[] }> {
+export async function runRecovery(plan: RecoveryPlan, api: RecoveryApi, timing: RecoveryTiming = RECOVERY_TIMING): Promise<{ done: string[]; failed: string[] }> {
   const done: string[] = [];
   const failed: string[] = [];
   for (const step of plan.steps) {
     try {
-      const d = await runStep(plan, step, api);
+      const d = await runStep(plan, step, api, timing);
       if (d) done.push(d);
     } catch (e) {
       const what = 'service' in step ? step.service : 'deployment' in step ? step.deployment : 'configMap' in step ? step.configMap : step.name;

@@ -64,6 +64,10 @@ function check(r: { status: number; body: unknown }, what: string, allow404 = tr
 
 interface K8sObject { metadata?: { annotations?: Record<string, string> }; spec?: { selector?: Record<string, string>; replicas?: number } }
 
+interface EndpointSlice {
+  endpoints?: { addresses?: string[]; conditions?: { ready?: boolean }; targetRef?: { kind?: string; name?: string } }[];
+}
+
 export function recoveryApiFor(req: KubeRequest): RecoveryApi {
   const svc = (ns: string, name: string): string => `/api/v1/namespaces/${ns}/services/${name}`;
   const dep = (ns: string, name: string): string => `/apis/apps/v1/namespaces/${ns}/deployments/${name}`;
@@ -100,6 +104,18 @@ export function recoveryApiFor(req: KubeRequest): RecoveryApi {
     delete: async (kind, ns, name) => {
       const plural = kind === 'Pod' ? 'pods' : kind === 'Service' ? 'services' : 'secrets';
       check(await req('DELETE', `/api/v1/namespaces/${ns}/${plural}/${name}`, kind === 'Pod' ? { gracePeriodSeconds: 0 } : undefined), `delete ${kind} ${name}`);
+    },
+    listEndpoints: async (ns, service) => {
+      const selector = encodeURIComponent(`kubernetes.io/service-name=${service}`);
+      const r = await req('GET', `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=${selector}`);
+      check(r, `list endpointslices of ${service}`, false);
+      const list = r.body as { items?: EndpointSlice[] };
+      return (list.items ?? []).flatMap((sl) => (sl.endpoints ?? []).flatMap((e) => (e.addresses ?? []).map((address) => ({
+        address, ready: e.conditions?.ready !== false, pod: e.targetRef?.kind === 'Pod' ? e.targetRef.name : undefined,
+      }))));
+    },
+    deleteDeploymentForeground: async (ns, name) => {
+      check(await req('DELETE', dep(ns, name), { propagationPolicy: 'Foreground' }), `delete deployment ${name}`);
     },
   };
 }

@@ -1,5 +1,5 @@
 // The laptop's implementation of the recovery API (contract/recovery.ts), on client-node.
-import { AppsV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
 import type { RecoveryApi } from '../../contract/recovery.ts';
 import { apiStatus, mergePatch, type Kube } from './kube.ts';
 
@@ -8,6 +8,7 @@ const orUndefined = <T>(p: Promise<T>): Promise<T | undefined> =>
 
 export function recoveryApi(kube: Kube): RecoveryApi {
   const apps = kube.kc.makeApiClient(AppsV1Api);
+  const discovery = kube.kc.makeApiClient(DiscoveryV1Api);
   return {
     getConfigMap: async (namespace, name) => {
       const c = await orUndefined(kube.core.readNamespacedConfigMap({ namespace, name }));
@@ -38,6 +39,15 @@ export function recoveryApi(kube: Kube): RecoveryApi {
         ? kube.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 })
         : kind === 'Service' ? kube.core.deleteNamespacedService({ namespace, name }) : kube.core.deleteNamespacedSecret({ namespace, name });
       await orUndefined(del);
+    },
+    listEndpoints: async (namespace, service) => {
+      const slices = await discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `kubernetes.io/service-name=${service}` });
+      return slices.items.flatMap((sl) => (sl.endpoints ?? []).flatMap((e) => e.addresses.map((address) => ({
+        address, ready: e.conditions?.ready !== false, pod: e.targetRef?.kind === 'Pod' ? e.targetRef.name : undefined,
+      }))));
+    },
+    deleteDeploymentForeground: async (namespace, name) => {
+      await orUndefined(apps.deleteNamespacedDeployment({ namespace, name, propagationPolicy: 'Foreground' }));
     },
   };
 }

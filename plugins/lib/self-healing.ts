@@ -5,7 +5,7 @@
 // self-healing: then kt-clean is the way back.
 import { RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
-import type { RecoveryPlan } from '../../contract/index.ts';
+import { meshNames, type RecoveryPlan } from '../../contract/index.ts';
 import { escalatedRules, rbacRefusal } from './api-errors.ts';
 import { apiStatus, mergePatch, missingRights, type Kube } from './kube.ts';
 import type { Logger } from './log.ts';
@@ -28,9 +28,10 @@ export function rulesFor(plan: RecoveryPlan, podName: string): V1PolicyRule[] {
   const deployments = new Set<string>();
   const configMaps = new Set<string>();
   const deletableConfigMaps = new Set<string>();
+  const routers = new Set<string>();
   for (const s of plan.steps) {
     if (s.op === 'remove-route') configMaps.add(s.configMap);
-    if (s.op === 'unmesh-if-idle') { services.add(s.service); configMaps.add(s.configMap); deletableConfigMaps.add(s.configMap); }
+    if (s.op === 'unmesh-if-idle') { services.add(s.service); configMaps.add(s.configMap); deletableConfigMaps.add(s.configMap); routers.add(meshNames(s.service).router); }
     if (s.op === 'restore-selector') services.add(s.service);
     if (s.op === 'restore-replicas') deployments.add(s.deployment);
     if (s.op === 'delete' && s.kind === 'Service') deletableServices.add(s.name);
@@ -41,6 +42,12 @@ export function rulesFor(plan: RecoveryPlan, podName: string): V1PolicyRule[] {
   if (configMaps.size) rules.push({ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'patch'], resourceNames: [...configMaps] });
   if (deletableConfigMaps.size) rules.push({ apiGroups: [''], resources: ['configmaps'], verbs: ['delete'], resourceNames: [...deletableConfigMaps] });
   if (deployments.size) rules.push({ apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'patch'], resourceNames: [...deployments] });
+  if (routers.size) {
+    // The last developer out waits until the Service's endpoints moved (slices have generated
+    // names, so listing cannot be narrowed to them), then until the router drained and is gone.
+    rules.push({ apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list'] });
+    rules.push({ apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'delete'], resourceNames: [...routers] });
+  }
   return rules;
 }
 

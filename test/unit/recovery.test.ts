@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ANNOTATION, ROUTES_KEY, type RouteTable } from '../../contract/index.ts';
-import { replaceSelectorPatch, runRecovery, updateRoutes, type RecoveryApi } from '../../contract/recovery.ts';
+import { replaceSelectorPatch, runRecovery, updateRoutes, type EndpointView, type RecoveryApi, type RecoveryTiming } from '../../contract/recovery.ts';
 
 /** An in-memory cluster: services, deployments and configmaps, with JSON merge patch semantics. */
 function fakeCluster() {
@@ -8,6 +8,8 @@ function fakeCluster() {
   const deployments = new Map<string, { replicas: number; annotations: Record<string, string> }>();
   const configMaps = new Map<string, { data: Record<string, string>; resourceVersion: string }>();
   const deleted: string[] = [];
+  /** Service name -> its endpoints; by default they follow the selector at once. */
+  const endpoints = new Map<string, EndpointView[]>();
   let rv = 1;
   const merge = (target: Record<string, string>, patch: Record<string, string | null> | undefined): void => {
     const next = Object.entries({ ...target, ...(patch ?? {}) }).filter((e): e is [string, string] => e[1] !== null);
@@ -37,9 +39,13 @@ function fakeCluster() {
       return true;
     },
     deleteConfigMap: async (_ns, name) => { configMaps.delete(name); deleted.push(`ConfigMap/${name}`); },
+    listEndpoints: async (_ns, service) => endpoints.get(service) ?? [],
+    deleteDeploymentForeground: async (_ns, name) => { deployments.delete(name); deleted.push(`Deployment/${name}`); },
   };
-  return { api, services, deployments, configMaps, deleted };
+  return { api, services, deployments, configMaps, deleted, endpoints };
 }
+
+const FAST: RecoveryTiming = { endpointsMs: 50, routerGoneMs: 50, pollMs: 1 };
 
 const lock = (session: string, kind = 'exchange'): string => JSON.stringify({ session, user: 'u', kind, since: 0 });
 
@@ -81,9 +87,79 @@ describe('recovery plans', () => {
     await runRecovery(steps('s1'), c.api);
     expect(JSON.parse(c.configMaps.get('svc-kt-routes')!.data[ROUTES_KEY]!).routes.map((r: { version: string }) => r.version)).toEqual(['b']);
     expect(c.services.get('svc')!.selector).toEqual({ 'kt.dev/router': 'svc' });
-    await runRecovery(steps('s2'), c.api);
+    await runRecovery(steps('s2'), c.api, FAST);
     expect(c.configMaps.has('svc-kt-routes')).toBe(false);
     expect(c.services.get('svc')).toEqual({ selector: { app: 'svc' }, annotations: {} });
+    expect(c.deleted).toEqual(['Deployment/svc-kt-router', 'ConfigMap/svc-kt-routes']);
+  });
+
+  describe('the last developer out', () => {
+    const idleMesh = () => {
+      const c = fakeCluster();
+      const table: RouteTable = { header: 'kt-version', ports: [{ port: 8080, protocol: 'http' }], defaultTarget: 'svc-kt-stuntman', routes: [] };
+      c.configMaps.set('svc-kt-routes', { data: { [ROUTES_KEY]: JSON.stringify(table) }, resourceVersion: '1' });
+      c.services.set('svc', { selector: { 'kt.dev/router': 'svc' }, annotations: { [ANNOTATION.lock]: lock('s1', 'mesh'), [ANNOTATION.originalSelector]: '{"app":"svc"}' } });
+      c.deployments.set('svc-kt-router', { replicas: 1, annotations: {} });
+      c.endpoints.set('svc', [{ address: '10.0.0.9', ready: true, pod: 'svc-kt-router-7d9f-abcde' }]);
+      c.endpoints.set('svc-kt-stuntman', [{ address: '10.0.0.1', ready: true, pod: 'svc-5f6-xyz' }, { address: '10.0.0.2', ready: true, pod: 'svc-5f6-uvw' }]);
+      return c;
+    };
+    const plan = { session: 's1', namespace: 'ns', steps: [{ op: 'unmesh-if-idle' as const, service: 'svc', configMap: 'svc-kt-routes' }] };
+
+    it('deletes the router only once the endpoints left it and list every real pod', async () => {
+      const c = idleMesh();
+      const listed: string[][] = [];
+      const api: RecoveryApi = {
+        ...c.api,
+        listEndpoints: async (ns, service) => {
+          const own = await c.api.listEndpoints(ns, service);
+          if (service === 'svc') {
+            listed.push(own.map((e) => e.address));
+            expect(c.deleted).toEqual([]);
+            // The controller catches up one real pod per look.
+            c.endpoints.set('svc', c.endpoints.get('svc-kt-stuntman')!.slice(0, listed.length - 1));
+          }
+          return own;
+        },
+      };
+      const r = await runRecovery(plan, api, FAST);
+      expect(r.failed).toEqual([]);
+      expect(listed).toEqual([['10.0.0.9'], [], ['10.0.0.1'], ['10.0.0.1', '10.0.0.2']]);
+      expect(c.deleted).toEqual(['Deployment/svc-kt-router', 'ConfigMap/svc-kt-routes']);
+      expect(r.done[0]).not.toContain('warning');
+    });
+
+    it('says so when the endpoints never move, and removes the router anyway', async () => {
+      const c = idleMesh();
+      const r = await runRecovery(plan, c.api, FAST);
+      expect(r.done[0]).toMatch(/warning: its endpoints still listed the router after/);
+      expect(c.configMaps.has('svc-kt-routes')).toBe(false);
+    });
+
+    it('without the rights for the careful way it still removes everything', async () => {
+      const c = idleMesh();
+      const refused = (): Promise<never> => Promise.reject(new Error('HTTP 403'));
+      const r = await runRecovery(plan, { ...c.api, listEndpoints: refused, deleteDeploymentForeground: refused }, FAST);
+      expect(r.failed).toEqual([]);
+      expect(r.done[0]).toMatch(/could not read its endpoints.*could not let the router drain first/);
+      expect(c.deleted).toEqual(['ConfigMap/svc-kt-routes']);
+    });
+
+    it('keeps the router when another developer joined while the endpoints moved', async () => {
+      const c = idleMesh();
+      c.endpoints.set('svc', c.endpoints.get('svc-kt-stuntman')!);
+      const api: RecoveryApi = {
+        ...c.api,
+        listEndpoints: async (ns, service) => {
+          const table = { header: 'kt-version', ports: [], defaultTarget: 'd', routes: [{ version: 'v', target: 't', session: 's9', user: 'w' }] };
+          c.configMaps.set('svc-kt-routes', { data: { [ROUTES_KEY]: JSON.stringify(table) }, resourceVersion: '7' });
+          return c.api.listEndpoints(ns, service);
+        },
+      };
+      const r = await runRecovery(plan, api, FAST);
+      expect(r.done[0]).toMatch(/another developer joined meanwhile/);
+      expect(c.deleted).toEqual([]);
+    });
   });
 
   it('retries a route change that raced with another developer', async () => {
