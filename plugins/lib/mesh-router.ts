@@ -3,9 +3,9 @@
 // ("stuntman") Service that keeps the original selector.
 import { AppsV1Api, RbacAuthorizationV1Api, type V1ConfigMap, type V1OwnerReference, type V1Service } from '@kubernetes/client-node';
 import {
-  LABEL, MANAGED_BY, ROLE, ROUTER_ENV, ROUTER_LABEL, ROUTER_PORT, ROUTES_KEY, meshNames, type RouteTable,
+  LABEL, MANAGED_BY, ROLE, ROUTER_DRAIN, ROUTER_ENV, ROUTER_LABEL, ROUTER_PORT, ROUTES_KEY, meshNames, type RouteTable,
 } from '../../contract/index.ts';
-import { apiStatus, type Kube } from './kube.ts';
+import { apiStatus, call, explain, type Kube } from './kube.ts';
 
 export interface MeshPort {
   /** The original Service's port. */
@@ -53,7 +53,7 @@ export function routerObjects(svc: V1Service, ports: MeshPort[], image: string, 
         spec: {
           serviceAccountName: n.router,
           enableServiceLinks: false,
-          terminationGracePeriodSeconds: 5,
+          terminationGracePeriodSeconds: ROUTER_DRAIN.terminationGracePeriodSeconds,
           securityContext: {
             runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' },
             ...(lowPort ? { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] } : {}),
@@ -100,19 +100,21 @@ export async function ensureRouter(kube: Kube, svc: V1Service, ports: MeshPort[]
     cm = await kube.core.createNamespacedConfigMap({ namespace: ns, body: objs.configMap });
   } catch (e) {
     if (apiStatus(e) === 409) return false;
-    throw e;
+    throw explain(e, 'create', 'configmaps', ns, kube.server);
   }
   const owner: V1OwnerReference = { apiVersion: 'v1', kind: 'ConfigMap', name: cm.metadata!.name!, uid: cm.metadata!.uid!, blockOwnerDeletion: false };
   const owned = routerObjects(svc, ports, image, table, owner);
   const rbac = kube.kc.makeApiClient(RbacAuthorizationV1Api);
   const apps = kube.kc.makeApiClient(AppsV1Api);
+  // Each create is named on its own, so a refusal names the right that is really missing.
   try {
-    await kube.core.createNamespacedServiceAccount({ namespace: ns, body: owned.serviceAccount });
-    await rbac.createNamespacedRole({ namespace: ns, body: owned.role });
-    await rbac.createNamespacedRoleBinding({ namespace: ns, body: owned.roleBinding });
-    await kube.core.createNamespacedService({ namespace: ns, body: owned.stuntman });
-    await apps.createNamespacedDeployment({ namespace: ns, body: owned.deployment });
+    await call(kube, 'create', 'serviceaccounts', () => kube.core.createNamespacedServiceAccount({ namespace: ns, body: owned.serviceAccount }));
+    await call(kube, 'create', 'roles (rbac.authorization.k8s.io)', () => rbac.createNamespacedRole({ namespace: ns, body: owned.role }));
+    await call(kube, 'create', 'rolebindings (rbac.authorization.k8s.io)', () => rbac.createNamespacedRoleBinding({ namespace: ns, body: owned.roleBinding }));
+    await call(kube, 'create', 'services', () => kube.core.createNamespacedService({ namespace: ns, body: owned.stuntman }));
+    await call(kube, 'create', 'deployments (apps)', () => apps.createNamespacedDeployment({ namespace: ns, body: owned.deployment }));
   } catch (e) {
+    // The route table owns everything created so far: deleting it takes the rest along.
     await kube.core.deleteNamespacedConfigMap({ namespace: ns, name: cm.metadata!.name! }).catch(() => undefined);
     throw e;
   }
