@@ -5,6 +5,7 @@ import { createSocket } from 'node:dgram';
 import { createServer, isIPv6 } from 'node:net';
 import { list, str, type Parsed } from './cli.ts';
 import { UserError } from './errors.ts';
+import { namespacesFlag } from './hosts-services.ts';
 import { listLocalSessions, processAlive } from './local-state.ts';
 import { normalizeIpv4Cidr } from './transparent.ts';
 
@@ -61,6 +62,7 @@ export function parseConnectFlags(p: Parsed): ConnectFlags {
       if (list(p, f).length > 0) throw new UserError(`--${f} only applies to --mode transparent (this session is ${mode}).`, 2);
     }
   }
+  namespacesFlag(p, mode);
   if (mode === 'hosts') {
     try {
       accessSync(flags.hostsFile, constants.R_OK | constants.W_OK);

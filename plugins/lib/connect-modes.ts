@@ -5,7 +5,8 @@ import { str, list, type Parsed } from './cli.ts';
 import type { ConnectMode, ModeHandle } from './connect.ts';
 import { apiServerAddresses, clusterRanges } from './cluster-ranges.ts';
 import { UserError } from './errors.ts';
-import { startHostsMode, type HostsService } from './hosts-mode.ts';
+import { startHostsMode } from './hosts-mode.ts';
+import { listHostsServices, namespacesFlag, unreadableLine, type ServiceListing } from './hosts-services.ts';
 import { startLocalDns } from './local-dns.ts';
 import { upstreamsFromResolvConf, wireResolver } from './resolver-config.ts';
 import type { ShadowSession } from './shadow-session.ts';
@@ -78,26 +79,18 @@ async function startTransparentMode(p: Parsed, s: ShadowSession): Promise<ModeHa
   };
 }
 
-async function listServices(s: ShadowSession): Promise<HostsService[]> {
-  const { kube } = s;
-  const toHosts = (items: import('@kubernetes/client-node').V1Service[]): HostsService[] => items
-    .filter((x) => x.spec?.clusterIP && x.spec.clusterIP !== 'None')
-    .map((x) => ({
-      name: x.metadata!.name!,
-      namespace: x.metadata!.namespace!,
-      ports: (x.spec?.ports ?? []).map((pt) => ({ port: pt.port, protocol: pt.protocol ?? 'TCP', ...(pt.name ? { name: pt.name } : {}) })),
-    }));
-  try {
-    return toHosts((await kube.core.listServiceForAllNamespaces()).items);
-  } catch {
-    return toHosts((await kube.core.listNamespacedService({ namespace: kube.namespace })).items);
-  }
+async function listServices(s: ShadowSession, extra: readonly string[]): Promise<ServiceListing> {
+  return listHostsServices(s.kube, extra);
 }
 
 async function startHostsModeFor(p: Parsed, s: ShadowSession): Promise<ModeHandle> {
   const { kube, log, life, session, tunnel } = s;
   const hostsFile = str(p, 'hosts-file')!;
-  const services = await listServices(s);
+  const extra = namespacesFlag(p, 'hosts');
+  const listing = await listServices(s, extra);
+  const services = listing.services;
+  const unreadable = unreadableLine(listing);
+  if (unreadable) log.warn(unreadable);
   const mode = await startHostsMode({
     services, namespace: kube.namespace, clusterDomain: str(p, 'cluster-domain') ?? 'cluster.local',
     dial: tunnel.dial, hostsFile, sessionId: session.id, log,
@@ -105,7 +98,7 @@ async function startHostsModeFor(p: Parsed, s: ShadowSession): Promise<ModeHandl
   life.defer(`restore ${hostsFile}`, () => mode.close());
   // Services created later get their entry too.
   const refresh = setInterval(() => {
-    void listServices(s).then((l) => mode.update(l)).catch((e: unknown) => log.debug(`service refresh failed: ${(e as Error).message}`));
+    void listServices(s, extra).then((l) => mode.update(l.services)).catch((e: unknown) => log.debug(`service refresh failed: ${(e as Error).message}`));
   }, 10_000);
   refresh.unref();
   life.defer('stop refreshing services', () => clearInterval(refresh));
@@ -113,7 +106,7 @@ async function startHostsModeFor(p: Parsed, s: ShadowSession): Promise<ModeHandl
   return {
     env: {},
     banner: [
-      `Hosts mode: ${mode.entries().length} Services have a loopback address and names in ${hostsFile}.`,
+      `Hosts mode: ${mode.entries().length} Services ${listing.scope === 'cluster' ? 'of every namespace' : `of namespace${listing.namespaces.length === 1 ? '' : 's'} ${listing.namespaces.join(', ')}`} have a loopback address and names in ${hostsFile}.`,
       `  try: curl http://${first ? `${first.name}${first.ports[0] !== undefined && first.ports[0] !== 80 ? `:${first.ports[0]}` : ''}` : 'kubernetes.default:443'}/`,
     ],
     close: async () => {},
