@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cluster, createNamespace, deployEcho, eventually, kubectl, kubectlJson, runInLaptop } from './cluster.ts';
 import { runPlugin, startPlugin, type RunningPlugin } from './plugin.ts';
+import { laptopState } from './laptop-state.ts';
 import { restrictedKubeconfig } from './rbac.ts';
 
 interface PodList { items: { status: { podIP: string } }[] }
@@ -13,21 +14,6 @@ const BASE_PORT: Record<Mode, number> = { socks: 2301, transparent: 2311, hosts:
 
 function ktObjects(ns: string): string {
   return kubectl(['get', 'pods,secrets', '-n', ns, '-l', 'app.kubernetes.io/managed-by=kt', '-o', 'name']).trim();
-}
-
-/** What the laptop's own configuration looks like: must be the same after every session. */
-async function laptopState(): Promise<string> {
-  const parts = await Promise.all([
-    runInLaptop('iptables-save', []),
-    runInLaptop('ip', ['route']),
-    runInLaptop('cat', ['/etc/resolv.conf']),
-    runInLaptop('cat', ['/etc/hosts']),
-  ]);
-  // A table with no rules at all (all policies ACCEPT) is the same as no table: iptables cannot
-  // delete a table once something created it.
-  const rules = parts[0]!.stdout.replace(/^#.*$/gm, '').replace(/\[\d+:\d+\]/g, '')
-    .split(/(?=^\*)/m).filter((t) => /^-[AN] /m.test(t)).join('');
-  return [rules, ...parts.slice(1).map((p) => p.stdout)].join('\n----\n');
 }
 
 describe.each<Mode>(['socks', 'transparent', 'hosts'])('kt-connect --mode %s', (mode) => {

@@ -4,11 +4,12 @@
 // the cluster (no kt-labelled object; Services and Deployments as before, ignoring status) and the
 // laptop (iptables, routes, resolv.conf, hosts files, kt's local state) must be exactly as before.
 // Everything runs as a user bound only to the documented Role, in a `restricted` namespace.
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace, deployEcho, eventually, kubectl, kubectlJson, runInLaptop, spawnInLaptop } from './cluster.ts';
+import { createNamespace, deployEcho, eventually, kubectl, kubectlJson, spawnInLaptop } from './cluster.ts';
+import { laptopState } from './laptop-state.ts';
 import { startPlugin } from './plugin.ts';
 import { restrictedKubeconfig } from './rbac.ts';
 
@@ -52,14 +53,7 @@ describe('fault injection at every start-up step', () => {
   };
   const ktObjects = (): string => kubectl(['get', 'pods,services,deployments,configmaps,serviceaccounts,roles,rolebindings,secrets', '-n', ns.name,
     '-l', 'app.kubernetes.io/managed-by=kt', '-o', 'name']).trim();
-  const laptop = async (): Promise<string> => {
-    const parts = await Promise.all([
-      runInLaptop('iptables-save', []), runInLaptop('ip', ['route']), runInLaptop('cat', ['/etc/resolv.conf', '/etc/hosts', hostsFile]),
-    ]);
-    const text = parts.map((r) => r.stdout).join('\n---\n')
-      .split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).join('\n');
-    return `${text}\n---\n${readdirSync(stateDir).join(',')}`;
-  };
+  const laptop = (): Promise<string> => laptopState({ files: [hostsFile], stateDir });
   let before = { workloads: '', laptop: '' };
   const expectRestored = async (what: string): Promise<void> => {
     // Owned objects go through the garbage collector, a moment after their owner.
