@@ -5,6 +5,8 @@ import { AppsV1Api, RbacAuthorizationV1Api, type V1ConfigMap, type V1OwnerRefere
 import {
   LABEL, MANAGED_BY, ROLE, ROUTER_DRAIN, ROUTER_ENV, ROUTER_LABEL, ROUTER_PORT, ROUTES_KEY, meshNames, type RouteTable,
 } from '../../contract/index.ts';
+import { escalatedRules } from './api-errors.ts';
+import { UserError } from './errors.ts';
 import { apiStatus, call, explain, type Kube } from './kube.ts';
 
 export interface MeshPort {
@@ -109,7 +111,11 @@ export async function ensureRouter(kube: Kube, svc: V1Service, ports: MeshPort[]
   // Each create is named on its own, so a refusal names the right that is really missing.
   try {
     await call(kube, 'create', 'serviceaccounts', () => kube.core.createNamespacedServiceAccount({ namespace: ns, body: owned.serviceAccount }));
-    await call(kube, 'create', 'roles (rbac.authorization.k8s.io)', () => rbac.createNamespacedRole({ namespace: ns, body: owned.role }));
+    await call(kube, 'create', 'roles (rbac.authorization.k8s.io)', () => rbac.createNamespacedRole({ namespace: ns, body: owned.role }).catch((e: unknown) => {
+      const held = escalatedRules(e);
+      if (held.length === 0) throw e;
+      throw new UserError(`the router's Role would grant ${[...new Set(held.map((r) => `${r.verb} ${r.resource}`))].join(', ')} in namespace "${ns}", which you do not hold yourself (Kubernetes refuses to let anyone grant more than they have); kt needs the Role in 'kubectl kt-connect rbac'.`);
+    }));
     await call(kube, 'create', 'rolebindings (rbac.authorization.k8s.io)', () => rbac.createNamespacedRoleBinding({ namespace: ns, body: owned.roleBinding }));
     await call(kube, 'create', 'services', () => kube.core.createNamespacedService({ namespace: ns, body: owned.stuntman }));
     await call(kube, 'create', 'deployments (apps)', () => apps.createNamespacedDeployment({ namespace: ns, body: owned.deployment }));

@@ -176,6 +176,7 @@ export async function runMesh(p: Parsed): Promise<number> {
   s.log.info(`kt-mesh: requests to service/${svcName} in namespace "${ns}" with header "${mark.header}: ${mark.version}" (or baggage ${mark.header}=${mark.version}) now come to this laptop; all others go to the real pods (session ${session.id}).`);
   for (const x of ports) s.log.info(`  service port ${x.servicePort}${x.name ? ` (${x.name})` : ''} -> localhost:${x.local}`);
   s.log.info(`  try from a pod: curl -H '${mark.header}: ${mark.version}' http://${svcName}.${ns}${example.servicePort === 80 ? '' : `:${example.servicePort}`}/`);
+  s.log.info(`  established connections stay with the pod they were opened to: a kept-alive HTTP or gRPC connection opened before service/${svcName} pointed at the router still reaches the real pods, marked or not, until its caller reconnects.`);
   s.log.info('Press Ctrl-C to stop.');
   return s.runUntilSignal('leaving the mesh', `kt-mesh: left service/${svcName}; nothing of this session is left in the cluster.`);
 }
