@@ -1,18 +1,64 @@
 // Bad input to kt-connect: one clear sentence, a non-zero exit, and nothing left in the cluster.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cluster, createNamespace, kubectl, runInLaptop } from './cluster.ts';
-import { pluginPath, runPlugin } from './plugin.ts';
+import { cluster, createNamespace, deployEcho, kubectl, runInLaptop } from './cluster.ts';
+import { pluginPath, runPlugin, startPlugin } from './plugin.ts';
 import { restrictedKubeconfig } from './rbac.ts';
 
 function ktObjects(ns: string): string {
   return kubectl(['get', 'pods,secrets', '-n', ns, '-l', 'app.kubernetes.io/managed-by=kt', '-o', 'name']).trim();
 }
 
-function oneSentence(stderr: string): string {
+function oneSentence(stderr: string, plugin = 'kt-connect'): string {
   const lines = stderr.trim().split('\n').filter((l) => !l.startsWith('['));
   expect(lines, stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^kt-connect: .+[.;)]/);
+  expect(lines[0]).toMatch(new RegExp(`^${plugin}: .+[.;)]$`));
+  expect(lines[0]).not.toMatch(/HTTP-Code|Headers|fetch failed/);
   return lines[0]!;
+}
+
+/** The laptop's kubeconfig with another server address and, optionally, another CA. */
+function kubeconfigWith(name: string, server: string, caPem?: string): string {
+  let text = readFileSync(cluster.laptopKubeconfig, 'utf8').replace(/server: \S+/, `server: ${server}`);
+  if (caPem) text = text.replace(/certificate-authority(-data)?: \S+/, `certificate-authority-data: ${Buffer.from(caPem).toString('base64')}`);
+  const file = join(tmpdir(), `kt-errors-${name}.kubeconfig`);
+  writeFileSync(file, text, { mode: 0o600 });
+  return file;
+}
+
+/** A CA the API server's certificate was not signed by. */
+function otherCa(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'kt-ca-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=kt-other-ca'], { stdio: 'ignore' });
+  return readFileSync(join(dir, 'c.pem'), 'utf8');
+}
+
+// Every plugin with arguments that would otherwise work: only the API server is wrong.
+const EVERY_PLUGIN: [string, string[]][] = [
+  ['kt-connect', ['--mode', 'socks', '--proxy-port', '2343']],
+  ['kt-status', []],
+  ['kt-clean', ['--dry-run']],
+  ['kt-exchange', ['echo', '--expose', '18080']],
+  ['kt-mesh', ['echo', '--expose', '18080']],
+  ['kt-preview', ['kt-errors-preview', '--expose', '18080']],
+];
+
+/** Runs every plugin at once against `kubeconfig` (after `setup`, which may start a listener as $L). */
+async function everyPluginFails(kubeconfig: string, expected: RegExp, setup = ''): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'kt-errors-'));
+  const script = EVERY_PLUGIN.map(([plugin, args]) => `(kubectl ${plugin} --kubeconfig ${kubeconfig} ${args.join(' ')} 2>${dir}/${plugin}.err; echo "${plugin} exit=$?") & pids="$pids $!"`).join('\n');
+  const r = await runInLaptop('bash', ['-c', [
+    'L=""', setup, `export PATH=${pluginPath}`, script, 'wait $pids', '[ -z "$L" ] || kill $L',
+    `for p in ${EVERY_PLUGIN.map(([p]) => p).join(' ')}; do echo "== $p"; cat ${dir}/$p.err; done`,
+  ].join('\n')], 90_000);
+  for (const [plugin] of EVERY_PLUGIN) {
+    expect(r.stdout, r.stdout).toMatch(new RegExp(`${plugin} exit=[1-9]`));
+    const err = r.stdout.split(`== ${plugin}\n`)[1]!.split('\n== ')[0]!;
+    expect(oneSentence(err, plugin)).toMatch(expected);
+  }
 }
 
 describe('kt-connect bad input', () => {
@@ -71,5 +117,57 @@ describe('kt-connect bad input', () => {
     expect(line).toContain(`missing permission: cannot create secrets in namespace "${ns.name}"`);
     expect(line).toContain('{apiGroups: [""], resources: [secrets], verbs: [create]}');
     expect(ktObjects(ns.name)).toBe('');
+  });
+
+  it('an API server that refuses connections: every plugin names it and the cause', async () => {
+    const kc = kubeconfigWith('refused', 'https://127.0.0.1:2344');
+    await everyPluginFails(kc, /: cannot reach the API server https:\/\/127\.0\.0\.1:2344: the connection was refused/);
+    expect(ktObjects(ns.name)).toBe('');
+  });
+
+  it('an API server whose name does not resolve', async () => {
+    const kc = kubeconfigWith('unresolvable', 'https://kt-no-such-cluster.invalid:6443');
+    await everyPluginFails(kc, /: cannot reach the API server https:\/\/kt-no-such-cluster\.invalid:6443: the name "kt-no-such-cluster\.invalid" does not resolve/);
+  });
+
+  it('an API server that accepts and never answers times out', async () => {
+    const kc = kubeconfigWith('silent', 'https://127.0.0.1:2345');
+    const listener = `python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1', 2345)); s.listen(64); time.sleep(60)" & L=$!; sleep 0.5`;
+    await everyPluginFails(kc, /: cannot reach the API server https:\/\/127\.0\.0\.1:2345: the connection timed out/, listener);
+  });
+
+  it('an API server whose certificate the kubeconfig\'s CA did not sign', async () => {
+    const server = `https://${cluster.nodeIp}:${cluster.apiPort}`;
+    const kc = kubeconfigWith('wrong-ca', server, otherCa());
+    await everyPluginFails(kc, new RegExp(`: cannot reach the API server ${server.replaceAll('.', '\\.')}: TLS verification failed: its certificate is not signed by the kubeconfig's certificate authority`));
+    expect(ktObjects(ns.name)).toBe('');
+  });
+
+  it('a namespace-scoped user who mistypes -n: one sentence, no HTTP dump, nothing created', async () => {
+    const kc = restrictedKubeconfig(ns.name, undefined, 'kt-typo');
+    const typo = `${ns.name}x`;
+    for (const [plugin, args] of [['kt-connect', ['--mode', 'socks', '--proxy-port', '2346']], ['kt-exchange', ['echo', '--expose', '18080']], ['kt-preview', ['p', '--expose', '18080']], ['kt-mesh', ['echo', '--expose', '18080']]] as const) {
+      const r = await runPlugin(plugin, [...args, '--kubeconfig', kc, '-n', typo]);
+      expect(r.code).not.toBe(0);
+      expect(oneSentence(r.stderr, plugin)).toBe(`${plugin}: you may not create pods in namespace "${typo}": it does not exist or no Role of yours covers it; is -n right? (the context's namespace is "${ns.name}").`);
+    }
+    for (const plugin of ['kt-status', 'kt-clean']) {
+      const r = await runPlugin(plugin, ['--kubeconfig', kc, '-n', typo]);
+      expect(r.code).not.toBe(0);
+      expect(oneSentence(r.stderr, plugin)).toContain(`missing permission: cannot list pods in namespace "${typo}" (403 Forbidden) (is -n right? the context's namespace is "${ns.name}"); kt needs the rule {apiGroups: [""], resources: [pods], verbs: [list]}`);
+    }
+    expect(ktObjects(ns.name)).toBe('');
+  });
+
+  it('self-healing that cannot be armed names the right really missing', async () => {
+    deployEcho('echo', ns.name);
+    const kc = restrictedKubeconfig(ns.name, (y) => y.replace('resources: [roles, rolebindings]', 'resources: [roles]'), 'kt-norb');
+    const p = startPlugin('kt-exchange', ['echo', '--expose', '18081', '--kubeconfig', kc]);
+    try {
+      const m = await p.waitFor(/warning: self-healing is off: [^\n]*/, 120_000);
+      expect(m[0]).toBe(`warning: self-healing is off: you may not create rolebindings, patch rolebindings, delete rolebindings in namespace "${ns.name}", so if this laptop disappears the cluster stays changed until someone runs kubectl kt-clean`);
+    } finally {
+      await p.stop('SIGINT');
+    }
   });
 });
