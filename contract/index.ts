@@ -115,8 +115,12 @@ export interface RecoveryPlan {
 export type RecoveryStep =
   /** Put a Service's selector back and drop kt's annotations, if this session still holds it. */
   | { op: 'restore-selector'; service: string }
-  /** Scale a Deployment back to its original replicas, if this session still holds it. */
-  | { op: 'restore-replicas'; deployment: string }
+  /**
+   * Scale a Deployment back to its original replicas, if this session still holds it, and wait
+   * (bounded) until its pods are Ready and, when `service` is named, listed ready in that
+   * Service's endpoints besides the session's own shadow.
+   */
+  | { op: 'restore-replicas'; deployment: string; service?: string }
   /** Delete an object the session created. */
   | { op: 'delete'; kind: 'Pod' | 'Service' | 'Secret'; name: string }
   /** Drop this session's routes from a mesh's route table. */

@@ -11,6 +11,10 @@ export interface ServiceView extends ObjectMeta {
 }
 export interface DeploymentView extends ObjectMeta {
   replicas: number;
+  /** From status; absent when an implementation does not read it. */
+  readyReplicas?: number | undefined;
+  /** Whether the controller has seen the latest spec (status.observedGeneration >= generation). */
+  observed?: boolean | undefined;
 }
 
 /** One address of a Service's EndpointSlices (discovery.k8s.io). */
@@ -50,9 +54,11 @@ export interface RecoveryTiming {
   /** Until the router pod is gone (it drains first; see ROUTER_DRAIN). */
   routerGoneMs: number;
   pollMs: number;
+  /** Until a Deployment scaled back has its pods Ready and in the Service's endpoints. */
+  replicasMs?: number;
 }
 
-export const RECOVERY_TIMING: RecoveryTiming = { endpointsMs: 30_000, routerGoneMs: 40_000, pollMs: 200 };
+export const RECOVERY_TIMING: RecoveryTiming = { endpointsMs: 30_000, routerGoneMs: 40_000, pollMs: 200, replicasMs: 60_000 };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -126,7 +132,8 @@ async function runStep(plan: RecoveryPlan, step: RecoveryStep, api: RecoveryApi,
         metadata: { annotations: { [ANNOTATION.lock]: null, [ANNOTATION.originalReplicas]: null } },
         spec: { replicas },
       });
-      return `scaled deployment/${step.deployment} back to ${replicas}`;
+      const waited = await waitReplicasServing(plan, step.deployment, step.service, replicas, api, timing);
+      return `scaled deployment/${step.deployment} back to ${replicas}${waited}`;
     }
     case 'delete':
       await api.delete(step.kind, ns, step.name);
@@ -183,6 +190,35 @@ async function unmesh(plan: RecoveryPlan, service: string, configMap: string, ap
   }
   await api.deleteConfigMap(ns, configMap);
   return `restored service/${service} and removed its router (no developer left)${notes.length ? `; warning: ${notes.join('; ')}` : ''}`;
+}
+
+/**
+ * After scaling back: until the Deployment's pods are Ready and (with a Service) listed ready in
+ * its endpoints besides the session's shadow, so that the shadow, which still serves in scale mode,
+ * goes only once callers have somewhere else to go. Bounded; says so when the bound passed.
+ */
+async function waitReplicasServing(plan: RecoveryPlan, deployment: string, service: string | undefined, replicas: number, api: RecoveryApi, timing: RecoveryTiming): Promise<string> {
+  if (replicas <= 0) return '';
+  const ms = timing.replicasMs ?? 60_000;
+  let seen = 'no pod Ready yet';
+  try {
+    const ok = await waitUntil(ms, timing.pollMs, async () => {
+      const dep = await api.getDeployment(plan.namespace, deployment);
+      // Gone, or an implementation that does not read status: nothing to wait for.
+      if (dep?.readyReplicas === undefined) return true;
+      const ready = dep.readyReplicas;
+      seen = `${ready} of ${replicas} pods Ready`;
+      if (dep.observed === false || ready < replicas) return false;
+      if (!service) return true;
+      // The shadow's name ends with the session id (kt-exchange-<session>).
+      const serving = (await api.listEndpoints(plan.namespace, service)).filter((e) => e.ready && !e.pod?.endsWith(plan.session)).length;
+      seen = `${ready} of ${replicas} pods Ready, ${serving} in service/${service}'s endpoints`;
+      return serving >= replicas;
+    });
+    return ok ? ` (its pods Ready${service ? ` and in service/${service}'s endpoints` : ''})` : `; warning: not serving after ${Math.round(ms / 1000)} s (${seen}), so callers may have seen errors`;
+  } catch (e) {
+    return `; warning: could not wait for its pods (${e instanceof Error ? e.message : String(e)})`;
+  }
 }
 
 export function parseTable(raw: string | undefined): RouteTable | undefined {

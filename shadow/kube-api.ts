@@ -62,7 +62,11 @@ function check(r: { status: number; body: unknown }, what: string, allow404 = tr
   return true;
 }
 
-interface K8sObject { metadata?: { annotations?: Record<string, string> }; spec?: { selector?: Record<string, string>; replicas?: number } }
+interface K8sObject {
+  metadata?: { annotations?: Record<string, string>; generation?: number };
+  spec?: { selector?: Record<string, string>; replicas?: number };
+  status?: { readyReplicas?: number; observedGeneration?: number };
+}
 
 interface EndpointSlice {
   endpoints?: { addresses?: string[]; conditions?: { ready?: boolean }; targetRef?: { kind?: string; name?: string } }[];
@@ -98,7 +102,10 @@ export function recoveryApiFor(req: KubeRequest): RecoveryApi {
       const r = await req('GET', dep(ns, name));
       if (!check(r, `get deployment ${name}`)) return undefined;
       const o = r.body as K8sObject;
-      return { replicas: o.spec?.replicas ?? 1, annotations: o.metadata?.annotations ?? {} };
+      return {
+        replicas: o.spec?.replicas ?? 1, annotations: o.metadata?.annotations ?? {},
+        readyReplicas: o.status?.readyReplicas ?? 0, observed: (o.status?.observedGeneration ?? 0) >= (o.metadata?.generation ?? 0),
+      };
     },
     patchDeployment: async (ns, name, body) => { check(await req('PATCH', dep(ns, name), body, merge), `patch deployment ${name}`, false); },
     delete: async (kind, ns, name) => {

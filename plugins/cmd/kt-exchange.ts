@@ -16,6 +16,7 @@ export const spec: CommandSpec = {
     ...KUBE_FLAGS,
     { name: 'expose', type: 'string', description: 'LOCAL[:REMOTE][,...]: REMOTE is a Service port, a target port or a port name (default: LOCAL)' },
     { name: 'mode', type: 'string', description: 'selector: point the Service at the shadow; scale: scale the Deployment to 0', choices: EXCHANGE_MODES, default: 'selector' },
+    { name: 'recycle-pods', type: 'boolean', description: 'Selector mode: restart the real pods after the switch, so callers with kept-alive (pooled) connections reconnect to this laptop' },
     { name: 'recover-after', type: 'string', description: 'How long the cluster waits for a vanished laptop before restoring itself', default: '60s' },
     ...SHADOW_FLAGS,
   ],

@@ -31,7 +31,10 @@ export function recoveryApi(kube: Kube): RecoveryApi {
     patchService: async (namespace, name, body) => { await kube.core.patchNamespacedService({ namespace, name, body }, mergePatch); },
     getDeployment: async (namespace, name) => {
       const d = await orUndefined(apps.readNamespacedDeployment({ namespace, name }));
-      return d && { replicas: d.spec?.replicas ?? 1, annotations: d.metadata?.annotations ?? {} };
+      return d && {
+        replicas: d.spec?.replicas ?? 1, annotations: d.metadata?.annotations ?? {},
+        readyReplicas: d.status?.readyReplicas ?? 0, observed: (d.status?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0),
+      };
     },
     patchDeployment: async (namespace, name, body) => { await apps.patchNamespacedDeployment({ namespace, name, body }, mergePatch); },
     delete: async (kind, namespace, name) => {

@@ -29,11 +29,12 @@ export function rulesFor(plan: RecoveryPlan, podName: string): V1PolicyRule[] {
   const configMaps = new Set<string>();
   const deletableConfigMaps = new Set<string>();
   const routers = new Set<string>();
+  let readsEndpoints = false;
   for (const s of plan.steps) {
     if (s.op === 'remove-route') configMaps.add(s.configMap);
     if (s.op === 'unmesh-if-idle') { services.add(s.service); configMaps.add(s.configMap); deletableConfigMaps.add(s.configMap); routers.add(meshNames(s.service).router); }
     if (s.op === 'restore-selector') services.add(s.service);
-    if (s.op === 'restore-replicas') deployments.add(s.deployment);
+    if (s.op === 'restore-replicas') { deployments.add(s.deployment); if (s.service) readsEndpoints = true; }
     if (s.op === 'delete' && s.kind === 'Service') deletableServices.add(s.name);
   }
   const rules: V1PolicyRule[] = [{ apiGroups: [''], resources: ['pods'], verbs: ['delete'], resourceNames: [podName] }];
@@ -42,10 +43,11 @@ export function rulesFor(plan: RecoveryPlan, podName: string): V1PolicyRule[] {
   if (configMaps.size) rules.push({ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'patch'], resourceNames: [...configMaps] });
   if (deletableConfigMaps.size) rules.push({ apiGroups: [''], resources: ['configmaps'], verbs: ['delete'], resourceNames: [...deletableConfigMaps] });
   if (deployments.size) rules.push({ apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'patch'], resourceNames: [...deployments] });
+  // The last developer out, and scale mode's restore, wait until the Service's endpoints moved
+  // (slices have generated names, so listing cannot be narrowed to them).
+  if (routers.size || readsEndpoints) rules.push({ apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list'] });
   if (routers.size) {
-    // The last developer out waits until the Service's endpoints moved (slices have generated
-    // names, so listing cannot be narrowed to them), then until the router drained and is gone.
-    rules.push({ apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list'] });
+    // Then until the router drained and is gone.
     rules.push({ apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'delete'], resourceNames: [...routers] });
   }
   return rules;
