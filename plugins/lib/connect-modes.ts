@@ -10,7 +10,8 @@ import { listHostsServices, namespacesFlag, unreadableLine, type ServiceListing 
 import { startLocalDns } from './local-dns.ts';
 import { upstreamsFromResolvConf, wireResolver } from './resolver-config.ts';
 import type { ShadowSession } from './shadow-session.ts';
-import { ensureRoutes } from './routes.ts';
+import { ensureRoutes, removeRoutes } from './routes.ts';
+import { step } from './steps.ts';
 import { startTransparent } from './transparent.ts';
 
 export async function startConnectMode(mode: Exclude<ConnectMode, 'socks'>, p: Parsed, s: ShadowSession): Promise<ModeHandle> {
@@ -33,14 +34,6 @@ async function startTransparentMode(p: Parsed, s: ShadowSession): Promise<ModeHa
   const cidrs = [...new Set([...ranges.serviceCidrs, ...ranges.podCidrs, ...list(p, 'include-cidr')])];
   if (cidrs.length === 0) throw new UserError('could not learn the cluster\'s address ranges; pass them with --include-cidr.');
   const exclude = [...(await apiServerAddresses(kube.server)), ...list(p, 'exclude-cidr')];
-  log.progress(`routing ${cidrs.join(', ')} to the cluster (never ${exclude.join(', ')})`);
-  const capture = await startTransparent({ cidrs, exclude, dial: tunnel.dial, sessionId: session.id, log });
-  life.defer('remove the iptables rules', () => capture.close());
-  const routes = await ensureRoutes(cidrs);
-  if (routes.added.length > 0) log.debug(`added routes via lo for ${routes.added.join(', ')}`);
-  // Recorded so that kt-clean can remove them if this process dies without doing it.
-  s.record({ routes: routes.added });
-  life.defer('remove the routes kt added', () => routes.remove());
 
   // Cluster names: anything under the cluster domain, a single label (a Service of the session's
   // namespace), `svc.ns` for a namespace that exists, `svc.ns.svc`.
@@ -54,14 +47,31 @@ async function startTransparentMode(p: Parsed, s: ShadowSession): Promise<ModeHa
     if (labels.length === 2) return namespaces ? namespaces.has(labels[1]!) : true;
     return labels.length === 3 && labels[2] === 'svc';
   };
+
+  // Listeners first, capture after: a port that cannot be bound fails before any rule exists.
   const resolvPath = '/etc/resolv.conf';
   const dnsPort = Number(str(p, 'dns-port') ?? '53');
   const original = await readFile(resolvPath, 'utf8').catch(() => '');
   const upstreams = upstreamsFromResolvConf(original).filter((u) => !(u.address === '127.0.0.1' && u.port === dnsPort));
+  await step(`start the local DNS server on 127.0.0.1:${dnsPort}`);
   const dns = await startLocalDns({ host: '127.0.0.1', port: dnsPort, dial: tunnel.dial, upstreams, log, clusterDomain: domain, isClusterName, reverseCidrs: cidrs })
     .catch((e: unknown) => { throw new UserError(`cannot start the local DNS server on 127.0.0.1:${dnsPort}: ${(e as Error).message}`); });
   life.defer('stop the local DNS server', () => dns.close());
+
+  log.progress(`routing ${cidrs.join(', ')} to the cluster (never ${exclude.join(', ')})`);
+  await step('install the iptables rules');
+  const capture = await startTransparent({ cidrs, exclude, dial: tunnel.dial, sessionId: session.id, log });
+  life.defer('remove the iptables rules', () => capture.close());
+  const added: string[] = [];
+  life.defer('remove the routes kt added', () => removeRoutes(added));
+  await step('add routes for the cluster ranges');
+  await ensureRoutes(cidrs, added);
+  if (added.length > 0) log.debug(`added routes via lo for ${added.join(', ')}`);
+  // Recorded so that kt-clean can remove them if this process dies without doing it.
+  s.record({ routes: added });
+
   if (dnsPort === 53) {
+    await step(`point ${resolvPath} at the local DNS server`);
     const wired = await wireResolver({ sessionId: session.id, nameserver: '127.0.0.1', path: resolvPath });
     for (const w of wired.warnings) log.warn(w);
     life.defer(`restore ${resolvPath}`, async () => { await wired.restore(); });
@@ -91,6 +101,7 @@ async function startHostsModeFor(p: Parsed, s: ShadowSession): Promise<ModeHandl
   const services = listing.services;
   const unreadable = unreadableLine(listing);
   if (unreadable) log.warn(unreadable);
+  await step(`write the cluster's names into ${hostsFile}`);
   const mode = await startHostsMode({
     services, namespace: kube.namespace, clusterDomain: str(p, 'cluster-domain') ?? 'cluster.local',
     dial: tunnel.dial, hostsFile, sessionId: session.id, log,

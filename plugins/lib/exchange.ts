@@ -118,6 +118,9 @@ export async function runExchange(p: Parsed): Promise<number> {
   const s = await startShadowSession(p, {
     kind: 'exchange',
     kube,
+    rights: mode === 'scale'
+      ? [{ verb: 'get', resource: 'deployments', group: 'apps' }, { verb: 'patch', resource: 'deployments', group: 'apps' }]
+      : [{ verb: 'get', resource: 'services' }, { verb: 'patch', resource: 'services' }],
     customize: (session) => {
       const plan = planFor(session.id);
       return {

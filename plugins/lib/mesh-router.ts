@@ -8,6 +8,7 @@ import {
 import { escalatedRules } from './api-errors.ts';
 import { UserError } from './errors.ts';
 import { apiStatus, call, explain, type Kube } from './kube.ts';
+import { step, throwIfInterrupted } from './steps.ts';
 
 export interface MeshPort {
   /** The original Service's port. */
@@ -99,6 +100,7 @@ export async function ensureRouter(kube: Kube, svc: V1Service, ports: MeshPort[]
   const objs = routerObjects(svc, ports, image, table);
   let cm: V1ConfigMap;
   try {
+    await step(`create the route table configmap/${objs.configMap.metadata!.name}`);
     cm = await kube.core.createNamespacedConfigMap({ namespace: ns, body: objs.configMap });
   } catch (e) {
     if (apiStatus(e) === 409) return false;
@@ -110,6 +112,7 @@ export async function ensureRouter(kube: Kube, svc: V1Service, ports: MeshPort[]
   const apps = kube.kc.makeApiClient(AppsV1Api);
   // Each create is named on its own, so a refusal names the right that is really missing.
   try {
+    await step('create the router\'s ServiceAccount, Role and RoleBinding');
     await call(kube, 'create', 'serviceaccounts', () => kube.core.createNamespacedServiceAccount({ namespace: ns, body: owned.serviceAccount }));
     await call(kube, 'create', 'roles (rbac.authorization.k8s.io)', () => rbac.createNamespacedRole({ namespace: ns, body: owned.role }).catch((e: unknown) => {
       const held = escalatedRules(e);
@@ -117,7 +120,9 @@ export async function ensureRouter(kube: Kube, svc: V1Service, ports: MeshPort[]
       throw new UserError(`the router's Role would grant ${[...new Set(held.map((r) => `${r.verb} ${r.resource}`))].join(', ')} in namespace "${ns}", which you do not hold yourself (Kubernetes refuses to let anyone grant more than they have); kt needs the Role in 'kubectl kt-connect rbac'.`);
     }));
     await call(kube, 'create', 'rolebindings (rbac.authorization.k8s.io)', () => rbac.createNamespacedRoleBinding({ namespace: ns, body: owned.roleBinding }));
+    await step(`create service/${owned.stuntman.metadata!.name} for the real pods`);
     await call(kube, 'create', 'services', () => kube.core.createNamespacedService({ namespace: ns, body: owned.stuntman }));
+    await step(`create the router deployment/${owned.deployment.metadata.name}`);
     await call(kube, 'create', 'deployments (apps)', () => apps.createNamespacedDeployment({ namespace: ns, body: owned.deployment }));
   } catch (e) {
     // The route table owns everything created so far: deleting it takes the rest along.
@@ -131,6 +136,7 @@ export async function waitRouterReady(kube: Kube, service: string, timeoutMs: nu
   const apps = kube.kc.makeApiClient(AppsV1Api);
   const end = Date.now() + timeoutMs;
   for (;;) {
+    throwIfInterrupted();
     const d = await apps.readNamespacedDeployment({ namespace: kube.namespace, name: meshNames(service).router }).catch(() => undefined);
     if ((d?.status?.readyReplicas ?? 0) > 0) return;
     if (Date.now() > end) throw new Error(`the router for service/${service} was not ready within ${Math.round(timeoutMs / 1000)}s; see 'kubectl describe deployment ${meshNames(service).router}'`);

@@ -24,6 +24,7 @@ import { checkLock, lockAnnotation, lockIsLive } from './service-lock.ts';
 import { annotations, labels } from './session.ts';
 import { ROLE } from '../../contract/index.ts';
 import { checkNamespace, kubeFromFlags, startShadowSession } from './shadow-session.ts';
+import { step, throwIfInterrupted } from './steps.ts';
 
 export const MESH_MODES = ['auto', 'manual'] as const;
 const KEY_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -107,6 +108,14 @@ export async function runMesh(p: Parsed): Promise<number> {
   const s = await startShadowSession(p, {
     kind: 'mesh',
     kube,
+    // The developer's Service, the route table, and (first developer) the router and its account.
+    rights: [
+      ...['create', 'patch', 'delete'].map((verb) => ({ verb, resource: 'services' })),
+      ...['create', 'patch'].map((verb) => ({ verb, resource: 'configmaps' })),
+      { verb: 'create', resource: 'deployments', group: 'apps' },
+      { verb: 'create', resource: 'serviceaccounts' },
+      ...['roles', 'rolebindings'].map((resource) => ({ verb: 'create', resource, group: 'rbac.authorization.k8s.io' })),
+    ],
     customize: (session) => ({
       extraLabels: { [SELECT_LABEL.mesh]: session.id },
       extraAnnotations: { [ANNOTATION.target]: `service/${svcName}` },
@@ -120,6 +129,7 @@ export async function runMesh(p: Parsed): Promise<number> {
   // This developer's own Service in front of the shadow: the router's target for the version.
   const dev = devService(session.id);
   life.defer(`delete service/${dev}`, () => kube.core.deleteNamespacedService({ namespace: ns, name: dev }).then(() => undefined, () => undefined));
+  await step(`create service/${dev} in front of the shadow`);
   await call(kube, 'create', 'services', () => kube.core.createNamespacedService({ namespace: ns, body: {
     metadata: { name: dev, namespace: ns, labels: labels(session, ROLE.service), annotations: annotations(session) },
     spec: {
@@ -149,6 +159,7 @@ export async function runMesh(p: Parsed): Promise<number> {
   const created = await call(kube, 'create', 'configmaps', () => ensureRouter(kube, realSvc, allPorts, imageRef('router', str(p, 'router-image')), fresh));
   if (created) log.progress(`created the router for service/${svcName}`);
   const route = { version: mark.version, target: `${dev}.${ns}.svc.${domain}`, session: session.id, user: session.user };
+  await step(`add the route for version "${mark.version}"`);
   await updateRoutes(recoveryApi(kube), ns, names.routes, (t) => ({ ...t, routes: [...t.routes.filter((r) => r.version !== mark.version), route] }));
   log.progress('waiting for the router');
   await waitRouterReady(kube, svcName, 120_000);
@@ -168,6 +179,7 @@ export async function runMesh(p: Parsed): Promise<number> {
     } }, mergePatch);
     return true;
   };
+  await step(`point service/${svcName} at the router`);
   await call(kube, 'patch', 'services', point);
   s.guard(point, `service/${svcName} was reset while meshed; pointed it back to the router`);
 
@@ -188,6 +200,7 @@ export async function runMesh(p: Parsed): Promise<number> {
 async function waitRouted(kube: Kube, tunnel: Tunnel, svcName: string, devHost: string, version: string, log: Logger): Promise<void> {
   const end = Date.now() + 30_000;
   for (;;) {
+    throwIfInterrupted();
     const serviceOk = await serviceAnswers(tunnel, devHost);
     const pods = await kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: `${ROUTER_LABEL}=${svcName}` }).catch(() => undefined);
     const ips = (pods?.items ?? []).filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((p) => p.status?.podIP).filter((ip): ip is string => !!ip);

@@ -73,6 +73,7 @@ export async function runPreview(p: Parsed): Promise<number> {
   const s = await startShadowSession(p, {
     kind: 'preview',
     kube,
+    rights: [{ verb: 'create', resource: 'services' }, { verb: 'delete', resource: 'services' }],
     customize: (session) => ({
       extraLabels: { [SELECT_LABEL.preview]: session.id },
       extraAnnotations: { [ANNOTATION.target]: `service/${name}` },

@@ -13,6 +13,7 @@ import { createLogger, type Logger } from './log.ts';
 import { newSession, objectName, type Session, type SessionKind } from './session.ts';
 import { podTimeoutMs, shadowOptions } from './shadow-flags.ts';
 import { deleteShadow, type ShadowOptions } from './shadow-pod.ts';
+import { requireRights, SHADOW_RIGHTS, type Right } from './rights.ts';
 import { step } from './steps.ts';
 import { Tunnel } from './tunnel.ts';
 
@@ -60,6 +61,8 @@ export interface StartOptions {
   preflight?: (kube: Kube, log: Logger) => Promise<void>;
   /** An already loaded kube, so validation and the session share one. */
   kube?: Kube;
+  /** Rights beyond the shadow's own, checked before anything is created. */
+  rights?: readonly Right[];
   /** Recorded from the start, so a second session can see what this one is (kt-connect's mode). */
   mode?: string;
 }
@@ -72,6 +75,7 @@ export async function startShadowSession(p: Parsed, o: StartOptions): Promise<Sh
   const signal = life.waitForSignal();
 
   await checkNamespace(kube);
+  await requireRights(kube, [...SHADOW_RIGHTS, ...(o.rights ?? [])]);
   await o.preflight?.(kube, log);
 
   const session = newSession(o.kind, kube.namespace);
