@@ -1,21 +1,34 @@
 // kt-mesh end to end: two developers (two plugin processes with their own marks and their own
-// echo servers on the laptop) mesh one Service at once; an in-cluster client calls it.
+// echo servers on the laptop) mesh one Service at once; an in-cluster client calls it. The
+// developers are users bound to exactly the documented Role (plugins/rbac/kt-developer.yaml), in a
+// namespace that enforces the `restricted` Pod Security level: the router and all are created
+// with that Role alone.
 import { readFileSync } from 'node:fs';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace, deployEcho, eventually, kubectl, kubectlJson, spawnInLaptop } from './cluster.ts';
+import { cluster, createNamespace, deployEcho, eventually, kubectl, kubectlJson, spawnInLaptop } from './cluster.ts';
 import { runPlugin, startPlugin, type RunningPlugin } from './plugin.ts';
+import { restrictedKubeconfig } from './rbac.ts';
 
 const probeScript = readFileSync('test/e2e/tools/incluster-probe.js', 'utf8');
+const pooledScript = readFileSync('test/e2e/tools/incluster-pooled.js', 'utf8');
 const A = { http: 18380, grpc: 19380, tcp: 17380, name: 'laptop-a', mark: 'alice' };
 const B = { http: 18480, grpc: 19480, tcp: 17480, name: 'laptop-b', mark: 'bob' };
 
 describe('kt-mesh with two developers', () => {
-  const ns = createNamespace('kt-mesh');
+  const ns = createNamespace('kt-mesh', {
+    'pod-security.kubernetes.io/enforce': 'restricted',
+    'pod-security.kubernetes.io/enforce-version': 'latest',
+  });
   let client = '';
   const laptops: ChildProcess[] = [];
   let devA: RunningPlugin;
   let devB: RunningPlugin;
+  /** The documented Role's user, as KUBECONFIG for every plugin run here. */
+  let asDeveloper: Record<string, string> = {};
+  /** An in-cluster caller whose pooled keep-alive connection was opened before anyone meshed. */
+  let pooled: ChildProcess;
+  let pooledOut = '';
 
   type Probe = { pod?: string; status?: number; error?: string; messages?: number; grpcStatus?: string; grpcMessage?: string; body?: string };
   const probe = (kind: string, port: number, headers: Record<string, string> = {}): Probe =>
@@ -27,20 +40,38 @@ describe('kt-mesh with two developers', () => {
     deployEcho('echo', ns.name);
     deployEcho('client', ns.name);
     client = kubectlJson<{ items: { metadata: { name: string } }[] }>(['get', 'pods', '-n', ns.name, '-l', 'app=client']).items[0]!.metadata.name;
+    asDeveloper = { KUBECONFIG: restrictedKubeconfig(ns.name) };
+    pooled = spawn(cluster.kubectl, ['--kubeconfig', cluster.kubeconfig, 'exec', '-i', '-n', ns.name, client, '--', 'node', '-e', pooledScript, 'echo', '80', JSON.stringify({ 'kt-version': A.mark }), '20']);
+    pooled.stdout!.on('data', (d: Buffer) => { pooledOut += d.toString(); });
+    await eventually('the pooled caller connected', 30_000, () => (pooledOut.includes('ready') ? true : undefined));
     for (const d of [A, B]) {
       laptops.push(spawnInLaptop(process.execPath, ['test/workloads/echo/server.ts'], {
         ECHO_HOST: '127.0.0.1', ECHO_HTTP_PORT: String(d.http), ECHO_GRPC_PORT: String(d.grpc), ECHO_TCP_PORT: String(d.tcp), POD_NAME: d.name,
       }));
     }
-    devA = startPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', `${A.http}:80,${A.grpc}:grpc`, '--version-mark', A.mark, '--recover-after', '10s']);
+    devA = startPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', `${A.http}:80,${A.grpc}:grpc`, '--version-mark', A.mark, '--recover-after', '10s'], asDeveloper);
     await devA.waitFor(/Press Ctrl-C to stop/, 180_000);
-    devB = startPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', `${B.http}:80,${B.grpc}:grpc`, '--version-mark', B.mark, '--recover-after', '10s']);
+    devB = startPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', `${B.http}:80,${B.grpc}:grpc`, '--version-mark', B.mark, '--recover-after', '10s'], asDeveloper);
     await devB.waitFor(/Press Ctrl-C to stop/, 180_000);
   });
   afterAll(async () => {
     for (const d of [devA, devB]) if (d && d.proc.exitCode === null) await d.stop('SIGINT');
+    if (pooled && pooled.exitCode === null) pooled.kill('SIGTERM');
     for (const l of laptops) l.kill('SIGTERM');
     ns.remove();
+  });
+
+  it('a keep-alive connection opened before the mesh stays with the real pods, marked requests too; a new connection is routed', async () => {
+    const done = new Promise((r) => pooled.on('exit', r));
+    pooled.stdin!.write('go\n');
+    await done;
+    const result = JSON.parse(pooledOut.slice(pooledOut.indexOf('{'))) as { pods: Record<string, number>; connections: number; reused: number };
+    console.log(`mesh: 20 requests marked "${A.mark}" on a keep-alive connection opened before the mesh: ${JSON.stringify(result)}`);
+    expect(result.connections).toBe(1);
+    expect(result.reused).toBe(20);
+    expect(result.pods).toEqual({ 'echo-*': 20 });
+    expect(probe('http', 80, { 'kt-version': A.mark }).pod).toBe(A.name);
+    expect(devA.output()).toContain('established connections stay with the pod they were opened to');
   });
 
   it('routes HTTP by header and by baggage; everything else goes to the real pods', () => {
@@ -62,7 +93,7 @@ describe('kt-mesh with two developers', () => {
   });
 
   it('refuses a mark another developer holds, creating nothing', async () => {
-    const r = await runPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', '18580:80', '--version-mark', 'alice']);
+    const r = await runPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', '18580:80', '--version-mark', 'alice'], asDeveloper);
     expect(r.code).not.toBe(0);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/version "alice" of service\/echo is already taken by \S+ \(session [0-9a-f]{10}\)/);
@@ -75,8 +106,6 @@ describe('kt-mesh with two developers', () => {
   });
 
   it('developer B leaves under steady load: A and the real pods are unaffected, no request fails', async () => {
-    const { spawn } = await import('node:child_process');
-    const { cluster } = await import('./cluster.ts');
     const sets = [{}, { 'kt-version': 'alice' }, { 'kt-version': 'bob' }];
     const proc = spawn(cluster.kubectl, ['--kubeconfig', cluster.kubeconfig, 'exec', '-n', ns.name, client, '--', 'node', '-e', probeScript, 'load', 'echo', '80', JSON.stringify(sets), '6']);
     let out = '';
@@ -106,13 +135,34 @@ describe('kt-mesh with two developers', () => {
     await eventually('nothing left', 40_000, () => (meshObjects() === '' ? true : undefined));
   });
 
-  it('when both have left, the selector is as before and the router and helper Service are gone', async () => {
-    const a2 = startPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', `${A.http}:80`, '--version-mark', A.mark]);
+  it('the last developer leaves under keep-alive load: no request fails, then the selector is as before and the router and helper Service are gone', async () => {
+    const a2 = startPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', `${A.http}:80`, '--version-mark', A.mark], asDeveloper);
     await a2.waitFor(/Press Ctrl-C to stop/, 180_000);
     expect(selector()).toContain('kt.dev/router');
-    expect(await a2.stop('SIGINT')).toBe(0);
+    // The banner can come before kube-proxy has the Service's new rules; callers that connect in
+    // that moment would keep the real pods (see the first test), so the load starts once routed.
+    await eventually('marked requests reach the laptop', 30_000, () => (probe('http', 80, { 'kt-version': A.mark }).pod === A.name ? true : undefined));
+    // Keep-alive callers (4 per header set, bounded to 16 s) while the last one leaves: the
+    // Service moves back, its endpoints leave the router, the router drains, then goes.
+    const sets = [{}, { 'kt-version': A.mark }];
+    const proc = spawn(cluster.kubectl, ['--kubeconfig', cluster.kubeconfig, 'exec', '-n', ns.name, client, '--', 'node', '-e', probeScript, 'load', 'echo', '80', JSON.stringify(sets), '16']);
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    const done = new Promise((r) => proc.on('exit', r));
+    await new Promise((r) => setTimeout(r, 2000));
+    const t0 = Date.now();
+    expect(await a2.stop('SIGINT', 60_000)).toBe(0);
+    const leftMs = Date.now() - t0;
     expect(selector()).toBe('{"app":"echo"}');
     expect(kubectl(['get', 'service', 'echo', '-n', ns.name, '-o', 'jsonpath={.metadata.annotations}'])).not.toContain('kt.dev/');
+    await done;
+    const [none, marked] = JSON.parse(out) as { ok: number; failed: number; pods: Record<string, number> }[];
+    console.log(`mesh: last developer left in ${leftMs} ms under keep-alive load: ${JSON.stringify({ none, marked })}`);
+    expect(a2.output()).not.toMatch(/still listed the router|not finished draining|could not (read its endpoints|let the router drain)/);
+    expect(none!.failed).toBe(0);
+    expect(marked!.failed).toBe(0);
+    expect(Object.keys(none!.pods)).toEqual(['echo-*']);
+    expect(Object.keys(marked!.pods).sort()).toEqual(['echo-*', A.name].sort());
     await eventually('router and helper Service gone', 30_000, () => (meshObjects() === '' ? true : undefined));
   });
 });
@@ -150,6 +200,21 @@ describe('kt-mesh bad input', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(message);
     expect(kubectl(['get', 'pods,services,configmaps', '-n', ns.name, '-l', 'app.kubernetes.io/managed-by=kt', '-o', 'name']).trim()).toBe('');
+    expect(kubectl(['get', 'service', 'echo', '-n', ns.name, '-o', 'jsonpath={.spec.selector}'])).toBe('{"app":"echo"}');
+  });
+
+  // The Role, one right short: the error names that right, and everything is undone.
+  const short: [string, string, string, string, RegExp][] = [
+    ['create on deployments', 'kt-nodeploy', 'resources: [deployments]\n  verbs: [get, list, create, patch, delete]', 'resources: [deployments]\n  verbs: [get, list, patch, delete]', /missing permission: cannot create deployments in namespace/],
+    ['watch on configmaps', 'kt-nowatch', 'resources: [configmaps]\n  verbs: [get, list, watch, create, patch, delete]', 'resources: [configmaps]\n  verbs: [get, list, create, patch, delete]', /the router's Role would grant watch configmaps/],
+  ];
+  it.each(short)('a Role without %s: that right is named, nothing is left', async (_w, sa, from, to, message) => {
+    const kubeconfig = restrictedKubeconfig(ns.name, (y) => { expect(y).toContain(from); return y.replace(from, to); }, sa);
+    const r = await runPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', '18780:80', '--version-mark', 'erin'], { KUBECONFIG: kubeconfig });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toContain('configmaps (');
+    expect(kubectl(['get', 'pods,services,deployments,configmaps,serviceaccounts,roles,rolebindings', '-n', ns.name, '-l', 'app.kubernetes.io/managed-by=kt', '-o', 'name']).trim()).toBe('');
     expect(kubectl(['get', 'service', 'echo', '-n', ns.name, '-o', 'jsonpath={.spec.selector}'])).toBe('{"app":"echo"}');
   });
 });
