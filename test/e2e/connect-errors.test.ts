@@ -15,7 +15,7 @@ function ktObjects(ns: string): string {
 function oneSentence(stderr: string, plugin = 'kt-connect'): string {
   const lines = stderr.trim().split('\n').filter((l) => !l.startsWith('['));
   expect(lines, stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(new RegExp(`^${plugin}: .+[.;)]$`));
+  expect(lines[0]).toMatch(new RegExp(`^${plugin}: .+[.;)]`));
   expect(lines[0]).not.toMatch(/HTTP-Code|Headers|fetch failed/);
   return lines[0]!;
 }
@@ -41,8 +41,8 @@ const EVERY_PLUGIN: [string, string[]][] = [
   ['kt-connect', ['--mode', 'socks', '--proxy-port', '2343']],
   ['kt-status', []],
   ['kt-clean', ['--dry-run']],
-  ['kt-exchange', ['echo', '--expose', '18080']],
-  ['kt-mesh', ['echo', '--expose', '18080']],
+  ['kt-exchange', ['echo', '--expose', '18080:80']],
+  ['kt-mesh', ['echo', '--expose', '18080:80']],
   ['kt-preview', ['kt-errors-preview', '--expose', '18080']],
 ];
 
@@ -147,7 +147,7 @@ describe('kt-connect bad input', () => {
   it('a namespace-scoped user who mistypes -n: one sentence, no HTTP dump, nothing created', async () => {
     const kc = restrictedKubeconfig(ns.name, undefined, 'kt-typo');
     const typo = `${ns.name}x`;
-    for (const [plugin, args] of [['kt-connect', ['--mode', 'socks', '--proxy-port', '2346']], ['kt-exchange', ['echo', '--expose', '18080']], ['kt-preview', ['p', '--expose', '18080']], ['kt-mesh', ['echo', '--expose', '18080']]] as const) {
+    for (const [plugin, args] of [['kt-connect', ['--mode', 'socks', '--proxy-port', '2346']], ['kt-exchange', ['echo', '--expose', '18080:80']], ['kt-preview', ['p', '--expose', '18080']], ['kt-mesh', ['echo', '--expose', '18080:80']]] as const) {
       const r = await runPlugin(plugin, [...args, '--kubeconfig', kc, '-n', typo]);
       expect(r.code).not.toBe(0);
       expect(oneSentence(r.stderr, plugin)).toBe(`${plugin}: you may not create pods in namespace "${typo}": it does not exist or no Role of yours covers it; is -n right? (the context's namespace is "${ns.name}").`);
@@ -163,7 +163,7 @@ describe('kt-connect bad input', () => {
   it('self-healing that cannot be armed names the right really missing', async () => {
     deployEcho('echo', ns.name);
     const kc = restrictedKubeconfig(ns.name, (y) => y.replace('resources: [roles, rolebindings]', 'resources: [roles]'), 'kt-norb');
-    const p = startPlugin('kt-exchange', ['echo', '--expose', '18081', '--kubeconfig', kc]);
+    const p = startPlugin('kt-exchange', ['echo', '--expose', '18081:80', '--kubeconfig', kc]);
     try {
       const m = await p.waitFor(/warning: self-healing is off: [^\n]*/, 120_000);
       expect(m[0]).toBe(`warning: self-healing is off: you may not create rolebindings, patch rolebindings, delete rolebindings in namespace "${ns.name}", so if this laptop disappears the cluster stays changed until someone runs kubectl kt-clean`);
