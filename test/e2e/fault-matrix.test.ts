@@ -25,8 +25,8 @@ const stateDir = mkdtempSync(join(tmpdir(), 'kt-fault-state-'));
 const hostsFile = join(mkdtempSync(join(tmpdir(), 'kt-fault-hosts-')), 'hosts');
 
 const cases: Case[] = [
-  { name: 'connect socks', plugin: 'kt-connect', args: ['--mode', 'socks', '--proxy-port', '2341'], ready: /Press Ctrl-C to disconnect/ },
-  { name: 'connect hosts', plugin: 'kt-connect', args: ['--mode', 'hosts', '--proxy-port', '2342', '--hosts-file', hostsFile], ready: /Press Ctrl-C to disconnect/ },
+  { name: 'connect socks', plugin: 'kt-connect', args: ['--mode', 'socks', '--proxy-port', '2491'], ready: /Press Ctrl-C to disconnect/ },
+  { name: 'connect hosts', plugin: 'kt-connect', args: ['--mode', 'hosts', '--proxy-port', '2492', '--hosts-file', hostsFile], ready: /Press Ctrl-C to disconnect/ },
   { name: 'connect transparent', plugin: 'kt-connect', args: ['--mode', 'transparent'], ready: /Press Ctrl-C to disconnect/ },
   { name: 'exchange selector', plugin: 'kt-exchange', args: ['echo', '--expose', `${LAPTOP_PORT}:80`, '--recover-after', '30s'], ready: /Press Ctrl-C to stop/ },
   { name: 'exchange scale', plugin: 'kt-exchange', args: ['deployment/echo', '--mode', 'scale', '--expose', `${LAPTOP_PORT}:80`, '--recover-after', '30s'], ready: /Press Ctrl-C to stop/ },
