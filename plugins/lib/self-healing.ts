@@ -9,6 +9,7 @@ import { meshNames, type RecoveryPlan } from '../../contract/index.ts';
 import { escalatedRules, rbacRefusal } from './api-errors.ts';
 import { apiStatus, mergePatch, missingRights, type Kube } from './kube.ts';
 import type { Logger } from './log.ts';
+import { step } from './steps.ts';
 
 export interface SelfHealing {
   plan: RecoveryPlan;
@@ -96,10 +97,13 @@ export async function armRbac(kube: Kube, podName: string, labels: Record<string
     return undefined;
   }
   try {
+    await step(`create the self-healing ServiceAccount ${name}`);
     await kube.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata, automountServiceAccountToken: true } });
     created.push(() => kube.core.deleteNamespacedServiceAccount({ name, namespace: ns }));
+    await step(`create the self-healing Role ${name}`);
     await rbac.createNamespacedRole({ namespace: ns, body: { metadata, rules: rulesFor(plan, podName) } });
     created.push(() => rbac.deleteNamespacedRole({ name, namespace: ns }));
+    await step(`create the self-healing RoleBinding ${name}`);
     await rbac.createNamespacedRoleBinding({
       namespace: ns,
       body: { metadata, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects: [{ kind: 'ServiceAccount', name, namespace: ns }] },

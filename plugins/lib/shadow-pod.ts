@@ -8,6 +8,7 @@ import type { SessionKeys } from './keys.ts';
 import type { Logger } from './log.ts';
 import { annotations, labels, objectName, type Session } from './session.ts';
 import { armRbac, type SelfHealing } from './self-healing.ts';
+import { step, throwIfInterrupted } from './steps.ts';
 
 export interface ShadowOptions {
   image: string;
@@ -128,13 +129,16 @@ export async function createShadow(kube: Kube, s: Session, keys: SessionKeys, o:
   const body = shadowPodManifest(s, o, rbac);
   let pod: V1Pod;
   try {
+    await step(`create the shadow pod ${objectName(s)}`);
     pod = await call(kube, 'create', 'pods', () => kube.core.createNamespacedPod({ namespace: s.namespace, body }));
   } catch (e) {
     await rbac?.remove();
     throw e;
   }
   try {
+    await step(`create the session Secret ${objectName(s)}`);
     await call(kube, 'create', 'secrets', () => kube.core.createNamespacedSecret({ namespace: s.namespace, body: sessionSecret(s, keys, pod) }));
+    if (rbac) await step('hand the self-healing account to the pod');
     await rbac?.adopt({ name: pod.metadata!.name!, uid: pod.metadata!.uid! });
   } catch (e) {
     await deleteShadow(kube, s).catch(() => undefined);
@@ -181,6 +185,7 @@ export async function waitReady(kube: Kube, s: Session, image: string, timeoutMs
   const start = Date.now();
   let lastPhase = '';
   for (;;) {
+    throwIfInterrupted();
     const pod = await call(kube, 'get', 'pods', () => kube.core.readNamespacedPod({ name, namespace: s.namespace }));
     const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
     if (ready) return pod;
