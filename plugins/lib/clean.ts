@@ -24,7 +24,7 @@ export async function runClean(p: Parsed): Promise<number> {
   const dryRun = bool(p, 'dry-run');
   const olderThan = str(p, 'older-than');
   const kube = kubeFromFlags(p);
-  const { sessions } = await listSessions(kube, { allNamespaces: bool(p, 'all-namespaces'), ...(olderThan ? { staleAfterMs: parseDuration(olderThan) } : {}) });
+  const { sessions } = await listSessions(kube, { allNamespaces: bool(p, 'all-namespaces'), ...(olderThan ? { staleAfterMs: parseDuration(olderThan, 'older-than') } : {}) });
   const verb = dryRun ? 'would delete' : 'deleted';
   let actions = 0;
   // Local changes first: they are found through the local records removed below.

@@ -1,13 +1,23 @@
 // Durations as people write and read them: 90s, 5m, 1h.
 import { UserError } from './errors.ts';
 
-export function parseDuration(text: string): number {
+/** A duration in ms; `flag` names the flag it came from in the error, `min` the least allowed. */
+export function parseDuration(text: string, flag?: string, min = 0): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new UserError(`"${text}" is not a duration; use e.g. 90s, 5m or 1h.`, 2);
+  const what = flag ? `--${flag} ` : '';
+  if (!m) throw new UserError(`${what}"${text}" is not a duration; use e.g. 90s, 5m or 1h.`, 2);
   const n = Number(m[1]);
   const unit = m[2] ?? 's';
-  return n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000);
+  const ms = n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000);
+  if (ms < min) throw new UserError(`${what}must be at least ${formatDuration(min)}, not "${text}".`, 2);
+  return ms;
 }
+
+/**
+ * The least --recover-after: a laptop whose port-forward was cut reconnects within a few seconds
+ * (with backoff); a shorter wait would undo a session that is only reconnecting.
+ */
+export const MIN_RECOVER_AFTER_MS = 5_000;
 
 export function formatDuration(ms: number): string {
   const s = Math.round(ms / 1000);

@@ -6,7 +6,7 @@ import type { V1Deployment, V1Pod, V1Service } from '@kubernetes/client-node';
 import { ANNOTATION, ROUTES_KEY, SELECT_LABEL, meshNames, type Lock, type RecoveryPlan } from '../../contract/index.ts';
 import { parseLock, parseTable, replaceSelectorPatch, runRecovery } from '../../contract/recovery.ts';
 import { bool, str, type Parsed } from './cli.ts';
-import { parseDuration } from './duration.ts';
+import { MIN_RECOVER_AFTER_MS, parseDuration } from './duration.ts';
 import { UserError } from './errors.ts';
 import { parseExpose, resolveExpose, type ResolvedPort } from './expose.ts';
 import { forwardPorts } from './forward.ts';
@@ -90,7 +90,7 @@ export async function runExchange(p: Parsed): Promise<number> {
   if (!arg || p.positionals.length > 1) throw new UserError('name one Service to exchange: kubectl kt-exchange SERVICE --expose LOCAL[:REMOTE].', 2);
   const mode = str(p, 'mode') ?? 'selector';
   const specs = parseExpose(str(p, 'expose'));
-  const recoverAfterMs = parseDuration(str(p, 'recover-after') ?? '60s');
+  const recoverAfterMs = parseDuration(str(p, 'recover-after') ?? '60s', 'recover-after', MIN_RECOVER_AFTER_MS);
   const log = createLogger({ debug: bool(p, 'debug') });
   const kube = kubeFromFlags(p);
   await checkNamespace(kube);

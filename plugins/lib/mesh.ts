@@ -9,7 +9,7 @@ import {
 } from '../../contract/index.ts';
 import { parseLock, parseTable, replaceSelectorPatch, runRecovery, updateRoutes } from '../../contract/recovery.ts';
 import { bool, str, type Parsed } from './cli.ts';
-import { parseDuration } from './duration.ts';
+import { MIN_RECOVER_AFTER_MS, parseDuration } from './duration.ts';
 import { UserError } from './errors.ts';
 import { parseExpose, resolveExpose, type ResolvedPort } from './expose.ts';
 import { forwardPorts } from './forward.ts';
@@ -56,7 +56,7 @@ export async function runMesh(p: Parsed): Promise<number> {
   const specs = parseExpose(str(p, 'expose'));
   const mark = parseMark(str(p, 'version-mark'));
   const mode = str(p, 'mode') ?? 'auto';
-  const recoverAfterMs = parseDuration(str(p, 'recover-after') ?? '60s');
+  const recoverAfterMs = parseDuration(str(p, 'recover-after') ?? '60s', 'recover-after', MIN_RECOVER_AFTER_MS);
   const log = createLogger({ debug: bool(p, 'debug') });
   const kube = kubeFromFlags(p);
   await checkNamespace(kube);

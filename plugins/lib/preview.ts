@@ -4,7 +4,7 @@
 import type { V1Service } from '@kubernetes/client-node';
 import { ANNOTATION, LABEL, ROLE, SELECT_LABEL, type RecoveryPlan } from '../../contract/index.ts';
 import { bool, str, type Parsed } from './cli.ts';
-import { parseDuration } from './duration.ts';
+import { MIN_RECOVER_AFTER_MS, parseDuration } from './duration.ts';
 import { UserError } from './errors.ts';
 import { parseExpose } from './expose.ts';
 import { forwardPorts, type PortPair } from './forward.ts';
@@ -63,7 +63,7 @@ export async function runPreview(p: Parsed): Promise<number> {
     if (e.remote !== undefined && !/^\d+$/.test(e.remote)) throw new UserError(`--expose: a new Service has no named ports yet; give REMOTE as a number, not "${e.remote}".`, 2);
     return { local: e.local, remote: e.remote === undefined ? e.local : Number(e.remote) };
   });
-  const recoverAfterMs = parseDuration(str(p, 'recover-after') ?? '60s');
+  const recoverAfterMs = parseDuration(str(p, 'recover-after') ?? '60s', 'recover-after', MIN_RECOVER_AFTER_MS);
   const log = createLogger({ debug: bool(p, 'debug') });
   const kube = kubeFromFlags(p);
   await checkNamespace(kube);

@@ -16,14 +16,34 @@ export const SHADOW_FLAGS: FlagSpec[] = [
   { name: 'cluster-domain', type: 'string', description: 'The cluster DNS domain', default: 'cluster.local' },
 ];
 
+// Kubernetes' own forms, so a bad value is refused here rather than by the API server after the
+// session has begun creating things.
+const QUANTITY_RE = /^(\d+(\.\d*)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|e\d+)?$/;
+const NAME_RE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+const DOMAIN_RE = /^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
+
+function quantity(p: Parsed, name: string): string {
+  const v = str(p, name)!;
+  if (!QUANTITY_RE.test(v)) throw new UserError(`--${name} must be a Kubernetes quantity (like 100m, 64Mi or 1Gi), not "${v}".`, 2);
+  return v;
+}
+
+function objectName(p: Parsed, name: string): string | undefined {
+  const v = str(p, name);
+  if (v !== undefined && !NAME_RE.test(v)) throw new UserError(`--${name} must name a Kubernetes object (lower case letters, digits, '-' and '.'), not "${v}".`, 2);
+  return v;
+}
+
 export function shadowOptions(p: Parsed): ShadowOptions {
+  const domain = str(p, 'cluster-domain');
+  if (domain !== undefined && !DOMAIN_RE.test(domain)) throw new UserError(`--cluster-domain must be a DNS domain (like cluster.local), not "${domain}".`, 2);
   return {
     image: imageRef('shadow', str(p, 'image')),
-    imagePullSecret: str(p, 'image-pull-secret'),
+    imagePullSecret: objectName(p, 'image-pull-secret'),
     nodeSelector: keyValues(p, 'node-selector'),
-    serviceAccount: str(p, 'service-account'),
-    resources: { cpuRequest: str(p, 'cpu-request')!, memoryRequest: str(p, 'memory-request')!, memoryLimit: str(p, 'memory-limit')! },
-    clusterDomain: str(p, 'cluster-domain'),
+    serviceAccount: objectName(p, 'service-account'),
+    resources: { cpuRequest: quantity(p, 'cpu-request'), memoryRequest: quantity(p, 'memory-request'), memoryLimit: quantity(p, 'memory-limit') },
+    clusterDomain: domain,
   };
 }
 

@@ -71,6 +71,7 @@ export async function startShadowSession(p: Parsed, o: StartOptions): Promise<Sh
   const log = createLogger({ debug: bool(p, 'debug') });
   const kube = o.kube ?? kubeFromFlags(p);
   const timeout = podTimeoutMs(p);
+  const shadowFlags = shadowOptions(p);
   const life = new Lifecycle(log);
   const signal = life.waitForSignal();
 
@@ -79,7 +80,7 @@ export async function startShadowSession(p: Parsed, o: StartOptions): Promise<Sh
   await o.preflight?.(kube, log);
 
   const session = newSession(o.kind, kube.namespace);
-  const shadow: ShadowOptions = { ...shadowOptions(p), ...(o.customize?.(session) ?? {}) };
+  const shadow: ShadowOptions = { ...shadowFlags, ...(o.customize?.(session) ?? {}) };
   const keys = generateSessionKeys();
   const tunnel = new Tunnel({ kube, session, keys, shadow, log, podTimeoutMs: timeout });
   const local: LocalSession = {
