@@ -157,6 +157,21 @@ export const ROUTER_PORT = {
 } as const;
 
 /**
+ * How the laptop learns that a connection to a meshed Service goes through the router (kube-proxy
+ * applies a selector change a moment later, and a connection keeps the pod it was opened to): an
+ * HTTP request carrying `header` (any value) is answered by the router itself, never forwarded,
+ * with status 204 and `podHeader` naming the router pod. The laptop sends it as `method` `path`:
+ * when the connection still reaches a real pod, that pod gets a safe request (OPTIONS changes
+ * nothing, RFC 9110 9.3.7) on a path no application serves, so it is harmless.
+ */
+export const ROUTER_PROBE = {
+  header: 'kt-router-probe',
+  podHeader: 'kt-router-pod',
+  method: 'OPTIONS',
+  path: '/.kt/probe',
+} as const;
+
+/**
  * How the shadow leaves on SIGTERM when it serves remote forwards (exchange, mesh, preview): it
  * keeps accepting for `lingerMs` (endpoint removal reaches kube-proxy asynchronously), then stops
  * accepting and gives forwarded connections `graceMs` to finish, over the still open SSH

@@ -12,6 +12,7 @@ import type {
   ServerHttp2Stream,
 } from 'node:http2';
 import { connect as netConnect } from 'node:net';
+import { ROUTER_PROBE } from '../contract/index.ts';
 import type { Logger } from '../shadow/log.ts';
 import { encodeGrpcMessage, errorReason, unreachableMessage } from './backend-errors.ts';
 import type { Destination, Dial, FailureLog } from './backend-errors.ts';
@@ -87,6 +88,8 @@ export interface H2RouterOptions {
   failures: FailureLog;
   log: Logger;
   logRequests: boolean;
+  /** This router's pod name, the answer to the laptop's probe (contract ROUTER_PROBE). */
+  podName: string;
 }
 
 function copyHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
@@ -146,6 +149,13 @@ export function createH2Router(options: H2RouterOptions): Http2Server {
     session.on('error', () => {});
   });
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    if (headers[ROUTER_PROBE.header] !== undefined) {
+      // The laptop's probe: answered here, not forwarded; a body, if any, is read away.
+      stream.on('error', () => {});
+      stream.resume();
+      stream.respond({ [HTTP2_HEADER_STATUS]: 204, [ROUTER_PROBE.podHeader]: options.podName }, { endStream: true });
+      return;
+    }
     const started = options.logRequests ? performance.now() : 0;
     const compiled = options.table();
     const route = matchRoute(compiled, headers);

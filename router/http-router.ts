@@ -9,6 +9,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
+import { ROUTER_PROBE } from '../contract/index.ts';
 import type { ProxyServer } from 'http-proxy-3';
 import type { Logger } from '../shadow/log.ts';
 import { errorReason, unreachableMessage } from './backend-errors.ts';
@@ -105,6 +106,8 @@ export interface HttpRouterOptions {
   logRequests: boolean;
   /** Default 'fast' (which is 'native' for the requests this server gets). */
   forwarder?: Http1Forwarder;
+  /** This router's pod name, the answer to the laptop's probe (contract ROUTER_PROBE). */
+  podName: string;
 }
 
 function isWebSocketUpgrade(req: IncomingMessage): boolean {
@@ -147,6 +150,13 @@ export function createHttpRouter(options: HttpRouterOptions): Server {
       shouldUpgradeCallback: isWebSocketUpgrade,
     },
     (req: IncomingMessage, res: ServerResponse) => {
+      if (req.headers[ROUTER_PROBE.header] !== undefined) {
+        // The laptop's probe, when the fast path did not take its connection: answered, not forwarded.
+        req.resume();
+        res.writeHead(204, { [ROUTER_PROBE.podHeader]: options.podName });
+        res.end();
+        return;
+      }
       const started = logRequests ? performance.now() : 0;
       const dest = destination(req);
       const to = dial(dest.host, dest.port);

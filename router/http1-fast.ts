@@ -9,6 +9,7 @@
 // an upgrade or `Expect: 100-continue`, hands the whole connection to the port's node:http server
 // (http-router.ts) between requests, bytes not yet consumed put back first.
 import type { Socket } from 'node:net';
+import { ROUTER_PROBE } from '../contract/index.ts';
 import type { Logger } from '../shadow/log.ts';
 import { errorReason, unreachableMessage } from './backend-errors.ts';
 import type { Destination, Dial, FailureLog } from './backend-errors.ts';
@@ -52,6 +53,8 @@ export interface FastHttp1Options {
   logRequests: boolean;
   /** Idle client connections are closed after this long. Default 60000. */
   keepAliveTimeoutMs?: number;
+  /** This router's pod name, the answer to the laptop's probe (contract ROUTER_PROBE). */
+  podName: string;
 }
 
 export interface FastHttp1 {
@@ -80,6 +83,8 @@ interface RequestPlan {
   /** The head must be rewritten (hop-by-hop fields to drop, or HTTP/1.0). */
   rewrite: boolean;
   hasHost: boolean;
+  /** The laptop's probe (contract ROUTER_PROBE), answered here. */
+  probe: boolean;
 }
 
 const NO_HEADERS: HeaderBag = Object.freeze({});
@@ -188,6 +193,7 @@ function planRequest(head: RequestHead, markHeader: string): RequestPlan | undef
   let keepAliveToken = false;
   let bag: Record<string, string | string[]> | undefined;
   let dropAny = false;
+  let probe = false;
   for (let at = 0; at < fields.length; at += FIELD_STRIDE) {
     const value = fields[at + F_VALUE]!;
     const valueEnd = fields[at + F_VALUE_END]!;
@@ -229,12 +235,17 @@ function planRequest(head: RequestHead, markHeader: string): RequestPlan | undef
       case Field.Mark:
         addTo((bag ??= {}), markHeader, buf.toString('latin1', value, valueEnd));
         break;
+      case Field.Probe:
+        probe = true;
+        break;
     }
   }
   if (chunked && length !== undefined) return undefined;
+  // A probe with a body (the laptop never sends one) is node:http's, which reads the body away.
+  if (probe && (chunked || (length ?? 0) > 0)) return undefined;
   if (head.minor === 1 && !hasHost) return undefined;
   const keepAlive = head.minor === 1 ? !close : keepAliveToken && !close;
-  return { length: chunked ? -1 : (length ?? 0), keepAlive, bag: bag ?? NO_HEADERS, rewrite: dropAny || head.minor === 0, hasHost };
+  return { length: chunked ? -1 : (length ?? 0), keepAlive, bag: bag ?? NO_HEADERS, rewrite: dropAny || head.minor === 0, hasHost, probe };
 }
 
 /** The request head to send the backend (hop-by-hop fields dropped, Host added if missing), then `head.buf[head.end, bodyEnd)`. */
@@ -316,6 +327,9 @@ const BACKEND_FULL = 2;
 export function createFastHttp1(options: FastHttp1Options): FastHttp1 {
   const { port, pool, dial, failures, log, logRequests } = options;
   const keepAliveMs = options.keepAliveTimeoutMs ?? 60_000;
+  const probeHead = `HTTP/1.1 204 No Content\r\n${ROUTER_PROBE.podHeader}: ${options.podName}\r\n`;
+  const probeKeep = Buffer.from(`${probeHead}\r\n`, 'latin1');
+  const probeClose = Buffer.from(`${probeHead}connection: close\r\n\r\n`, 'latin1');
   const clients = new Set<ClientConnection>();
   let sweep: NodeJS.Timeout | undefined;
   let closed = false;
@@ -722,6 +736,10 @@ export function createFastHttp1(options: FastHttp1Options): FastHttp1 {
         this.toNode();
         return;
       }
+      if (plan.probe) {
+        this.answerProbe(buf, headEnd, head.minor === 1 && plan.keepAlive);
+        return;
+      }
       const route = matchRoute(compiled, plan.bag);
       // How much of the body is already here; broken chunked framing in it is node:http's to answer.
       let bodyEnd = headEnd;
@@ -753,6 +771,20 @@ export function createFastHttp1(options: FastHttp1Options): FastHttp1 {
       if (!plan.rewrite) bytes = bodyEnd === buf.length ? buf : buf.subarray(0, bodyEnd);
       else bytes = rewriteRequest(head, plan, hostPort(dest.host, dest.port), bodyEnd);
       exchange.send(bytes, false);
+    }
+
+    /** The laptop's probe (bodiless, see planRequest): answered with this pod's name, not forwarded. */
+    answerProbe(buf: Buffer, headEnd: number, keepAlive: boolean): void {
+      this.buf = headEnd < buf.length ? buf.subarray(headEnd) : undefined;
+      const close = !keepAlive || this.closing || closed || draining;
+      this.write(close ? probeClose : probeKeep);
+      if (close) {
+        this.closeSoon();
+        return;
+      }
+      this.idleSince = performance.now();
+      if (this.buf !== undefined) this.next();
+      else this.unpause(HOLD);
     }
 
     /** `exchange` is over on both sides (response out, request body read): on to the next request. */

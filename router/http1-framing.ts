@@ -10,6 +10,8 @@
 // thousands of requests a second, per-field strings and objects were most of what the router
 // allocated, and young-generation collections are what its tail latency waited on.
 
+import { ROUTER_PROBE } from '../contract/index.ts';
+
 /** Heads (request line or status line plus header fields) larger than this are not taken. */
 export const MAX_HEAD_BYTES = 64 * 1024;
 
@@ -57,6 +59,8 @@ export const Field = {
   Mark: 11,
   /** Set by the fast path on fields it leaves out when it passes a head on. */
   Dropped: 12,
+  /** The laptop's probe (contract ROUTER_PROBE): the router answers it itself. */
+  Probe: 13,
 } as const;
 export type FieldKind = (typeof Field)[keyof typeof Field];
 
@@ -71,6 +75,9 @@ const KNOWN: readonly (readonly [string, FieldKind])[] = [
   ['expect', Field.Expect],
   ['te', Field.Te],
   ['baggage', Field.Baggage],
+  // Compared only with fields of its length (15: Accept-Encoding, Accept-Language), which differ
+  // at the first byte: the hot path pays nothing measurable for it.
+  [ROUTER_PROBE.header, Field.Probe],
 ];
 /** Known names as lower-case bytes, and their kinds at the same index, grouped by length. */
 const KNOWN_NAMES: Buffer[][] = [];

@@ -2,6 +2,7 @@
 // every port of the route table and sends each HTTP request (HTTP/1.1, WebSocket, HTTP/2, gRPC) to
 // the developer whose version its header or baggage names, everything else to the real pods.
 // Tables change live: requests in flight finish on their backend, new ones use the new table.
+import { hostname } from 'node:os';
 import { ROUTER_PORT } from '../contract/index.ts';
 import type { RouteTable } from '../contract/index.ts';
 import { errorMessage, silentLogger } from '../shadow/log.ts';
@@ -43,6 +44,11 @@ export interface RouterOptions {
   portGraceMs?: number;
   /** How plain HTTP/1 requests are forwarded. Default 'fast' (router/http1-fast.ts). */
   http1Forwarder?: Http1Forwarder;
+  /**
+   * What the router answers the laptop's probe with (contract ROUTER_PROBE). Default the host
+   * name, which in a pod is the pod's name (kt never sets spec.hostname on the router).
+   */
+  podName?: string;
 }
 
 export interface RouterPorts {
@@ -90,6 +96,7 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
   const pool = createH2Pool(log);
   const source = options.source;
   const forwarder = options.http1Forwarder ?? 'fast';
+  const podName = options.podName ?? hostname();
 
   let compiled: CompiledTable | undefined;
   const current = (): CompiledTable => {
@@ -116,7 +123,7 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
   };
 
   const openPort = async (port: number, protocol: PortProtocol): Promise<PortListener> => {
-    const common = { table: current, dial, failures, log, logRequests };
+    const common = { table: current, dial, failures, log, logRequests, podName };
     if (protocol === 'tcp') {
       return listenTcpPort({ ...common, host: options.host, listenPort: listenPort(port), port, connectTimeoutMs: options.connectTimeoutMs });
     }

@@ -2,6 +2,7 @@
 // and parsed however the bytes are split, pipelined messages kept apart, chunked bodies (with
 // extensions and trailers) delimited exactly, and anything malformed or ambiguous rejected.
 import { describe, expect, it } from 'vitest';
+import { ROUTER_PROBE } from '../../contract/index.ts';
 import {
   ChunkedScanner,
   ConnectionToken,
@@ -67,6 +68,12 @@ describe('request heads', () => {
     expect(buf.toString('latin1', 0, head.lineEnd)).toBe('GET /p?q=1 HTTP/1.1');
     // Without a mark the version header is just another field.
     expect(parseRequestHead(buf, 0, end)!.fields[at + F_KIND]).toBe(Field.Other);
+  });
+
+  it('knows the laptop\'s probe field by its bytes, in any case; fields of its length stay Other', () => {
+    const buf = bytes(`OPTIONS /.kt/probe HTTP/1.1\r\nHost: svc\r\nAccept-Encoding: gzip\r\n${ROUTER_PROBE.header.toUpperCase()}: 1\r\nAccept-Language: en\r\n\r\n`);
+    const head = parseRequestHead(buf, 0, buf.length, bytes('kt-version'))!;
+    expect(head.fields.filter((_, i) => i % FIELD_STRIDE === F_KIND)).toEqual([Field.Host, Field.Other, Field.Probe, Field.Other]);
   });
 
   it('finds the end of the head at every split', () => {
