@@ -1,0 +1,69 @@
+// Bad input to any plugin, in any mode: one sentence, a non-zero exit, and nothing created in the
+// cluster or changed on the laptop. Run as a user bound only to the documented Role.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNamespace, deployEcho, kubectl, kubectlJson } from './cluster.ts';
+import { laptopState } from './laptop-state.ts';
+import { runPlugin } from './plugin.ts';
+import { restrictedKubeconfig } from './rbac.ts';
+
+type Obj = { metadata: Record<string, unknown>; spec?: unknown };
+
+// [plugin, arguments, what the one sentence says]
+const BAD: [string, string[], RegExp][] = [
+  ['kt-connect', ['--mode', 'transparent', '--include-cidr', '10.0.0.0/33'], /--include-cidr: "10.0.0.0\/33" is not an IP address or CIDR/],
+  ['kt-connect', ['--mode', 'transparent', '--proxy-port', '99999'], /--proxy-port must be a port number \(0-65535\), not "99999"/],
+  ['kt-connect', ['--mode', 'socks', '--dns-port', '53x'], /--dns-port must be a port number/],
+  ['kt-connect', ['--mode', 'socks', '--include-cidr', '10.0.0.0/8'], /--include-cidr only applies to --mode transparent/],
+  ['kt-connect', ['--mode', 'hosts', '--hosts-file', '/nonexistent/hosts'], /hosts mode edits \/nonexistent\/hosts, which does not exist/],
+  ['kt-connect', ['--mode', 'socks', '--cpu-request', 'lots'], /--cpu-request must be a Kubernetes quantity/],
+  ['kt-connect', ['--mode', 'socks', '--pod-timeout=-1'], /--pod-timeout must be a positive number/],
+  ['kt-connect', ['--mode', 'sideways'], /--mode must be one of socks, transparent, hosts, not "sideways"/],
+  ['kt-exchange', ['echo', '--expose', '0'], /--expose: .*"0" is not a port number/],
+  ['kt-exchange', ['echo', '--expose', '18080:nope'], /service\/echo has no port "nope"/],
+  ['kt-exchange', ['echo', '--expose', '18080:80', '--recover-after', '1s'], /--recover-after must be at least 5s/],
+  ['kt-exchange', ['no-such-svc', '--expose', '18080'], /service "no-such-svc" does not exist/],
+  ['kt-exchange', ['echo', '--expose', '18080:80', '--memory-limit', '1GB'], /--memory-limit must be a Kubernetes quantity/],
+  ['kt-mesh', ['echo', '--expose', '18080:80', '--version-mark', 'a b'], /--version-mark: "a b" is not a usable version/],
+  ['kt-mesh', ['echo', '--expose', '18080:80', '--recover-after', 'soon'], /--recover-after "soon" is not a duration/],
+  ['kt-preview', ['Bad_Name', '--expose', '18080'], /"Bad_Name" is not a valid Service name/],
+  ['kt-preview', ['ok-name', '--expose', '18080', '--type', 'Magic'], /--type must be one of/],
+  ['kt-preview', ['ok-name', '--expose', '18080', '--service-account', 'No_Such'], /--service-account must name a Kubernetes object/],
+  ['kt-clean', ['--older-than', 'yesterday'], /--older-than "yesterday" is not a duration/],
+];
+
+describe('bad input creates nothing', () => {
+  const ns = createNamespace('kt-badin', { 'pod-security.kubernetes.io/enforce': 'restricted' });
+  let kubeconfig = '';
+  let before = { cluster: '', laptop: '' };
+  const cluster = (): string => JSON.stringify(kubectlJson<{ items: Obj[] }>(['get', 'pods,services,deployments,configmaps,secrets,serviceaccounts,roles,rolebindings', '-n', ns.name]).items
+    .map((o) => { const { resourceVersion: _rv, managedFields: _mf, generation: _g, ...meta } = o.metadata; return { meta, spec: o.spec }; }));
+
+  beforeAll(async () => {
+    deployEcho('echo', ns.name);
+    kubeconfig = restrictedKubeconfig(ns.name);
+    before = { cluster: cluster(), laptop: await laptopState() };
+  });
+  afterAll(() => ns.remove());
+
+  it.each(BAD)('%s %j', async (plugin, args, expected) => {
+    const r = await runPlugin(plugin, [...args, '--kubeconfig', kubeconfig]);
+    expect(r.code, r.stderr).not.toBe(0);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^${plugin}: `));
+    expect(lines[0]).toMatch(expected);
+    expect(cluster()).toBe(before.cluster);
+    expect(await laptopState()).toBe(before.laptop);
+  });
+
+  it('a Role without patch on services: kt-exchange names the missing rule before creating anything', async () => {
+    const noPatch = restrictedKubeconfig(ns.name, (y) => y.replace('  resources: [services]\n  verbs: [get, list, create, patch, delete]', '  resources: [services]\n  verbs: [get, list, create, delete]'), 'kt-nopatch');
+    const now = cluster();
+    const r = await runPlugin('kt-exchange', ['echo', '--expose', '18080:80', '--kubeconfig', noPatch]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+    expect(r.stderr).toMatch(/cannot patch services in namespace "kt-badin-\w+"/);
+    expect(cluster()).toBe(now);
+    expect(kubectl(['get', 'pods,secrets', '-n', ns.name, '-l', 'app.kubernetes.io/managed-by=kt', '-o', 'name']).trim()).toBe('');
+  });
+});
