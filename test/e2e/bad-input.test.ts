@@ -1,12 +1,10 @@
 // Bad input to any plugin, in any mode: one sentence, a non-zero exit, and nothing created in the
 // cluster or changed on the laptop. Run as a user bound only to the documented Role.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace, deployEcho, kubectl, kubectlJson } from './cluster.ts';
+import { createNamespace, deployEcho, kubectl, objectsAsWritten } from './cluster.ts';
 import { laptopState } from './laptop-state.ts';
 import { runPlugin } from './plugin.ts';
 import { restrictedKubeconfig } from './rbac.ts';
-
-type Obj = { metadata: Record<string, unknown>; spec?: unknown };
 
 // [plugin, arguments, what the one sentence says]
 const BAD: [string, string[], RegExp][] = [
@@ -35,8 +33,7 @@ describe('bad input creates nothing', () => {
   const ns = createNamespace('kt-badin', { 'pod-security.kubernetes.io/enforce': 'restricted' });
   let kubeconfig = '';
   let before = { cluster: '', laptop: '' };
-  const cluster = (): string => JSON.stringify(kubectlJson<{ items: Obj[] }>(['get', 'pods,services,deployments,configmaps,secrets,serviceaccounts,roles,rolebindings', '-n', ns.name]).items
-    .map((o) => { const { resourceVersion: _rv, managedFields: _mf, generation: _g, ...meta } = o.metadata; return { meta, spec: o.spec }; }));
+  const cluster = (): string => objectsAsWritten(ns.name, 'pods,services,deployments,configmaps,secrets,serviceaccounts,roles,rolebindings');
 
   beforeAll(async () => {
     deployEcho('echo', ns.name);

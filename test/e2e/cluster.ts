@@ -113,3 +113,16 @@ export async function eventually<T>(what: string, timeoutMs: number, fn: () => P
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/**
+ * Objects of the given kinds in a namespace, as one string without what the cluster itself
+ * changes (status, resourceVersion, generation, managedFields): equal before and after a session
+ * means the session changed nothing of them.
+ */
+export function objectsAsWritten(namespace: string, kinds: string): string {
+  type Obj = { metadata: Record<string, unknown>; spec?: unknown };
+  return JSON.stringify(kubectlJson<{ items: Obj[] }>(['get', kinds, '-n', namespace]).items.map((o) => {
+    const { resourceVersion: _rv, managedFields: _mf, generation: _g, ...meta } = o.metadata;
+    return { meta, spec: o.spec };
+  }));
+}

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace, deployEcho, eventually, kubectl, kubectlJson, spawnInLaptop } from './cluster.ts';
+import { createNamespace, deployEcho, eventually, kubectl, kubectlJson, objectsAsWritten, spawnInLaptop } from './cluster.ts';
 import { laptopState } from './laptop-state.ts';
 import { startPlugin } from './plugin.ts';
 import { restrictedKubeconfig } from './rbac.ts';
@@ -35,22 +35,13 @@ const cases: Case[] = [
   { name: 'preview', plugin: 'kt-preview', args: ['fault-preview', '--expose', `${LAPTOP_PORT}:80`, '--recover-after', '30s'], ready: /Press Ctrl-C to remove it/ },
 ];
 
-type Obj = { metadata: Record<string, unknown>; spec?: unknown; status?: unknown };
-
 describe('fault injection at every start-up step', () => {
   const ns = createNamespace('kt-fault', { 'pod-security.kubernetes.io/enforce': 'restricted' });
   let kubeconfig = '';
   const laptops: ReturnType<typeof spawnInLaptop>[] = [];
   let sizes: Record<string, number> = {};
 
-  /** Services and Deployments without what the cluster itself changes (status, versions). */
-  const workloads = (): string => {
-    const items = kubectlJson<{ items: Obj[] }>(['get', 'services,deployments', '-n', ns.name]).items.map((o) => {
-      const { resourceVersion: _rv, managedFields: _mf, generation: _g, ...meta } = o.metadata;
-      return { meta, spec: o.spec };
-    });
-    return JSON.stringify(items);
-  };
+  const workloads = (): string => objectsAsWritten(ns.name, 'services,deployments');
   const ktObjects = (): string => kubectl(['get', 'pods,services,deployments,configmaps,serviceaccounts,roles,rolebindings,secrets', '-n', ns.name,
     '-l', 'app.kubernetes.io/managed-by=kt', '-o', 'name']).trim();
   const laptop = (): Promise<string> => laptopState({ files: [hostsFile], stateDir });
