@@ -19,6 +19,7 @@ import { createLogger, type Logger } from './log.ts';
 import type { Tunnel } from './tunnel.ts';
 import { getThrough, HEALTH_SERVICE_PORT, serviceAnswers } from './service-check.ts';
 import { ensureRouter, isHttpPort, waitRouterReady, type MeshPort } from './mesh-router.ts';
+import { waitThroughRouter } from './mesh-switch.ts';
 import { recoveryApi } from './recovery-api.ts';
 import { checkLock, lockAnnotation, lockIsLive } from './service-lock.ts';
 import { annotations, labels } from './session.ts';
@@ -182,6 +183,8 @@ export async function runMesh(p: Parsed): Promise<number> {
   await step(`point service/${svcName} at the router`);
   await call(kube, 'patch', 'services', point);
   s.guard(point, `service/${svcName} was reset while meshed; pointed it back to the router`);
+  // Also when the Service already pointed at the router: another developer may have just pointed it.
+  await waitThroughRouter(kube, tunnel, svc, allPorts, log);
 
   s.record({ target: `service/${svcName}`, version: mark.version, header: mark.header, ports }, 'auto');
   const example = ports[0]!;

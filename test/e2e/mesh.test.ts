@@ -12,6 +12,7 @@ import { restrictedKubeconfig } from './rbac.ts';
 
 const probeScript = readFileSync('test/e2e/tools/incluster-probe.js', 'utf8');
 const pooledScript = readFileSync('test/e2e/tools/incluster-pooled.js', 'utf8');
+const freshScript = readFileSync('test/e2e/tools/incluster-fresh.js', 'utf8');
 const A = { http: 18380, grpc: 19380, tcp: 17380, name: 'laptop-a', mark: 'alice' };
 const B = { http: 18480, grpc: 19480, tcp: 17480, name: 'laptop-b', mark: 'bob' };
 
@@ -139,9 +140,6 @@ describe('kt-mesh with two developers', () => {
     const a2 = startPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', `${A.http}:80`, '--version-mark', A.mark], asDeveloper);
     await a2.waitFor(/Press Ctrl-C to stop/, 180_000);
     expect(selector()).toContain('kt.dev/router');
-    // The banner can come before kube-proxy has the Service's new rules; callers that connect in
-    // that moment would keep the real pods (see the first test), so the load starts once routed.
-    await eventually('marked requests reach the laptop', 30_000, () => (probe('http', 80, { 'kt-version': A.mark }).pod === A.name ? true : undefined));
     // Keep-alive callers (4 per header set, bounded to 16 s) while the last one leaves: the
     // Service moves back, its endpoints leave the router, the router drains, then goes.
     const sets = [{}, { 'kt-version': A.mark }];
@@ -164,6 +162,88 @@ describe('kt-mesh with two developers', () => {
     expect(Object.keys(none!.pods)).toEqual(['echo-*']);
     expect(Object.keys(marked!.pods).sort()).toEqual(['echo-*', A.name].sort());
     await eventually('router and helper Service gone', 30_000, () => (meshObjects() === '' ? true : undefined));
+  });
+});
+
+// The banner comes only once a NEW connection to the Service goes through the router: kube-proxy
+// applies the Service's new endpoints a moment after its selector changes, and a keep-alive
+// connection opened in that moment would stay with the real pods for its whole life. A caller
+// in the cluster opens fresh keep-alive connections the instant the banner is printed; each one's
+// first request, marked, must reach the laptop. Several runs, each a first developer (the Service
+// is pointed at the router) and then a second one (it already is; the route must be loaded).
+describe('kt-mesh says routed only once a new connection goes through the router', () => {
+  const ns = createNamespace('kt-meshsw', {
+    'pod-security.kubernetes.io/enforce': 'restricted',
+    'pod-security.kubernetes.io/enforce-version': 'latest',
+  });
+  const C = { http: 18860, grpc: 19860, tcp: 17860, name: 'laptop-c', mark: 'carol' };
+  const D = { http: 18960, grpc: 19960, tcp: 17960, name: 'laptop-d', mark: 'dave' };
+  const RUNS = 3;
+  const laptops: ChildProcess[] = [];
+  let asDeveloper: Record<string, string> = {};
+  let fresh: ChildProcess;
+  let freshOut = '';
+  let answers = 0;
+  const running: RunningPlugin[] = [];
+
+  /** Fresh keep-alive connections with these headers, opened at once by the in-cluster caller. */
+  const freshConnections = async (headers: Record<string, string>): Promise<{ first: string[]; pods: Record<string, number>; reused: number }> => {
+    const want = ++answers;
+    fresh.stdin!.write(`${JSON.stringify(headers)}\n`);
+    const line = await eventually('the fresh caller answered', 60_000, () => freshOut.split('\n').filter((l) => l.startsWith('{'))[want - 1]);
+    return JSON.parse(line) as { first: string[]; pods: Record<string, number>; reused: number };
+  };
+  const objects = (): string => kubectl(['get', 'pods,services,deployments,configmaps', '-n', ns.name, '-l', 'app.kubernetes.io/managed-by=kt', '-o', 'name']).trim();
+
+  beforeAll(async () => {
+    deployEcho('echo', ns.name);
+    deployEcho('client', ns.name);
+    const client = kubectlJson<{ items: { metadata: { name: string } }[] }>(['get', 'pods', '-n', ns.name, '-l', 'app=client']).items[0]!.metadata.name;
+    asDeveloper = { KUBECONFIG: restrictedKubeconfig(ns.name) };
+    // 5 fresh connections of 4 requests each, per line.
+    fresh = spawn(cluster.kubectl, ['--kubeconfig', cluster.kubeconfig, 'exec', '-i', '-n', ns.name, client, '--', 'node', '-e', freshScript, 'echo', '80', '5', '4']);
+    fresh.stdout!.on('data', (d: Buffer) => { freshOut += d.toString(); });
+    await eventually('the fresh caller started', 30_000, () => (freshOut.includes('ready') ? true : undefined));
+    for (const d of [C, D]) {
+      laptops.push(spawnInLaptop(process.execPath, ['test/workloads/echo/server.ts'], {
+        ECHO_HOST: '127.0.0.1', ECHO_HTTP_PORT: String(d.http), ECHO_GRPC_PORT: String(d.grpc), ECHO_TCP_PORT: String(d.tcp), POD_NAME: d.name,
+      }));
+    }
+  });
+  afterAll(async () => {
+    for (const d of running) if (d.proc.exitCode === null) await d.stop('SIGINT', 60_000);
+    if (fresh && fresh.exitCode === null) fresh.stdin!.end();
+    for (const l of laptops) l.kill('SIGTERM');
+    ns.remove();
+  });
+
+  it(`in ${RUNS} runs, right after each banner a fresh keep-alive connection with the mark reaches the laptop on its first request`, async () => {
+    const seen: string[] = [];
+    type Answer = Awaited<ReturnType<typeof freshConnections>>;
+    const results: { first: Answer; second: Answer; warned: boolean }[] = [];
+    for (let run = 1; run <= RUNS; run++) {
+      const devC = startPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', `${C.http}:80`, '--version-mark', C.mark], asDeveloper);
+      running.push(devC);
+      await devC.waitFor(/Press Ctrl-C to stop/, 180_000);
+      const first = await freshConnections({ 'kt-version': C.mark });
+      const devD = startPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', `${D.http}:80`, '--version-mark', D.mark], asDeveloper);
+      running.push(devD);
+      await devD.waitFor(/Press Ctrl-C to stop/, 180_000);
+      const second = await freshConnections({ 'kt-version': D.mark });
+      seen.push(`run ${run}: first developer ${JSON.stringify(first)}, second developer ${JSON.stringify(second)}`);
+      results.push({ first, second, warned: /not confirmed|could not confirm|still listed pods other than the router/.test(devC.output() + devD.output()) });
+      expect(await devD.stop('SIGINT')).toBe(0);
+      expect(await devC.stop('SIGINT', 60_000)).toBe(0);
+      await eventually('nothing of the mesh left', 60_000, () => (objects() === '' ? true : undefined));
+    }
+    console.log(`mesh: fresh keep-alive connections right after the banner:\n${seen.join('\n')}`);
+    for (const r of results) {
+      expect(r.first.first).toEqual(Array(5).fill(C.name));
+      expect(r.first.pods).toEqual({ [C.name]: 20 });
+      expect(r.second.first).toEqual(Array(5).fill(D.name));
+      expect(r.second.pods).toEqual({ [D.name]: 20 });
+      expect(r.warned).toBe(false);
+    }
   });
 });
 
