@@ -5,6 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { restrictedKubeconfig } from './rbac.ts';
 import { createNamespace, deployEcho, echoManifest, eventually, kubectl, kubectlJson, spawnInLaptop } from './cluster.ts';
 import { runPlugin, startPlugin as startPluginRaw, type RunningPlugin } from './plugin.ts';
+import { startCaller } from './caller.ts';
 
 // Plugins a failed test leaves running are stopped after it, so one failure does not cascade.
 const running: RunningPlugin[] = [];
@@ -65,6 +66,46 @@ describe('kt-exchange, kt-preview, self-healing', () => {
     await eventually('no kt objects', 30_000, () => (ktObjects() === '' ? true : undefined));
   });
 
+  it('says ready only once an in-cluster caller reaches the laptop, and hands back without losing a request (3 runs)', async () => {
+    for (let run = 1; run <= 3; run++) {
+      const c = await startCaller(ns.name, client, 'http://echo/', { mode: 'poll', intervalMs: 50 });
+      const p = startPlugin('kt-exchange', ['echo', '-n', ns.name, '--expose', `${LAPTOP_HTTP}:80`]);
+      await p.waitFor(/Press Ctrl-C to stop/, 120_000);
+      const bannerAt = Date.now();
+      expect(p.output()).toContain('connections opened before now (keep-alive, gRPC) stay with the real pods; --recycle-pods moves them');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await p.stop('SIGINT')).toBe(0);
+      const r = await c.stop();
+      console.log(`ready check, run ${run}: the first request the laptop answered started ${r.first.laptop! - bannerAt} ms after the banner was read; ${r.errors.length} errors of ${r.requests} across the switch on and off`);
+      // A request started after the banner never reaches a real pod; one started within a poll
+      // interval after it reaches the laptop.
+      expect(r.first.laptop).toBeDefined();
+      expect(r.first.laptop! - bannerAt).toBeLessThan(150);
+      expect(r.errors).toEqual([]);
+      expect(selector()).toBe('{"app":"echo"}');
+    }
+  });
+
+  it('keep-alive callers stay with the real pods, and --recycle-pods moves them to the laptop', async () => {
+    for (const recycle of [false, true]) {
+      const c = await startCaller(ns.name, client, 'http://echo/', { mode: 'keepalive', intervalMs: 50, maxMs: 90_000 });
+      await new Promise((r) => setTimeout(r, 1000));
+      const p = startPlugin('kt-exchange', ['echo', '-n', ns.name, '--expose', `${LAPTOP_HTTP}:80`, ...(recycle ? ['--recycle-pods'] : [])]);
+      await p.waitFor(/Press Ctrl-C to stop/, 120_000);
+      expect(p.output()).toContain(recycle ? 'the real pods are restarting, so kept-alive callers reconnect here' : 'stay with the real pods; --recycle-pods moves them');
+      const bannerAt = Date.now();
+      // Long enough for the restarted pods to close their connections (echo's grace is 2 s).
+      await new Promise((r) => setTimeout(r, recycle ? 15_000 : 8000));
+      expect(await p.stop('SIGINT')).toBe(0);
+      const r = await c.stop();
+      console.log(`keep-alive caller, ${recycle ? 'with' : 'without'} --recycle-pods: ${JSON.stringify(r.pods)}, ${r.errors.length} errors${r.first.laptop ? `, first on the laptop ${r.first.laptop - bannerAt} ms after the banner` : ''}`);
+      if (recycle) expect(r.pods.laptop ?? 0).toBeGreaterThan(0);
+      else expect(r.pods.laptop ?? 0).toBe(0);
+      kubectl(['rollout', 'status', 'deployment/echo', '-n', ns.name, '--timeout=60s']);
+      expect(whoAnswers('http://echo/back')).toMatch(/^echo-/);
+    }
+  });
+
   it('refuses a second exchange of the same Service, naming who holds it', async () => {
     const first = startPlugin('kt-exchange', ['echo', '-n', ns.name, '--expose', `${LAPTOP_HTTP}:80`]);
     await first.waitFor(/Press Ctrl-C to stop/, 120_000);
@@ -114,8 +155,31 @@ describe('kt-exchange, kt-preview, self-healing', () => {
     await eventually('laptop answers', 20_000, () => (whoAnswers('http://echo/scaled') === 'laptop' ? true : undefined));
     expect(await p.stop('SIGINT')).toBe(0);
     expect(kubectl(['get', 'deployment', 'echo', '-n', ns.name, '-o', 'jsonpath={.spec.replicas}'])).toBe('2');
-    kubectl(['rollout', 'status', 'deployment/echo', '-n', ns.name, '--timeout=60s']);
+    // The shadow went only once the real pods were Ready and in the Service's endpoints.
+    expect(p.output()).toContain("scaled deployment/echo back to 2 (its pods Ready and in service/echo's endpoints)");
+    expect(kubectl(['get', 'deployment', 'echo', '-n', ns.name, '-o', 'jsonpath={.status.readyReplicas}'])).toBe('2');
     await eventually('real pods answer', 30_000, () => (/^echo-/.test(whoAnswers('http://echo/')) ? true : undefined));
+  });
+
+  it('scale mode heals itself after a SIGKILL: the shadow goes only once the real pods are Ready (with only the documented Role)', async () => {
+    const field = (path: string): string => kubectl(['get', 'deployment', 'echo', '-n', ns.name, '-o', `jsonpath={${path}}`]);
+    const replicas = field('.spec.replicas');
+    const p = startPlugin('kt-exchange', ['deployment/echo', '--mode', 'scale', '--kubeconfig', restrictedKubeconfig(ns.name), '--expose', `${LAPTOP_HTTP}:80`, '--recover-after', '10s']);
+    await p.waitFor(/Press Ctrl-C to stop/, 120_000);
+    expect(p.output()).not.toContain('self-healing is off');
+    const shadow = `kt-exchange-${p.output().match(/session ([0-9a-f]{10})/)![1]!}`;
+    await p.stop('SIGKILL');
+    let readyAt = 0;
+    await eventually('the shadow gone', 60_000, () => {
+      if (!readyAt && field('.spec.replicas') === replicas && field('.status.readyReplicas') === replicas) readyAt = Date.now();
+      return kubectl(['get', 'pods', '-n', ns.name, '-o', 'name']).includes(`pod/${shadow}`) ? undefined : true;
+    });
+    const goneAt = Date.now();
+    console.log(`scale-mode self-healing: real pods Ready ${readyAt ? `${goneAt - readyAt} ms before the shadow was seen gone` : 'not before the shadow was gone'}`);
+    expect(readyAt).toBeGreaterThan(0);
+    expect(field('.spec.replicas')).toBe(replicas);
+    expect(field('.metadata.annotations')).not.toContain('kt.dev/');
+    await eventually('no kt objects', 30_000, () => (ktObjects() === '' ? true : undefined));
   });
 
   it('kt-preview publishes the laptop as a new Service, reachable by name, gone after exit', async () => {
