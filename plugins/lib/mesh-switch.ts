@@ -50,15 +50,19 @@ export async function probeRouter(tunnel: Tunnel, host: string, port: number): P
       path: ROUTER_PROBE.path,
       headers: { [ROUTER_PROBE.header]: '1', connection: 'close' },
       createConnection: () => stream as Socket,
-      timeout: MESH_SWITCH_TIMING.probeMs,
     }, (res) => {
+      clearTimeout(timer);
       const pod = res.headers[ROUTER_PROBE.podHeader];
       res.resume();
       resolve(res.statusCode === 204 && typeof pod === 'string' && pod !== '' ? pod : undefined);
       stream.destroy();
     });
-    req.on('error', () => resolve(undefined));
-    req.on('timeout', () => req.destroy());
+    // Its own timer: node:http's `timeout` option never arms on a stream handed over already open.
+    const timer = setTimeout(() => req.destroy(), MESH_SWITCH_TIMING.probeMs);
+    req.on('error', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
     req.end();
   });
 }

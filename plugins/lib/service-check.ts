@@ -12,13 +12,16 @@ export const HEALTH_SERVICE_PORT = { name: 'kt-health', port: SHADOW_PORT.health
 /** GET over a stream opened through the tunnel; resolves with the body, or undefined. */
 export function getThrough(tunnel: Tunnel, host: string, port: number, path: string): Promise<string | undefined> {
   return tunnel.dial(host, port).then((stream) => new Promise<string | undefined>((resolve) => {
-    const req = request({ host, port, path, createConnection: () => stream as Socket, timeout: 3000 }, (res) => {
+    const req = request({ host, port, path, createConnection: () => stream as Socket }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => { body += d.toString(); });
-      res.on('end', () => resolve(res.statusCode === 200 ? body : undefined));
+      res.on('end', () => { clearTimeout(timer); resolve(res.statusCode === 200 ? body : undefined); });
+      // Cut before its end (after 'end' this changes nothing).
+      res.on('close', () => { clearTimeout(timer); resolve(undefined); });
     });
-    req.on('error', () => resolve(undefined));
-    req.on('timeout', () => req.destroy());
+    // Its own timer: node:http's `timeout` option never arms on a stream handed over already open.
+    const timer = setTimeout(() => req.destroy(), 3000);
+    req.on('error', () => { clearTimeout(timer); resolve(undefined); });
     req.end();
   }), () => undefined);
 }

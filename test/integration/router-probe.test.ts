@@ -2,19 +2,24 @@
 // the router itself, with its pod name, and never reaches a backend; on the fast path (one
 // connection, interleaved with routed requests, pipelined, Connection: close, HTTP/1.0), through
 // node:http (a probe with a body, the `native` forwarder) and over HTTP/2. A draining router
-// still answers, with Connection: close like every other answer then.
+// still answers, with Connection: close like every other answer then. And the laptop's side
+// (plugins/lib/mesh-switch.ts probeRouter, over a stand-in for the tunnel): a router's answer names
+// its pod; a real pod's answer, a refusal or silence count as not routed.
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { connect as h2connect, createServer as createH2Server } from 'node:http2';
 import type { Http2Server } from 'node:http2';
 import { connect } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTER_PROBE } from '../../contract/index.ts';
 import type { RouteTable } from '../../contract/index.ts';
 import { startRouter } from '../../router/router.ts';
 import type { RouterHandle } from '../../router/router.ts';
 import type { Http1Forwarder } from '../../router/http-router.ts';
+import { MESH_SWITCH_TIMING, probeRouter } from '../../plugins/lib/mesh-switch.ts';
+import type { Tunnel } from '../../plugins/lib/tunnel.ts';
 import { HOST, fixedSource, listenLoopback } from './router-fixtures.ts';
 
 const PORT = 8080;
@@ -174,5 +179,38 @@ describe('the router answers the laptop\'s probe itself', () => {
     expect(closed).toBe(true);
     expect(text).toBe(`${probeAnswer}connection: close\r\n\r\n`);
     await draining;
+  });
+});
+
+describe('the laptop\'s probe (probeRouter)', () => {
+  /** A tunnel whose dial opens a loopback connection to the port asked for. */
+  const loopback = { dial: (_host: string, port: number) => new Promise<Socket>((resolve, reject) => {
+    const socket = connect(port, HOST, () => resolve(socket));
+    socket.once('error', reject);
+  }) } as unknown as Tunnel;
+
+  it('names the router pod that answered; a real pod, a closed port and a silent one (within its bound) are not a router', async () => {
+    const r = await router();
+    seen.length = 0;
+    expect(await probeRouter(loopback, HOST, r.ports.traffic.get(PORT)!)).toBe(POD);
+    expect(await probeRouter(loopback, HOST, await portOf(real))).toBeUndefined();
+    // The real pod got the harmless request the contract promises.
+    expect(seen).toEqual([`real ${ROUTER_PROBE.method} ${ROUTER_PROBE.path}`]);
+    const closed = createServer();
+    const closedPort = await listenLoopback(closed);
+    closed.close();
+    await once(closed, 'close');
+    expect(await probeRouter(loopback, HOST, closedPort)).toBeUndefined();
+    const silent = createServer(() => {});
+    const silentPort = await listenLoopback(silent);
+    const before = MESH_SWITCH_TIMING.probeMs;
+    MESH_SWITCH_TIMING.probeMs = 200;
+    try {
+      expect(await probeRouter(loopback, HOST, silentPort)).toBeUndefined();
+    } finally {
+      MESH_SWITCH_TIMING.probeMs = before;
+      silent.closeAllConnections();
+      silent.close();
+    }
   });
 });
