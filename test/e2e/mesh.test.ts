@@ -224,13 +224,19 @@ describe('kt-mesh says routed only once a new connection goes through the router
     for (let run = 1; run <= RUNS; run++) {
       const devC = startPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', `${C.http}:80`, '--version-mark', C.mark], asDeveloper);
       running.push(devC);
-      await devC.waitFor(/Press Ctrl-C to stop/, 180_000);
+      await devC.waitFor(/waiting until new connections/, 180_000);
+      const waitC = Date.now();
+      await devC.waitFor(/Press Ctrl-C to stop/, 60_000);
+      const waitedC = Date.now() - waitC;
       const first = await freshConnections({ 'kt-version': C.mark });
       const devD = startPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', `${D.http}:80`, '--version-mark', D.mark], asDeveloper);
       running.push(devD);
-      await devD.waitFor(/Press Ctrl-C to stop/, 180_000);
+      await devD.waitFor(/waiting until new connections/, 180_000);
+      const waitD = Date.now();
+      await devD.waitFor(/Press Ctrl-C to stop/, 60_000);
+      const waitedD = Date.now() - waitD;
       const second = await freshConnections({ 'kt-version': D.mark });
-      seen.push(`run ${run}: first developer ${JSON.stringify(first)}, second developer ${JSON.stringify(second)}`);
+      seen.push(`run ${run}: first developer (waited ${waitedC} ms for new connections to go through the router) ${JSON.stringify(first)}, second developer (waited ${waitedD} ms) ${JSON.stringify(second)}`);
       results.push({ first, second, warned: /not confirmed|could not confirm|still listed pods other than the router/.test(devC.output() + devD.output()) });
       expect(await devD.stop('SIGINT')).toBe(0);
       expect(await devC.stop('SIGINT', 60_000)).toBe(0);
