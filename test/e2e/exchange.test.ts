@@ -164,7 +164,7 @@ describe('kt-exchange, kt-preview, self-healing', () => {
   it('scale mode heals itself after a SIGKILL: the shadow goes only once the real pods are Ready (with only the documented Role)', async () => {
     const field = (path: string): string => kubectl(['get', 'deployment', 'echo', '-n', ns.name, '-o', `jsonpath={${path}}`]);
     const replicas = field('.spec.replicas');
-    const p = startPlugin('kt-exchange', ['deployment/echo', '--mode', 'scale', '--kubeconfig', restrictedKubeconfig(ns.name), '--expose', `${LAPTOP_HTTP}:80`, '--recover-after', '10s']);
+    const p = startPlugin('kt-exchange', ['deployment/echo', '--mode', 'scale', '--kubeconfig', restrictedKubeconfig(ns.name, (y) => y, 'kt-dev-scale'), '--expose', `${LAPTOP_HTTP}:80`, '--recover-after', '10s']);
     await p.waitFor(/Press Ctrl-C to stop/, 120_000);
     expect(p.output()).not.toContain('self-healing is off');
     const shadow = `kt-exchange-${p.output().match(/session ([0-9a-f]{10})/)![1]!}`;
