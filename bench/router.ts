@@ -6,7 +6,7 @@
 //   node bench/router.ts
 // Besides wall-clock figures it reports each proxy's CPU time per request (from /proc), which
 // holds up better than requests/s on a machine shared with other work.
-// The router runs twice: with its HTTP/1.1 fast path on raw sockets (router/http1-fast.ts, the
+// The router runs twice: with its HTTP/1.1 fast path on raw sockets (router/http1/http1-fast.ts, the
 // default, "router") and with the node:http path (router/forward.ts, "router-native"), to show
 // what the fast path buys.
 // Environment: KT_BENCH_SECONDS (6) per measured run, KT_BENCH_ROUNDS (3) runs per target,

@@ -1,7 +1,7 @@
 // Backend failures: the one-line text the client gets (502 body, grpc-message) and the
 // rate-limited log line the router writes.
 import type { Route } from '../contract/index.ts';
-import type { Logger } from '../shadow/log.ts';
+import type { Logger } from '../runtime/log.ts';
 import { hostPort } from './routes.ts';
 
 /** Where a request was sent: the route (undefined: the default target) and the table's host:port. */

@@ -1,8 +1,8 @@
 // The router's configuration from its environment: the contract's ROUTER_ENV plus two overrides
 // for local runs and tests (never set in the cluster).
 import { ROUTER_ENV, ROUTER_PORT } from '../contract/index.ts';
-import { parseLogLevel } from '../shadow/log.ts';
-import type { LogLevel } from '../shadow/log.ts';
+import { parseLogLevel } from '../runtime/log.ts';
+import type { LogLevel } from '../runtime/log.ts';
 
 export const ROUTER_OVERRIDE_ENV = {
   /** The health port instead of ROUTER_PORT.health. */

@@ -13,7 +13,7 @@ import type {
 } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { ROUTER_PROBE } from '../contract/index.ts';
-import type { Logger } from '../shadow/log.ts';
+import type { Logger } from '../runtime/log.ts';
 import { encodeGrpcMessage, errorReason, unreachableMessage } from './backend-errors.ts';
 import type { Destination, Dial, FailureLog } from './backend-errors.ts';
 import { hostPort, matchRoute } from './routes.ts';

@@ -4,8 +4,8 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Http2Server, Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { FastHttp1 } from './http1-fast.ts';
-import { listenTcp as listenOn } from '../shadow/listen.ts';
+import type { FastHttp1 } from './http1/http1-fast.ts';
+import { listenTcp as listenOn } from '../runtime/listen.ts';
 
 /** The client connection preface of HTTP/2 (RFC 9113 section 3.4). */
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -13,7 +13,7 @@ export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin
 export type Sniffed = 'h2' | 'http1';
 
 // Binding, and its one-sentence errors, are the shadow's (both images share them).
-export { listenTcp as listenOn, ListenError } from '../shadow/listen.ts';
+export { listenTcp as listenOn, ListenError } from '../runtime/listen.ts';
 
 /**
  * Reads a connection's first bytes until they either are the HTTP/2 preface or cannot be, puts

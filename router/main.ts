@@ -5,8 +5,8 @@
 //
 // Importing this module only exports startRouter; it runs when it is the process's entry point.
 import { ROUTER_DRAIN } from '../contract/index.ts';
-import { createLogger } from '../shadow/log.ts';
-import { isEntryPoint, runService } from '../shadow/process.ts';
+import { createLogger } from '../runtime/log.ts';
+import { isEntryPoint, runService } from '../runtime/process.ts';
 import { parseRouterEnv } from './config.ts';
 import { routeSourceFromEnv } from './route-source.ts';
 import { startRouter } from './router.ts';

@@ -29,8 +29,8 @@ import { request as httpsRequest } from 'node:https';
 import { basename, dirname } from 'node:path';
 import { ROUTER_ENV, ROUTES_KEY } from '../contract/index.ts';
 import type { RouteTable } from '../contract/index.ts';
-import { errorMessage } from '../shadow/log.ts';
-import type { Logger } from '../shadow/log.ts';
+import { errorMessage } from '../runtime/log.ts';
+import type { Logger } from '../runtime/log.ts';
 import { parseRouteTable } from './routes.ts';
 
 export interface RouteSource {

@@ -5,14 +5,14 @@
 import { hostname } from 'node:os';
 import { ROUTER_PORT } from '../contract/index.ts';
 import type { RouteTable } from '../contract/index.ts';
-import { errorMessage, silentLogger } from '../shadow/log.ts';
-import type { Logger } from '../shadow/log.ts';
+import { errorMessage, silentLogger } from '../runtime/log.ts';
+import type { Logger } from '../runtime/log.ts';
 import { createFailureLog, identityDial } from './backend-errors.ts';
 import type { Dial } from './backend-errors.ts';
 import { createH2Pool, createH2Router } from './h2-router.ts';
-import { startHealthServer } from '../shadow/health.ts';
+import { startHealthServer } from '../runtime/health.ts';
 import { createHttp1Backends, createHttpRouter } from './http-router.ts';
-import { createFastHttp1 } from './http1-fast.ts';
+import { createFastHttp1 } from './http1/http1-fast.ts';
 import type { Address, Http1Forwarder } from './http-router.ts';
 import { listenHttpPort } from './listener.ts';
 import type { PortListener } from './listener.ts';
@@ -42,7 +42,7 @@ export interface RouterOptions {
   retryListenMs?: number;
   /** Connections on a port the table dropped get this long to finish. Default 10000. */
   portGraceMs?: number;
-  /** How plain HTTP/1 requests are forwarded. Default 'fast' (router/http1-fast.ts). */
+  /** How plain HTTP/1 requests are forwarded. Default 'fast' (router/http1/http1-fast.ts). */
   http1Forwarder?: Http1Forwarder;
   /**
    * What the router answers the laptop's probe with (contract ROUTER_PROBE). Default the host

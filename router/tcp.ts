@@ -1,7 +1,7 @@
 // `tcp` ports: every connection is piped, byte for byte, to the default target on the same port.
 import { connect, createServer } from 'node:net';
 import type { Socket } from 'node:net';
-import type { Logger } from '../shadow/log.ts';
+import type { Logger } from '../runtime/log.ts';
 import { errorReason } from './backend-errors.ts';
 import type { Dial, FailureLog } from './backend-errors.ts';
 import { listenOn } from './listener.ts';

@@ -4,8 +4,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SESSION_SECRET, SHADOW_ENV, SHADOW_PORT } from '../contract/index.ts';
-import { parseLogLevel } from './log.ts';
-import type { LogLevel } from './log.ts';
+import { parseLogLevel } from '../runtime/log.ts';
+import type { LogLevel } from '../runtime/log.ts';
 
 /** Overrides beyond the contract; never set in the cluster. */
 export const SHADOW_OVERRIDE_ENV = {

@@ -5,10 +5,10 @@
 // KT_SESSION_DIR, KT_RESOLV_CONF, KT_LISTEN_HOST).
 //
 // Importing this module only exports startShadow; it runs when it is the process's entry point.
-import { errorMessage, type Logger } from './log.ts';
-import { isEntryPoint, runService } from './process.ts';
+import { errorMessage, type Logger } from '../runtime/log.ts';
+import { isEntryPoint, runService } from '../runtime/process.ts';
 import { SHADOW_DRAIN, SHADOW_ENV, type RecoveryPlan } from '../contract/index.ts';
-import { inClusterRequest, recoveryApiFor } from './kube-api.ts';
+import { inClusterRequest, recoveryApiFor } from '../runtime/kube-api.ts';
 import { startShadow } from './shadow.ts';
 import type { ShadowHandle } from './shadow.ts';
 import { startWatchdog } from './watchdog.ts';

@@ -3,18 +3,18 @@
 import { SHADOW_LIMITS } from '../contract/index.ts';
 import { parseShadowEnv, readSessionFiles } from './config.ts';
 import type { ShadowConfig, ShadowPorts } from './config.ts';
-import { Resolver } from './dns-resolver.ts';
-import type { ResolverStats } from './dns-resolver.ts';
-import { startDnsServer } from './dns-server.ts';
-import type { DnsServerHandle } from './dns-server.ts';
-import { createUpstream } from './dns-upstream.ts';
-import { startHealthServer } from './health.ts';
-import type { HealthServerHandle } from './health.ts';
-import { createLogger } from './log.ts';
-import type { Logger } from './log.ts';
-import { readResolvConf } from './resolv-conf.ts';
-import { startSshServer } from './ssh-server.ts';
-import type { SshServerHandle, SshServerOptions } from './ssh-server.ts';
+import { Resolver } from './dns/dns-resolver.ts';
+import type { ResolverStats } from './dns/dns-resolver.ts';
+import { startDnsServer } from './dns/dns-server.ts';
+import type { DnsServerHandle } from './dns/dns-server.ts';
+import { createUpstream } from './dns/dns-upstream.ts';
+import { startHealthServer } from '../runtime/health.ts';
+import type { HealthServerHandle } from '../runtime/health.ts';
+import { createLogger } from '../runtime/log.ts';
+import type { Logger } from '../runtime/log.ts';
+import { readResolvConf } from '../runtime/resolv-conf.ts';
+import { startSshServer } from './ssh/ssh-server.ts';
+import type { SshServerHandle, SshServerOptions } from './ssh/ssh-server.ts';
 
 export interface ShadowOptions {
   /** Where the configuration comes from. Default process.env. */

@@ -5,7 +5,7 @@
 // simply counts as connected again.
 import type { RecoveryPlan } from '../contract/index.ts';
 import { runRecovery, type RecoveryApi } from '../contract/recovery.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../runtime/log.ts';
 
 export interface WatchdogOptions {
   plan: RecoveryPlan;

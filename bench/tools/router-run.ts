@@ -5,7 +5,7 @@
 // Prints {"ready": true, "ports": {...}} once every port listens.
 import { fileRouteSource } from '../../router/route-source.ts';
 import { startRouter } from '../../router/router.ts';
-import { createLogger } from '../../shadow/log.ts';
+import { createLogger } from '../../runtime/log.ts';
 
 const [file, health, dialJson, forwarder = 'fast'] = process.argv.slice(2);
 if (!file || !health || !dialJson || (forwarder !== 'fast' && forwarder !== 'native' && forwarder !== 'http-proxy-3')) {

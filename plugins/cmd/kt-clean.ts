@@ -1,6 +1,7 @@
 // kubectl kt-clean: remove what crashed or abandoned kt sessions left behind.
-import { runClean } from '../lib/clean.ts';
-import { KUBE_FLAGS, main, type CommandSpec } from '../lib/cli.ts';
+import { runClean } from '../housekeeping/clean.ts';
+import { KUBE_FLAGS, type CommandSpec } from '../cli/cli.ts';
+import { main } from '../cli/main.ts';
 
 export const spec: CommandSpec = {
   name: 'kt-clean',

@@ -1,9 +1,10 @@
 // kubectl kt-connect: reach cluster Services, ClusterIPs and pod IPs from the laptop.
-import { KUBE_FLAGS, main, type CommandSpec } from '../lib/cli.ts';
-import { CONNECT_MODES, runConnect } from '../lib/connect.ts';
-import { runConnectStatus } from '../lib/connect-status.ts';
-import { runPrintRole } from '../lib/rbac-role.ts';
-import { SHADOW_FLAGS } from '../lib/shadow-flags.ts';
+import { KUBE_FLAGS, type CommandSpec } from '../cli/cli.ts';
+import { main } from '../cli/main.ts';
+import { CONNECT_MODES, runConnect } from '../connect/connect.ts';
+import { runConnectStatus } from '../connect/status.ts';
+import { runPrintRole } from '../kube/rbac-role.ts';
+import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
 
 const status: CommandSpec = {
   name: 'status',

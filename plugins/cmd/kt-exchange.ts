@@ -1,7 +1,8 @@
 // kubectl kt-exchange: all traffic of a Service goes to ports on this laptop.
-import { KUBE_FLAGS, main, type CommandSpec } from '../lib/cli.ts';
-import { EXCHANGE_MODES, runExchange } from '../lib/exchange.ts';
-import { SHADOW_FLAGS } from '../lib/shadow-flags.ts';
+import { KUBE_FLAGS, type CommandSpec } from '../cli/cli.ts';
+import { main } from '../cli/main.ts';
+import { EXCHANGE_MODES, runExchange } from '../exchange/exchange.ts';
+import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
 
 export const spec: CommandSpec = {
   name: 'kt-exchange',

@@ -1,7 +1,8 @@
 // kubectl kt-mesh: requests with this developer's version mark go to this laptop; all others to the real pods.
-import { KUBE_FLAGS, main, type CommandSpec } from '../lib/cli.ts';
-import { MESH_MODES, runMesh } from '../lib/mesh.ts';
-import { SHADOW_FLAGS } from '../lib/shadow-flags.ts';
+import { KUBE_FLAGS, type CommandSpec } from '../cli/cli.ts';
+import { main } from '../cli/main.ts';
+import { MESH_MODES, runMesh } from '../mesh/mesh.ts';
+import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
 
 export const spec: CommandSpec = {
   name: 'kt-mesh',

@@ -1,7 +1,8 @@
 // kubectl kt-preview: publish a local process as a new Service of the cluster.
-import { KUBE_FLAGS, main, type CommandSpec } from '../lib/cli.ts';
-import { runPreview, SERVICE_TYPES } from '../lib/preview.ts';
-import { SHADOW_FLAGS } from '../lib/shadow-flags.ts';
+import { KUBE_FLAGS, type CommandSpec } from '../cli/cli.ts';
+import { main } from '../cli/main.ts';
+import { runPreview, SERVICE_TYPES } from '../preview/preview.ts';
+import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
 
 export const spec: CommandSpec = {
   name: 'kt-preview',

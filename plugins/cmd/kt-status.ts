@@ -1,6 +1,7 @@
 // kubectl kt-status: every kt session in the namespace, or in all of them.
-import { KUBE_FLAGS, main, type CommandSpec } from '../lib/cli.ts';
-import { runStatus } from '../lib/status.ts';
+import { KUBE_FLAGS, type CommandSpec } from '../cli/cli.ts';
+import { main } from '../cli/main.ts';
+import { runStatus } from '../housekeeping/status.ts';
 
 export const spec: CommandSpec = {
   name: 'kt-status',

@@ -4,7 +4,7 @@
 // as kubectl_complete-kt_connect, as kubectl's completion helper for kt-connect. Run under any
 // other name it takes the plugin as its first argument: `kt kt-connect --help`.
 import { basename } from 'node:path';
-import { VERSION } from '../lib/version.ts';
+import { VERSION } from '../cli/version.ts';
 
 export interface Invocation {
   plugin: string;

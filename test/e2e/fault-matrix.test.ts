@@ -1,6 +1,6 @@
 // Nothing left behind on any failure path: every plugin, in every mode, is started with a failure
 // injected at its Nth start-up step, and with a Ctrl-C delivered at its Nth step, for every N (the
-// steps are counted by a first, clean run: KT_TEST_FAULT, see plugins/lib/steps.ts). After each run
+// steps are counted by a first, clean run: KT_TEST_FAULT, see plugins/session/steps.ts). After each run
 // the cluster (no kt-labelled object; Services and Deployments as before, ignoring status) and the
 // laptop (iptables, routes, resolv.conf, hosts files, kt's local state) must be exactly as before.
 // Everything runs as a user bound only to the documented Role, in a `restricted` namespace.

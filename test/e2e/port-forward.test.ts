@@ -4,7 +4,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHANNEL_PROTOCOL, SPDY_TUNNEL_PROTOCOL, openPortForward } from '../../plugins/lib/port-forward.ts';
+import { CHANNEL_PROTOCOL, SPDY_TUNNEL_PROTOCOL, openPortForward } from '../../plugins/tunnel/port-forward.ts';
 import { cluster, createNamespace, deployEcho, kubectl, kubectlJson } from './cluster.ts';
 
 async function echoRoundTrip(s: Duplex, bytes: number): Promise<Buffer> {

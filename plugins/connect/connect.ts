@@ -1,0 +1,89 @@
+// kubectl kt-connect: the laptop joins the cluster's network through the session's tunnel, in one
+// of three modes (socks/, transparent/, hosts/, each with its start and its crash cleanup). This
+// module checks the flags, reserves local resources before anything is created in the cluster,
+// starts the mode and prints what to do next.
+import { spawn } from 'node:child_process';
+import { bool, type Parsed } from '../cli/cli.ts';
+import type { Dialer } from '../tunnel/dialer.ts';
+import { UserError } from '../cli/errors.ts';
+import { checkDnsPortFree, parseConnectFlags, refuseSecondTransparent } from './flags.ts';
+import { startShadowSession } from '../session/shadow-session.ts';
+import { startHostsModeFor } from './hosts/start.ts';
+import type { ModeHandle } from './mode.ts';
+import { proxyEnv, startProxy, type Proxy } from './socks/socks-proxy.ts';
+import { startSocksMode } from './socks/start.ts';
+import { startTransparentMode } from './transparent/start.ts';
+
+export { CONNECT_MODES, defaultMode, type ConnectMode } from './flags.ts';
+
+/** A dialer whose tunnel is attached later: modes bind their ports before the pod exists. */
+function lateDialer(): { dial: Dialer; attach: (d: Dialer) => void } {
+  let real: Dialer | undefined;
+  return {
+    dial: (h, p) => (real ? real(h, p) : Promise.reject(new Error('the tunnel is not connected yet'))),
+    attach: (d) => { real = d; },
+  };
+}
+
+export async function runConnect(p: Parsed): Promise<number> {
+  const flags = parseConnectFlags(p);
+  const { mode } = flags;
+  const late = lateDialer();
+  let proxy: Proxy | undefined;
+
+  const s = await startShadowSession(p, {
+    kind: 'connect',
+    mode,
+    preflight: async () => {
+      if (mode === 'transparent') {
+        refuseSecondTransparent();
+        await checkDnsPortFree(flags.dnsPort);
+      }
+      // Hosts mode gives names; the proxy beside it reaches ClusterIPs and pod IPs.
+      if (mode === 'socks' || mode === 'hosts') {
+        const port = flags.proxyPort;
+        try {
+          proxy = await startProxy({ host: '127.0.0.1', port, dial: late.dial });
+        } catch (e) {
+          throw new UserError((e as Error).message);
+        }
+      }
+    },
+  });
+  late.attach(s.tunnel.dial);
+
+  let handle: ModeHandle;
+  if (mode === 'socks') {
+    handle = await startSocksMode(proxy!, s);
+  } else {
+    handle = mode === 'transparent' ? await startTransparentMode(p, s) : await startHostsModeFor(p, s);
+    s.life.defer(`undo ${mode} mode`, () => handle.close());
+    if (proxy) {
+      const px = proxy;
+      s.life.defer('stop the local proxy', () => px.close());
+      handle.banner.push(`  ClusterIPs and pod IPs: through the SOCKS5/HTTP proxy on 127.0.0.1:${px.port} (kubectl kt-connect -- <command> sets it)`);
+      Object.assign(handle.env, proxyEnv(px.port));
+    }
+    s.record(proxy ? { proxyPort: proxy.port } : {}, mode);
+  }
+
+  s.log.info(`kt-connect: connected to namespace "${s.kube.namespace}" (context ${s.kube.context}, session ${s.session.id}, mode ${mode}).`);
+  for (const line of handle.banner) s.log.info(line);
+
+  if (p.rest.length > 0) {
+    const [cmd, ...args] = p.rest;
+    const child = spawn(cmd!, args, { stdio: 'inherit', env: { ...process.env, ...handle.env } });
+    const code = await Promise.race([
+      new Promise<number>((resolve) => {
+        child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
+        child.on('error', (e) => { s.log.warn(`cannot run ${cmd}: ${e.message}`); resolve(127); });
+      }),
+      s.signal.then(() => { child.kill('SIGTERM'); return 130; }),
+    ]);
+    await s.life.close();
+    return code;
+  }
+
+  if (!bool(p, 'quiet')) s.log.info('Press Ctrl-C to disconnect.');
+  return s.runUntilSignal('disconnecting', 'kt-connect: disconnected; nothing is left in the cluster.');
+}

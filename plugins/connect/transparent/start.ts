@@ -1,0 +1,85 @@
+// kt-connect --mode transparent on a connected session: learn the cluster's ranges, bind the local
+// DNS server, then capture TCP for those ranges (iptables), route them, and point resolv.conf at
+// the local DNS. Listeners come before capture, and every change registers its undo first.
+import { readFile } from 'node:fs/promises';
+import { list, str, type Parsed } from '../../cli/cli.ts';
+import { UserError } from '../../cli/errors.ts';
+import type { ShadowSession } from '../../session/shadow-session.ts';
+import { step } from '../../session/steps.ts';
+import type { ModeHandle } from '../mode.ts';
+import { apiServerAddresses, clusterRanges } from './cluster-ranges.ts';
+import { startLocalDns } from './local-dns.ts';
+import { upstreamsFromResolvConf, wireResolver } from './resolver-config.ts';
+import { ensureRoutes, removeRoutes } from './routes.ts';
+import { startTransparent } from './transparent.ts';
+
+async function namespaceNames(s: ShadowSession): Promise<Set<string> | undefined> {
+  try {
+    const l = await s.kube.core.listNamespace();
+    return new Set(l.items.map((n) => n.metadata!.name!));
+  } catch {
+    return undefined;
+  }
+}
+
+export async function startTransparentMode(p: Parsed, s: ShadowSession): Promise<ModeHandle> {
+  const { kube, log, life, session, tunnel } = s;
+  const domain = str(p, 'cluster-domain') ?? 'cluster.local';
+  const ranges = await clusterRanges(kube, log);
+  const cidrs = [...new Set([...ranges.serviceCidrs, ...ranges.podCidrs, ...list(p, 'include-cidr')])];
+  if (cidrs.length === 0) throw new UserError('could not learn the cluster\'s address ranges; pass them with --include-cidr.');
+  const exclude = [...(await apiServerAddresses(kube.server)), ...list(p, 'exclude-cidr')];
+
+  // Cluster names: anything under the cluster domain, a single label (a Service of the session's
+  // namespace), `svc.ns` for a namespace that exists, `svc.ns.svc`.
+  let namespaces = await namespaceNames(s);
+  const refresh = setInterval(() => { void namespaceNames(s).then((n) => { if (n) namespaces = n; }); }, 30_000);
+  refresh.unref();
+  life.defer('stop refreshing namespaces', () => clearInterval(refresh));
+  const isClusterName = (name: string): boolean => {
+    const labels = name.split('.');
+    if (labels.length === 1) return true;
+    if (labels.length === 2) return namespaces ? namespaces.has(labels[1]!) : true;
+    return labels.length === 3 && labels[2] === 'svc';
+  };
+
+  // Listeners first, capture after: a port that cannot be bound fails before any rule exists.
+  const resolvPath = '/etc/resolv.conf';
+  const dnsPort = Number(str(p, 'dns-port') ?? '53');
+  const original = await readFile(resolvPath, 'utf8').catch(() => '');
+  const upstreams = upstreamsFromResolvConf(original).filter((u) => !(u.address === '127.0.0.1' && u.port === dnsPort));
+  await step(`start the local DNS server on 127.0.0.1:${dnsPort}`);
+  const dns = await startLocalDns({ host: '127.0.0.1', port: dnsPort, dial: tunnel.dial, upstreams, log, clusterDomain: domain, isClusterName, reverseCidrs: cidrs })
+    .catch((e: unknown) => { throw new UserError(`cannot start the local DNS server on 127.0.0.1:${dnsPort}: ${(e as Error).message}`); });
+  life.defer('stop the local DNS server', () => dns.close());
+
+  log.progress(`routing ${cidrs.join(', ')} to the cluster (never ${exclude.join(', ')})`);
+  await step('install the iptables rules');
+  const capture = await startTransparent({ cidrs, exclude, dial: tunnel.dial, sessionId: session.id, log });
+  life.defer('remove the iptables rules', () => capture.close());
+  const added: string[] = [];
+  life.defer('remove the routes kt added', () => removeRoutes(added));
+  await step('add routes for the cluster ranges');
+  await ensureRoutes(cidrs, added);
+  if (added.length > 0) log.debug(`added routes via lo for ${added.join(', ')}`);
+  // Recorded so that kt-clean can remove them if this process dies without doing it.
+  s.record({ routes: added });
+
+  if (dnsPort === 53) {
+    await step(`point ${resolvPath} at the local DNS server`);
+    const wired = await wireResolver({ sessionId: session.id, nameserver: '127.0.0.1', path: resolvPath });
+    for (const w of wired.warnings) log.warn(w);
+    life.defer(`restore ${resolvPath}`, async () => { await wired.restore(); });
+  } else {
+    log.warn(`the local DNS server listens on port ${dnsPort}; the system resolver only uses port 53, so ${resolvPath} is left alone`);
+  }
+  const svc = await kube.core.listNamespacedService({ namespace: kube.namespace }).then((l) => l.items.find((x) => x.metadata?.name !== 'kubernetes'), () => undefined);
+  return {
+    env: {},
+    banner: [
+      `Transparent mode: TCP to ${cidrs.join(', ')} goes through the cluster; cluster names resolve on this machine.`,
+      `  try: curl ${svc ? `http://${svc.metadata!.name}.${kube.namespace}/` : '-k https://kubernetes.default/version'}`,
+    ],
+    close: async () => {},
+  };
+}

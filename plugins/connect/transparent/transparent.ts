@@ -1,0 +1,528 @@
+// Transparent mode on Linux: every program on the laptop reaches ClusterIPs and pod IPs with no
+// proxy settings. An iptables nat chain KT-<first 8 chars of the session id>, jumped to from nat
+// OUTPUT (traffic the laptop's own programs make), sends TCP for the cluster CIDRs to a listener
+// on 127.0.0.1 (REDIRECT in OUTPUT rewrites the destination to 127.0.0.1 and the given port); each
+// accepted connection's original destination is read back from conntrack and dialed through the
+// tunnel.
+//
+//   -A OUTPUT -p tcp -m comment --comment "kt-session=<id>" -j KT-xxxxxxxx   (inserted first)
+//   -A KT-xxxxxxxx -d 127.0.0.0/8 -j RETURN
+//   -A KT-xxxxxxxx -d <excluded> -j RETURN                                   (the API server, ...)
+//   -A KT-xxxxxxxx -d <cidr> -p tcp -j REDIRECT --to-ports <port>
+//
+// Rules go in and out with iptables-restore --noflush, one transaction each, so no half-built
+// chain is ever jumped to. The comment carries the whole session id, for cleanup after a crash.
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { accessSync, constants } from 'node:fs';
+import { BlockList, Server, Socket, isIPv4 } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { delimiter, join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import type { Dialer } from '../../tunnel/dialer.ts';
+import type { Logger } from '../../cli/log.ts';
+import { createOriginalDstLookup } from './original-dst.ts';
+import type { OriginalDstLookup } from './original-dst.ts';
+
+/** What transparent mode logs through: one human-readable line per call (plugins/cli/log.ts). */
+export type TransparentLog = Pick<Logger, 'debug' | 'info' | 'warn'>;
+
+export interface TransparentOptions {
+  /** IPv4 CIDRs (or single addresses) whose TCP traffic goes to the cluster. */
+  cidrs: readonly string[];
+  /** Addresses or CIDRs never captured (the API server's address at least); 127.0.0.0/8 always is. */
+  exclude: readonly string[];
+  dial: Dialer;
+  sessionId: string;
+  log: TransparentLog;
+  /** The listener's port; default 0 (any free port). */
+  port?: number;
+  /** The original-destination lookup; default conntrack (see original-dst.ts). */
+  originalDst?: OriginalDstLookup;
+}
+
+export interface TransparentHandle {
+  /** The port of the listener on 127.0.0.1 that REDIRECT sends to. */
+  readonly port: number;
+  /** The iptables chain, KT-<first 8 chars of the session id>. */
+  readonly chain: string;
+  /** Removes the jump and the chain, stops the listener, closes its connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** REDIRECT in nat OUTPUT maps locally generated packets to 127.0.0.1, so the listener binds that. */
+export const LISTEN_HOST = '127.0.0.1';
+export const ALWAYS_EXCLUDED = '127.0.0.0/8';
+export const CHAIN_PREFIX = 'KT-';
+/** A session id shows in the chain name as its first 8 characters. */
+export const CHAIN_ID_LENGTH = 8;
+const COMMENT_PREFIX = 'kt-session=';
+
+export const NOT_ROOT_MESSAGE = 'transparent mode needs root (it changes iptables); run with sudo or use --mode socks';
+export const NO_IPTABLES_MESSAGE =
+  'transparent mode needs iptables (iptables-save and iptables-restore), which is not installed; install it or use --mode socks';
+
+/** Transparent mode cannot start. */
+export class TransparentError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TransparentError';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pure parts: names, addresses, rules.
+
+const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+export function chainName(sessionId: string): string {
+  if (!SESSION_ID.test(sessionId) || sessionId.length > 200) {
+    throw new TransparentError(`session id ${JSON.stringify(sessionId)} is not usable in an iptables chain name`);
+  }
+  return `${CHAIN_PREFIX}${sessionId.slice(0, CHAIN_ID_LENGTH)}`;
+}
+
+function ipv4ToInt(ip: string): number {
+  return ip.split('.').reduce((acc, part) => acc * 256 + Number(part), 0);
+}
+
+function intToIpv4(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+/**
+ * `10.96.7.7/16` as `10.96.0.0/16`, `10.96.7.7` as `10.96.7.7/32` (the form iptables-save prints);
+ * undefined for anything that is not an IPv4 address or CIDR.
+ */
+export function normalizeIpv4Cidr(text: string): string | undefined {
+  const [address, bitsText, extra] = text.trim().split('/');
+  if (address === undefined || extra !== undefined || !isIPv4(address)) return undefined;
+  const bits = bitsText === undefined ? 32 : /^\d{1,2}$/.test(bitsText) ? Number(bitsText) : NaN;
+  if (!(bits >= 0 && bits <= 32)) return undefined;
+  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return `${intToIpv4((ipv4ToInt(address) & mask) >>> 0)}/${bits}`;
+}
+
+/** Whether IPv4 `ip` is inside the normalized IPv4 `cidr`. */
+export function ipv4InCidr(ip: string, cidr: string): boolean {
+  const [network, bitsText] = cidr.split('/');
+  if (network === undefined || !isIPv4(ip) || !isIPv4(network)) return false;
+  const list = new BlockList();
+  list.addSubnet(network, Number(bitsText ?? 32), 'ipv4');
+  return list.check(ip, 'ipv4');
+}
+
+export interface RulePlan {
+  chain: string;
+  sessionId: string;
+  /** The jump from nat OUTPUT, as arguments after `-A OUTPUT`. */
+  jump: string[];
+  /** The chain's rules in order, as arguments after `-A <chain>`. */
+  rules: string[][];
+  /** CIDRs left out because they are not IPv4 (iptables handles IPv4 only). */
+  skipped: string[];
+}
+
+/** The rules for a session; IPv6 entries are left out, anything else that is not IPv4 throws. */
+export function planRules(options: {
+  sessionId: string;
+  cidrs: readonly string[];
+  exclude: readonly string[];
+  port: number;
+}): RulePlan {
+  const chain = chainName(options.sessionId);
+  if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
+    throw new TransparentError(`listener port ${options.port} is not a TCP port`);
+  }
+  const skipped: string[] = [];
+  const ipv4 = (list: readonly string[], what: string, skip: (cidr: string) => void): string[] => {
+    const out: string[] = [];
+    for (const text of list) {
+      const cidr = normalizeIpv4Cidr(text);
+      if (cidr !== undefined) {
+        if (!out.includes(cidr)) out.push(cidr);
+      } else if (text.includes(':')) {
+        skip(text); // IPv6: not in the IPv4 nat table.
+      } else {
+        throw new TransparentError(`${what} ${JSON.stringify(text)} is not an IPv4 address or CIDR`);
+      }
+    }
+    return out;
+  };
+  const exclude = ipv4([ALWAYS_EXCLUDED, ...options.exclude], 'excluded address', () => {});
+  const cidrs = ipv4(options.cidrs, 'cluster CIDR', (cidr) => skipped.push(cidr));
+  const rules: string[][] = [
+    ...exclude.map((cidr) => ['-d', cidr, '-j', 'RETURN']),
+    ...cidrs.map((cidr) => ['-d', cidr, '-p', 'tcp', '-j', 'REDIRECT', '--to-ports', String(options.port)]),
+  ];
+  const jump = ['-p', 'tcp', '-m', 'comment', '--comment', `${COMMENT_PREFIX}${options.sessionId}`, '-j', chain];
+  return { chain, sessionId: options.sessionId, jump, rules, skipped };
+}
+
+/** One argument as iptables-restore reads it (it splits on blanks and honours double quotes). */
+function restoreArg(arg: string): string {
+  return /^[A-Za-z0-9_.,:/=+-]+$/.test(arg) ? arg : `"${arg.replace(/["\\]/g, '\\$&')}"`;
+}
+
+function restoreLine(args: readonly string[]): string {
+  return args.map(restoreArg).join(' ');
+}
+
+/** iptables-restore --noflush input that creates the chain, fills it, then jumps to it first. */
+export function installScript(plan: RulePlan): string {
+  return [
+    '*nat',
+    `:${plan.chain} - [0:0]`,
+    ...plan.rules.map((rule) => restoreLine(['-A', plan.chain, ...rule])),
+    restoreLine(['-I', 'OUTPUT', '1', ...plan.jump]),
+    'COMMIT',
+    '',
+  ].join('\n');
+}
+
+/** A KT-* chain found in `iptables-save -t nat` output, with every rule that jumps to it. */
+export interface SavedChain {
+  chain: string;
+  /** The full session id from a jump's comment, else the id prefix in the chain name. */
+  sessionId: string;
+  /** The jump rules as saved (`-A OUTPUT ... -j KT-...`). */
+  jumps: string[];
+  /** The chain's own rules as saved (`-A KT-... ...`). */
+  rules: string[];
+}
+
+/** Splits a saved rule into arguments (double quotes group, backslash escapes inside them). */
+export function splitSavedRule(line: string): string[] {
+  const args: string[] = [];
+  let current = '';
+  let inArg = false;
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i]!;
+    if (quoted) {
+      if (ch === '\\' && i + 1 < line.length) current += line[++i];
+      else if (ch === '"') quoted = false;
+      else current += ch;
+    } else if (ch === '"') {
+      quoted = true;
+      inArg = true;
+    } else if (ch === ' ' || ch === '\t') {
+      if (inArg) args.push(current);
+      current = '';
+      inArg = false;
+    } else {
+      current += ch;
+      inArg = true;
+    }
+  }
+  if (inArg) args.push(current);
+  return args;
+}
+
+function argAfter(args: readonly string[], flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+/** The KT-* chains in `iptables-save -t nat` output (only the nat table is read). */
+export function parseSavedChains(saved: string): SavedChain[] {
+  const chains = new Map<string, SavedChain>();
+  let inNat = false;
+  const lines = saved.split('\n');
+  for (const line of lines) {
+    if (line.startsWith('*')) inNat = line === '*nat';
+    if (!inNat) continue;
+    const declared = /^:(KT-[A-Za-z0-9_.-]+) /.exec(line);
+    if (declared) {
+      const chain = declared[1]!;
+      chains.set(chain, { chain, sessionId: chain.slice(CHAIN_PREFIX.length), jumps: [], rules: [] });
+    }
+  }
+  inNat = false;
+  for (const line of lines) {
+    if (line.startsWith('*')) inNat = line === '*nat';
+    if (!inNat || !line.startsWith('-A ')) continue;
+    const args = splitSavedRule(line);
+    const owner = chains.get(args[1] ?? '');
+    if (owner) owner.rules.push(line);
+    const target = chains.get(argAfter(args, '-j') ?? '');
+    if (target && args[1] !== target.chain) {
+      target.jumps.push(line);
+      const comment = argAfter(args, '--comment');
+      if (comment?.startsWith(COMMENT_PREFIX)) {
+        const id = comment.slice(COMMENT_PREFIX.length);
+        if (id.startsWith(target.chain.slice(CHAIN_PREFIX.length))) target.sessionId = id;
+      }
+    }
+  }
+  return [...chains.values()];
+}
+
+/** iptables-restore --noflush input that deletes the jumps to the chains, then the chains. */
+export function removalScript(chains: readonly SavedChain[]): string | undefined {
+  if (chains.length === 0) return undefined;
+  const lines = ['*nat'];
+  for (const chain of chains) {
+    for (const jump of chain.jumps) lines.push(jump.replace(/^-A /, '-D '));
+  }
+  for (const chain of chains) lines.push(`-F ${chain.chain}`);
+  for (const chain of chains) lines.push(`-X ${chain.chain}`);
+  lines.push('COMMIT', '');
+  return lines.join('\n');
+}
+
+export interface Capture {
+  chain: string;
+  sessionId: string;
+  /** The CIDR whose REDIRECT rule matched. */
+  cidr: string;
+  /** Where it is redirected: 127.0.0.1:port. */
+  port: number;
+}
+
+/**
+ * Which KT chain, if any, captures TCP to `ip` according to `iptables-save -t nat` output: the
+ * jumps in nat OUTPUT are followed in order, a RETURN for a matching -d leaves the chain, the first
+ * matching REDIRECT wins. Only KT chains are evaluated.
+ */
+export function captureFromSaved(saved: string, ip: string): Capture | undefined {
+  const chains = new Map(parseSavedChains(saved).map((chain) => [chain.chain, chain]));
+  const output = saved
+    .split('\n')
+    .filter((line) => line.startsWith('-A OUTPUT '))
+    .map(splitSavedRule);
+  const matchesDst = (args: readonly string[]): boolean => {
+    const dst = argAfter(args, '-d');
+    return dst === undefined || ipv4InCidr(ip, normalizeIpv4Cidr(dst) ?? '');
+  };
+  const tcpOk = (args: readonly string[]): boolean => {
+    const proto = argAfter(args, '-p');
+    return proto === undefined || proto === 'tcp' || proto === '6';
+  };
+  for (const jump of output) {
+    const chain = chains.get(argAfter(jump, '-j') ?? '');
+    if (!chain || !tcpOk(jump) || !matchesDst(jump)) continue;
+    for (const rule of chain.rules.map(splitSavedRule)) {
+      if (!tcpOk(rule) || !matchesDst(rule)) continue;
+      const target = argAfter(rule, '-j');
+      if (target === 'RETURN') break;
+      if (target === 'REDIRECT') {
+        const port = Number(argAfter(rule, '--to-ports')?.split('-')[0]);
+        const cidr = normalizeIpv4Cidr(argAfter(rule, '-d') ?? '0.0.0.0/0') ?? '0.0.0.0/0';
+        return { chain: chain.chain, sessionId: chain.sessionId, cidr, port };
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The sentence that stops transparent mode before it starts, or undefined. */
+export function preflightError(uid: number | undefined, iptablesFound: boolean): string | undefined {
+  if (uid !== 0) return NOT_ROOT_MESSAGE;
+  if (!iptablesFound) return NO_IPTABLES_MESSAGE;
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// iptables.
+
+/** Root's PATH may lack the sbin directories under sudo; they are searched too. */
+const EXTRA_BIN_DIRS = ['/usr/sbin', '/sbin', '/usr/local/sbin'];
+
+function findBinary(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter((dir) => dir !== ''), ...EXTRA_BIN_DIRS];
+  for (const dir of dirs) {
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+interface Iptables {
+  save(): Promise<string>;
+  restore(script: string): Promise<void>;
+}
+
+function iptables(): Iptables | undefined {
+  const saveBin = findBinary('iptables-save');
+  const restoreBin = findBinary('iptables-restore');
+  if (saveBin === undefined || restoreBin === undefined) return undefined;
+  return {
+    save: () =>
+      new Promise((resolve, reject) => {
+        execFile(saveBin, ['-t', 'nat'], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 30_000 }, (err, stdout, stderr) => {
+          if (err) reject(new TransparentError(`iptables-save failed: ${stderr.trim() || err.message}`, { cause: err }));
+          else resolve(stdout);
+        });
+      }),
+    restore: async (script) => {
+      const child = spawn(restoreBin, ['--noflush', '--wait', '10'], { stdio: ['pipe', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      child.stdin.on('error', () => {}); // reported through the exit status
+      child.stdin.end(script);
+      // once() rejects if the child emits 'error' (it could not be started).
+      const [code] = (await once(child, 'exit')) as [number | null];
+      if (code !== 0) {
+        throw new TransparentError(`iptables-restore failed: ${stderr.trim().split('\n')[0] ?? `exit ${code}`}`);
+      }
+    },
+  };
+}
+
+function requireIptables(): Iptables {
+  const tables = iptables();
+  const message = preflightError(process.getuid?.(), tables !== undefined);
+  if (message !== undefined) throw new TransparentError(message);
+  return tables!;
+}
+
+/**
+ * Removes the KT chains (and the jumps to them) whose session is not live. `isLive` gets the full
+ * session id when the jump's comment carries it, else the 8-character prefix from the chain name.
+ * Resolves with the chains removed.
+ */
+export async function cleanupStaleChains(isLive: (sessionId: string) => boolean): Promise<string[]> {
+  const tables = requireIptables();
+  const dead = parseSavedChains(await tables.save()).filter((chain) => !isLive(chain.sessionId));
+  const script = removalScript(dead);
+  if (script !== undefined) await tables.restore(script);
+  return dead.map((chain) => chain.chain);
+}
+
+/** Which KT chain captures TCP to `ip` in this network namespace right now (for tests). */
+export async function routeCapturedBy(ip: string): Promise<Capture | undefined> {
+  return captureFromSaved(await requireIptables().save(), ip);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The proxy.
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Copies both ways between an accepted connection and the cluster stream, keeping half-closes. */
+function splice(client: Socket, remote: Duplex): void {
+  if (remote instanceof Socket) remote.setNoDelay(true);
+  remote.on('error', () => {
+    // The cluster side failed: the program sees a reset, as from a refused or broken connection.
+    if (!client.destroyed) client.resetAndDestroy();
+  });
+  client.on('error', () => remote.destroy());
+  // A stream closed without its end (aborted) takes the other side down; an ended one already
+  // half-closed the other through pipe.
+  remote.on('close', () => {
+    if (!remote.readableEnded && !client.destroyed) client.resetAndDestroy();
+  });
+  client.on('close', () => {
+    if (!client.readableEnded || client.errored) remote.destroy();
+  });
+  client.pipe(remote);
+  remote.pipe(client);
+  client.resume();
+}
+
+export async function startTransparent(options: TransparentOptions): Promise<TransparentHandle> {
+  const { dial, log, sessionId } = options;
+  const tables = requireIptables();
+  const lookup = options.originalDst ?? createOriginalDstLookup();
+  const chain = chainName(sessionId);
+  // Bad CIDRs fail here, before anything is listening or installed.
+  planRules({ sessionId, cidrs: options.cidrs, exclude: options.exclude, port: 1 });
+
+  const saved = await tables.save();
+  const existing = parseSavedChains(saved).find((c) => c.chain === chain);
+  if (existing) {
+    if (existing.sessionId !== sessionId) {
+      throw new TransparentError(
+        `iptables chain ${chain} already exists for session ${existing.sessionId}; run kubectl kt-clean if that session is gone`,
+      );
+    }
+    log.warn(`removing iptables chain ${chain}, left by an earlier run of this session`);
+    await tables.restore(removalScript([existing])!);
+  }
+
+  const connections = new Set<Socket>();
+  let closed = false;
+  const server = new Server({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
+  server.on('connection', (client: Socket) => {
+    client.setNoDelay(true);
+    connections.add(client);
+    client.once('close', () => connections.delete(client));
+    client.on('error', (err) => log.debug(`transparent: connection error: ${err.message}`));
+    void handle(client);
+  });
+
+  async function handle(client: Socket): Promise<void> {
+    const from = `${client.remoteAddress}:${client.remotePort}`;
+    let dst;
+    try {
+      dst = await lookup(client);
+    } catch (err) {
+      log.warn(`transparent: reset a connection from ${from} whose original destination is unknown (${errorMessage(err)})`);
+      if (!client.destroyed) client.resetAndDestroy();
+      return;
+    }
+    let remote: Duplex;
+    try {
+      remote = await dial(dst.ip, dst.port);
+    } catch (err) {
+      log.debug(`transparent: ${from} -> ${dst.ip}:${dst.port}: dial failed, reset (${errorMessage(err)})`);
+      if (!client.destroyed) client.resetAndDestroy();
+      return;
+    }
+    if (client.destroyed || closed) {
+      remote.destroy();
+      if (!client.destroyed) client.resetAndDestroy();
+      return;
+    }
+    log.debug(`transparent: ${from} -> ${dst.ip}:${dst.port}`);
+    splice(client, remote);
+  }
+
+  server.listen(options.port ?? 0, LISTEN_HOST);
+  await once(server, 'listening'); // rejects on 'error' (port in use)
+  server.on('error', (err) => log.warn(`transparent: listener error: ${err.message}`));
+  const port = (server.address() as AddressInfo).port;
+
+  const plan = planRules({ sessionId, cidrs: options.cidrs, exclude: options.exclude, port });
+  for (const cidr of plan.skipped) log.warn(`transparent mode handles IPv4 only; ${cidr} is not routed to the cluster`);
+  try {
+    await tables.restore(installScript(plan));
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  log.debug(`transparent: iptables chain ${chain} sends TCP for ${options.cidrs.join(', ')} to ${LISTEN_HOST}:${port}`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    chain,
+    close() {
+      closing ??= (async () => {
+        closed = true;
+        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        let failure: unknown;
+        try {
+          const mine = parseSavedChains(await tables.save()).filter((c) => c.chain === chain);
+          const script = removalScript(mine);
+          if (script !== undefined) await tables.restore(script);
+        } catch (err) {
+          failure = err;
+        }
+        for (const socket of connections) socket.destroy();
+        await serverClosed;
+        if (failure !== undefined) throw failure;
+        log.debug(`transparent: iptables chain ${chain} removed`);
+      })();
+      return closing;
+    },
+  };
+}

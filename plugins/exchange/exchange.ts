@@ -1,0 +1,191 @@
+// kubectl kt-exchange: every call to a Service lands on the laptop. Selector mode points the
+// Service at the session's shadow pod (the original selector kept in an annotation); scale mode
+// scales the Deployment to zero and gives the shadow its pod labels. Either way the change is
+// undone on exit, by the shadow's watchdog when the laptop disappears, or by kt-clean.
+import type { V1Deployment, V1Pod, V1Service } from '@kubernetes/client-node';
+import { ANNOTATION, ROUTES_KEY, SELECT_LABEL, meshNames, type Lock, type RecoveryPlan } from '../../contract/index.ts';
+import { parseLock, parseTable, replaceSelectorPatch, runRecovery } from '../../contract/recovery.ts';
+import { bool, str, type Parsed } from '../cli/cli.ts';
+import { MIN_RECOVER_AFTER_MS, parseDuration } from '../cli/duration.ts';
+import { UserError } from '../cli/errors.ts';
+import { parseExpose, resolveExpose, type ResolvedPort } from '../inbound/expose.ts';
+import { forwardPorts } from '../inbound/forward.ts';
+import { apiStatus, call, clusterNow, mergePatch, type Kube } from '../kube/kube.ts';
+import { createLogger } from '../cli/log.ts';
+import { appsApi, recoveryApi } from '../kube/recovery-api.ts';
+import { checkLock, lockAnnotation } from '../session/service-lock.ts';
+import { checkNamespace, kubeFromFlags, startShadowSession } from '../session/shadow-session.ts';
+import { objectName } from '../session/session.ts';
+import { ExchangeSwitch, recycleTargets } from './switch.ts';
+import { step } from '../session/steps.ts';
+
+export const EXCHANGE_MODES = ['selector', 'scale'] as const;
+
+interface Target {
+  svc: V1Service;
+  deployment?: V1Deployment;
+  pods: V1Pod[];
+}
+
+const selectorString = (sel: Record<string, string>): string => Object.entries(sel).map(([k, v]) => `${k}=${v}`).join(',');
+
+function matches(selector: Record<string, string>, labels: Record<string, string> | undefined): boolean {
+  return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+}
+
+/** `svc`, `service/svc`, `svc/svc` or `deployment/NAME`, resolved to the Service (and Deployment). */
+async function resolveTarget(kube: Kube, arg: string, mode: string): Promise<Target> {
+  const [kind, name] = arg.includes('/') ? arg.split('/', 2) as [string, string] : ['service', arg];
+  const apps = appsApi(kube);
+  const ns = kube.namespace;
+  let svc: V1Service | undefined;
+  let deployment: V1Deployment | undefined;
+  if (kind === 'service' || kind === 'svc' || kind === 'services') {
+    svc = await kube.core.readNamespacedService({ namespace: ns, name }).catch((e: unknown) => {
+      if (apiStatus(e) === 404) throw new UserError(`service "${name}" does not exist in namespace "${ns}".`);
+      throw e;
+    });
+  } else if (kind === 'deployment' || kind === 'deploy' || kind === 'deployments') {
+    deployment = await apps.readNamespacedDeployment({ namespace: ns, name }).catch((e: unknown) => {
+      if (apiStatus(e) === 404) throw new UserError(`deployment "${name}" does not exist in namespace "${ns}".`);
+      throw e;
+    });
+    const labels = deployment.spec?.template.metadata?.labels ?? {};
+    const svcs = (await call(kube, 'list', 'services', () => kube.core.listNamespacedService({ namespace: ns }))).items
+      .filter((s) => s.spec?.selector && Object.keys(s.spec.selector).length > 0 && matches(s.spec.selector, labels));
+    if (svcs.length === 0) throw new UserError(`no Service selects the pods of deployment/${name}; exchange a Service instead.`);
+    if (svcs.length > 1) throw new UserError(`several Services select the pods of deployment/${name} (${svcs.map((s) => s.metadata!.name).join(', ')}); name the one to exchange.`);
+    svc = svcs[0]!;
+  } else {
+    throw new UserError(`"${arg}" is not a Service or deployment/NAME.`, 2);
+  }
+  const selector = svc.spec?.selector;
+  if (!selector || Object.keys(selector).length === 0) throw new UserError(`service/${svc.metadata!.name} has no selector, so kt cannot point it elsewhere.`);
+  const pods = (await kube.core.listNamespacedPod({ namespace: ns, labelSelector: selectorString(parseOriginal(svc) ?? selector) })).items;
+  if (mode === 'scale' && !deployment) {
+    const original = parseOriginal(svc) ?? selector;
+    const deps = (await call(kube, 'list', 'deployments', () => apps.listNamespacedDeployment({ namespace: ns }))).items
+      .filter((d) => matches(original, d.spec?.template.metadata?.labels));
+    if (deps.length === 0) throw new UserError(`no Deployment runs the pods of service/${svc.metadata!.name}; use --mode selector.`);
+    if (deps.length > 1) throw new UserError(`several Deployments run the pods of service/${svc.metadata!.name} (${deps.map((d) => d.metadata!.name).join(', ')}); use --mode selector.`);
+    deployment = deps[0]!;
+  }
+  if (mode === 'scale' && deployment) {
+    const labels = deployment.spec?.template.metadata?.labels ?? {};
+    const all = (await kube.core.listNamespacedService({ namespace: ns })).items
+      .filter((s) => s.spec?.selector && Object.keys(s.spec.selector).length > 0 && matches(s.spec.selector, labels));
+    if (all.length > 1) throw new UserError(`scale mode would take over every Service of deployment/${deployment.metadata!.name} (${all.map((s) => s.metadata!.name).join(', ')}); use --mode selector with one of them.`);
+  }
+  return { svc, pods, ...(deployment ? { deployment } : {}) };
+}
+
+function parseOriginal(svc: V1Service): Record<string, string> | undefined {
+  const raw = svc.metadata?.annotations?.[ANNOTATION.originalSelector];
+  if (!raw) return undefined;
+  try { return JSON.parse(raw) as Record<string, string>; } catch { return undefined; }
+}
+
+export async function runExchange(p: Parsed): Promise<number> {
+  const arg = p.positionals[0];
+  if (!arg || p.positionals.length > 1) throw new UserError('name one Service to exchange: kubectl kt-exchange SERVICE --expose LOCAL[:REMOTE].', 2);
+  const mode = str(p, 'mode') ?? 'selector';
+  const specs = parseExpose(str(p, 'expose'));
+  const recoverAfterMs = parseDuration(str(p, 'recover-after') ?? '60s', 'recover-after', MIN_RECOVER_AFTER_MS);
+  const log = createLogger({ debug: bool(p, 'debug') });
+  const kube = kubeFromFlags(p);
+  await checkNamespace(kube);
+
+  // Everything is checked before anything is created.
+  const target = await resolveTarget(kube, arg, mode);
+  const svcName = target.svc.metadata!.name!;
+  const ports: ResolvedPort[] = resolveExpose(specs, target.svc, target.pods);
+  if (parseLock(target.svc.metadata?.annotations)?.kind === 'mesh') {
+    const table = parseTable((await kube.core.readNamespacedConfigMap({ namespace: kube.namespace, name: meshNames(svcName).routes }).catch(() => undefined))?.data?.[ROUTES_KEY]);
+    if (table) throw new UserError(`service/${svcName} is meshed by ${table.routes.map((r) => r.user).join(', ') || 'someone'}; it cannot be exchanged until they are done.`);
+  }
+  const staleSvcLock = await checkLock(kube, `service/${svcName}`, target.svc.metadata?.annotations);
+  if (target.deployment) await checkLock(kube, `deployment/${target.deployment.metadata!.name}`, target.deployment.metadata?.annotations);
+  if (staleSvcLock) log.warn(`service/${svcName} was left exchanged by a session that is gone (${staleSvcLock.user}, ${staleSvcLock.session}); taking it over`);
+
+  const depName = target.deployment?.metadata?.name;
+  const originalSelector = parseOriginal(target.svc) ?? target.svc.spec!.selector!;
+  const recycle = bool(p, 'recycle-pods') ? await recycleTargets(kube, mode, originalSelector, svcName) : undefined;
+  const planFor = (session: string): RecoveryPlan => ({
+    session,
+    namespace: kube.namespace,
+    steps: mode === 'scale' ? [{ op: 'restore-replicas', deployment: depName!, service: svcName }] : [{ op: 'restore-selector', service: svcName }],
+  });
+  const s = await startShadowSession(p, {
+    kind: 'exchange',
+    kube,
+    rights: mode === 'scale'
+      ? [{ verb: 'get', resource: 'deployments', group: 'apps' }, { verb: 'patch', resource: 'deployments', group: 'apps' }]
+      : [{ verb: 'get', resource: 'services' }, { verb: 'patch', resource: 'services' }],
+    customize: (session) => {
+      const plan = planFor(session.id);
+      return {
+        extraLabels: mode === 'scale' ? { ...(target.deployment!.spec?.template.metadata?.labels ?? {}) } : { [SELECT_LABEL.exchange]: session.id },
+        extraAnnotations: { [ANNOTATION.target]: mode === 'scale' ? `deployment/${depName}` : `service/${svcName}` },
+        listenPorts: ports.map((x) => x.remote),
+        namedPorts: ports.filter((x) => x.targetName).map((x) => ({ name: x.targetName!, containerPort: x.remote })),
+        selfHealing: { plan, recoverAfterMs },
+      };
+    },
+  });
+  const { session, tunnel, life } = s;
+  const sw = new ExchangeSwitch({ kube, tunnel, log, svc: target.svc, servicePort: ports[0]!.servicePort, shadowPod: objectName(session), mode: mode === 'scale' ? 'scale' : 'selector', original: originalSelector });
+  await forwardPorts(tunnel, ports, log, sw.traffic);
+  const lock: Lock = { session: session.id, user: session.user, kind: 'exchange', since: await clusterNow(kube) };
+  const plan = planFor(session.id);
+  life.defer(mode === 'scale' ? `scale deployment/${depName} back` : `restore service/${svcName}`, async () => {
+    const r = await runRecovery(plan, recoveryApi(kube));
+    for (const d of r.done) log.progress(d);
+    for (const f of r.failed) log.warn(`could not undo: ${f}`);
+    await sw.restored();
+  });
+
+  const apps = appsApi(kube);
+  const point = async (): Promise<boolean> => {
+    if (mode === 'scale') {
+      const d = await apps.readNamespacedDeployment({ namespace: kube.namespace, name: depName! });
+      if ((d.spec?.replicas ?? 1) === 0 && d.metadata?.annotations?.[ANNOTATION.lock]?.includes(session.id)) return false;
+      const original = d.metadata?.annotations?.[ANNOTATION.lock]?.includes(session.id) || staleSvcLock
+        ? d.metadata?.annotations?.[ANNOTATION.originalReplicas] ?? String(d.spec?.replicas ?? 1)
+        : String(d.spec?.replicas ?? 1);
+      await apps.patchNamespacedDeployment({ namespace: kube.namespace, name: depName!, body: {
+        metadata: { annotations: { ...lockAnnotation(lock), [ANNOTATION.originalReplicas]: original } },
+        spec: { replicas: 0 },
+      } }, mergePatch);
+      return true;
+    }
+    const cur = await kube.core.readNamespacedService({ namespace: kube.namespace, name: svcName });
+    const selector = cur.spec?.selector ?? {};
+    const ours = { [SELECT_LABEL.exchange]: session.id };
+    if (JSON.stringify(selector) === JSON.stringify(ours)) return false;
+    // The original is what the Service had before any kt session; a reset Service's own selector
+    // is its original again.
+    const kept = parseOriginal(cur);
+    const original = kept && (selector[SELECT_LABEL.exchange] !== undefined || JSON.stringify(kept) === JSON.stringify(selector)) ? kept : selector;
+    await kube.core.patchNamespacedService({ namespace: kube.namespace, name: svcName, body: {
+      metadata: { annotations: { ...lockAnnotation(lock), [ANNOTATION.originalSelector]: JSON.stringify(original) } },
+      spec: { selector: replaceSelectorPatch(selector, ours) },
+    } }, mergePatch);
+    return true;
+  };
+  if (mode === 'scale') await sw.shadowServing();
+  await step(mode === 'scale' ? `scale deployment/${depName} to 0` : `point service/${svcName} at the shadow`);
+  await call(kube, 'patch', mode === 'scale' ? 'deployments' : 'services', point);
+  await sw.switched();
+  if (recycle) { await step(`restart the pods of ${recycle.join(', ')}`); await sw.recyclePods(recycle); }
+
+  // Someone may reset the Service (kubectl apply, a Helm upgrade): point it back.
+  s.guard(point, `${mode === 'scale' ? `deployment/${depName} was scaled up` : `service/${svcName} was reset`} while exchanged; pointed it back to this laptop`);
+
+  s.record({ target: `service/${svcName}`, ports }, mode);
+  s.log.info(`kt-exchange: service/${svcName} in namespace "${kube.namespace}" now sends all its traffic to this laptop (session ${session.id}, mode ${mode}).`);
+  for (const x of ports) s.log.info(`  service port ${x.servicePort}${x.name ? ` (${x.name})` : ''} -> localhost:${x.local}`);
+  if (mode === 'selector') s.log.info(recycle ? '  the real pods are restarting, so kept-alive callers reconnect here.' : '  connections opened before now (keep-alive, gRPC) stay with the real pods; --recycle-pods moves them.');
+  s.log.info(`  restored on Ctrl-C; if this laptop disappears the cluster restores itself after ${Math.round(recoverAfterMs / 1000)}s.`);
+  s.log.info('Press Ctrl-C to stop.');
+  return s.runUntilSignal('restoring', `kt-exchange: service/${svcName} restored; nothing is left in the cluster.`);
+}

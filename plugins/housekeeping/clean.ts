@@ -1,0 +1,105 @@
+// kubectl kt-clean: removes what stale or orphaned sessions left behind, in the cluster and on this
+// machine, and never touches a live session of anyone.
+import { bool, str, type Parsed } from '../cli/cli.ts';
+import { apiStatus, type Kube } from '../kube/kube.ts';
+import { localCleaners } from './local-cleanup.ts';
+import { listLocalSessions, processAlive, removeLocalSession } from '../session/local-state.ts';
+import { createLogger } from '../cli/log.ts';
+import { parseLock, runRecovery } from '../../contract/recovery.ts';
+import type { RecoveryStep } from '../../contract/index.ts';
+import { recoveryApi, appsApi } from '../kube/recovery-api.ts';
+import { lockIsLive } from '../session/service-lock.ts';
+import { formatDuration, parseDuration } from '../cli/duration.ts';
+import { listSessions } from './sessions.ts';
+import { kubeFromFlags } from '../session/shadow-session.ts';
+
+
+async function deletePod(kube: Kube, name: string, namespace: string): Promise<void> {
+  await kube.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch((e: unknown) => { if (apiStatus(e) !== 404) throw e; });
+  await kube.core.deleteNamespacedSecret({ name, namespace }).catch((e: unknown) => { if (apiStatus(e) !== 404) throw e; });
+}
+
+export async function runClean(p: Parsed): Promise<number> {
+  const log = createLogger({ debug: bool(p, 'debug') });
+  const dryRun = bool(p, 'dry-run');
+  const olderThan = str(p, 'older-than');
+  const kube = kubeFromFlags(p);
+  const { sessions } = await listSessions(kube, { allNamespaces: bool(p, 'all-namespaces'), ...(olderThan ? { staleAfterMs: parseDuration(olderThan, 'older-than') } : {}) });
+  const verb = dryRun ? 'would delete' : 'deleted';
+  let actions = 0;
+  // Local changes first: they are found through the local records removed below.
+  for (const undo of localCleaners()) {
+    const done = await undo(dryRun);
+    for (const line of done) { process.stdout.write(`${line}\n`); actions++; }
+  }
+  for (const s of sessions) {
+    if (s.state === 'healthy') {
+      log.debug(`session ${s.id} (${s.kind}, ${s.user}) is live: heartbeat ${formatDuration(s.heartbeatAgeMs)} ago; left alone`);
+      continue;
+    }
+    const why = s.state === 'orphaned' ? 'its process on this machine is gone' : `no heartbeat for ${formatDuration(s.heartbeatAgeMs)}`;
+    // Undo what the session changed (its plan travels in its shadow pod) before removing the pod.
+    for (const plan of s.plans) {
+      if (dryRun) {
+        for (const step of plan.steps) process.stdout.write(`would ${describeStep(step)} (session ${s.id} of ${s.user}: ${why})\n`);
+        actions += plan.steps.length;
+        continue;
+      }
+      const r = await runRecovery(plan, recoveryApi(kube));
+      for (const d of r.done) { process.stdout.write(`${d} (session ${s.id} of ${s.user}: ${why})\n`); actions++; }
+      for (const f of r.failed) log.warn(`could not undo for session ${s.id}: ${f}`);
+    }
+    for (const o of s.objects) {
+      if (!dryRun) await deletePod(kube, o.name, o.namespace);
+      process.stdout.write(`${verb} ${o.kind.toLowerCase()}/${o.name} and its secret in namespace ${o.namespace} (session ${s.id} of ${s.user}, ${s.kind}: ${why})\n`);
+      actions++;
+    }
+    if (!dryRun) removeLocalSession(s.id);
+  }
+  // Services and Deployments still held by sessions whose pods are gone altogether.
+  actions += await releaseDeadLocks(kube, dryRun, new Set(sessions.filter((x) => x.state === 'healthy').map((x) => x.id)));
+  // Records of sessions whose process died and whose cluster objects are already gone.
+  const clusterIds = new Set(sessions.map((s) => s.id));
+  for (const rec of listLocalSessions()) {
+    if (processAlive(rec.pid) || clusterIds.has(rec.id)) continue;
+    if (!dryRun) removeLocalSession(rec.id);
+    process.stdout.write(`${dryRun ? 'would remove' : 'removed'} the local record of session ${rec.id} (process ${rec.pid} is gone)\n`);
+    actions++;
+  }
+  if (actions === 0) process.stdout.write('nothing to clean.\n');
+  return 0;
+}
+
+
+function describeStep(step: RecoveryStep): string {
+  switch (step.op) {
+    case 'restore-selector': return `restore the selector of service/${step.service}`;
+    case 'restore-replicas': return `scale deployment/${step.deployment} back`;
+    case 'delete': return `delete ${step.kind.toLowerCase()}/${step.name}`;
+    case 'remove-route': return `remove the session's routes from configmap/${step.configMap}`;
+    case 'unmesh-if-idle': return `restore service/${step.service} and remove its router if no developer is left`;
+  }
+}
+
+async function releaseDeadLocks(kube: Kube, dryRun: boolean, live: Set<string>): Promise<number> {
+  let n = 0;
+  const svcs = await kube.core.listNamespacedService({ namespace: kube.namespace }).catch(() => undefined);
+  for (const svc of svcs?.items ?? []) {
+    const lock = parseLock(svc.metadata?.annotations);
+    if (!lock || live.has(lock.session) || await lockIsLive(kube, lock)) continue;
+    const plan = { session: lock.session, namespace: kube.namespace, steps: [{ op: 'restore-selector' as const, service: svc.metadata!.name! }] };
+    if (!dryRun) await runRecovery(plan, recoveryApi(kube));
+    process.stdout.write(`${dryRun ? 'would restore' : 'restored'} the selector of service/${svc.metadata!.name} (left by session ${lock.session} of ${lock.user}, whose pods are gone)\n`);
+    n++;
+  }
+  const deps = await appsApi(kube).listNamespacedDeployment({ namespace: kube.namespace }).catch(() => undefined);
+  for (const d of deps?.items ?? []) {
+    const lock = parseLock(d.metadata?.annotations);
+    if (!lock || live.has(lock.session) || await lockIsLive(kube, lock)) continue;
+    const plan = { session: lock.session, namespace: kube.namespace, steps: [{ op: 'restore-replicas' as const, deployment: d.metadata!.name! }] };
+    if (!dryRun) await runRecovery(plan, recoveryApi(kube));
+    process.stdout.write(`${dryRun ? 'would scale' : 'scaled'} deployment/${d.metadata!.name} back (left by session ${lock.session} of ${lock.user}, whose pods are gone)\n`);
+    n++;
+  }
+  return n;
+}

@@ -1,0 +1,78 @@
+// Finding kt sessions in the cluster: every object kt created carries the session label, so a
+// session is the set of objects sharing it. Its state is judged by the cluster's clock (the
+// heartbeat's managedFields time against the API server's Date header) and, for sessions started
+// on this machine, by whether their process is still alive.
+import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
+import { ANNOTATION, LABEL, ROLE, SHADOW_ENV, STALE_AFTER_MS, type RecoveryPlan } from '../../contract/index.ts';
+import { lastHeartbeat } from '../session/heartbeat.ts';
+import { call, clusterNow, type Kube } from '../kube/kube.ts';
+import { listLocalSessions, processAlive } from '../session/local-state.ts';
+import { allKtSelector } from '../session/session.ts';
+
+export type SessionState = 'healthy' | 'stale' | 'orphaned';
+
+export interface ClusterSession {
+  id: string;
+  kind: string;
+  namespace: string;
+  user: string;
+  target: string;
+  createdAt: number;
+  lastHeartbeat: number;
+  ageMs: number;
+  heartbeatAgeMs: number;
+  state: SessionState;
+  objects: { kind: string; name: string; namespace: string }[];
+  /** What the session changed, from its shadow pod (see RecoveryPlan). */
+  plans: RecoveryPlan[];
+}
+
+export interface ListOptions {
+  allNamespaces: boolean;
+  staleAfterMs?: number;
+}
+
+function key(o: KubernetesObject): string | undefined {
+  return o.metadata?.labels?.[LABEL.session];
+}
+
+export async function listSessions(kube: Kube, o: ListOptions): Promise<{ now: number; sessions: ClusterSession[] }> {
+  const now = await clusterNow(kube);
+  const pods: V1Pod[] = o.allNamespaces
+    ? (await call(kube, 'list', 'pods', () => kube.core.listPodForAllNamespaces({ labelSelector: allKtSelector }), undefined)).items
+    : (await call(kube, 'list', 'pods', () => kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: allKtSelector }))).items;
+  const local = new Map(listLocalSessions().map((s) => [s.id, s]));
+  const staleAfter = o.staleAfterMs ?? STALE_AFTER_MS;
+  const byId = new Map<string, ClusterSession>();
+  for (const pod of pods) {
+    const id = key(pod);
+    if (!id) continue;
+    const ns = pod.metadata!.namespace!;
+    let s = byId.get(`${ns}/${id}`);
+    if (!s) {
+      const created = pod.metadata?.creationTimestamp ? new Date(pod.metadata.creationTimestamp).getTime() : now;
+      s = {
+        id, namespace: ns,
+        kind: pod.metadata?.annotations?.[ANNOTATION.kind] ?? 'unknown',
+        user: pod.metadata?.annotations?.[ANNOTATION.user] ?? 'unknown',
+        target: pod.metadata?.annotations?.['kt.dev/target'] ?? '-',
+        createdAt: created, lastHeartbeat: 0, ageMs: now - created, heartbeatAgeMs: 0, state: 'healthy', objects: [], plans: [],
+      };
+      byId.set(`${ns}/${id}`, s);
+    }
+    s.objects.push({ kind: 'Pod', name: pod.metadata!.name!, namespace: ns });
+    const rawPlan = pod.spec?.containers[0]?.env?.find((e) => e.name === SHADOW_ENV.recoveryPlan)?.value;
+    if (rawPlan) {
+      try { s.plans.push(JSON.parse(rawPlan) as RecoveryPlan); } catch { /* not ours to judge */ }
+    }
+    if (pod.metadata?.labels?.[LABEL.role] === ROLE.shadow) s.lastHeartbeat = Math.max(s.lastHeartbeat, lastHeartbeat(pod));
+  }
+  for (const s of byId.values()) {
+    s.heartbeatAgeMs = Math.max(0, now - s.lastHeartbeat);
+    const rec = local.get(s.id);
+    if (rec && !processAlive(rec.pid)) s.state = 'orphaned';
+    else if (s.heartbeatAgeMs > staleAfter) s.state = 'stale';
+  }
+  return { now, sessions: [...byId.values()].sort((a, b) => a.createdAt - b.createdAt) };
+}
+

@@ -1,0 +1,242 @@
+// kubectl kt-mesh: only requests that carry this developer's version mark (a header, or the same
+// key in an OpenTelemetry baggage header) come to the laptop; everyone else keeps using the real
+// pods. Several developers can mesh one Service at once: the first sets up a shared router, each
+// adds a route, the last one out (or the cluster itself, after a vanished laptop) restores it.
+import type { V1Service } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import {
+  ANNOTATION, DEFAULT_VERSION_HEADER, ROUTER_LABEL, ROUTER_PORT, ROUTES_KEY, SELECT_LABEL, SHADOW_PORT, meshNames, type Lock, type RecoveryPlan, type RouteTable,
+} from '../../contract/index.ts';
+import { parseLock, parseTable, replaceSelectorPatch, runRecovery, updateRoutes } from '../../contract/recovery.ts';
+import { bool, str, type Parsed } from '../cli/cli.ts';
+import { MIN_RECOVER_AFTER_MS, parseDuration } from '../cli/duration.ts';
+import { UserError } from '../cli/errors.ts';
+import { parseExpose, resolveExpose, type ResolvedPort } from '../inbound/expose.ts';
+import { forwardPorts } from '../inbound/forward.ts';
+import { imageRef } from '../cli/images.ts';
+import { apiStatus, call, clusterNow, mergePatch, type Kube } from '../kube/kube.ts';
+import { createLogger, type Logger } from '../cli/log.ts';
+import type { Tunnel } from '../tunnel/tunnel.ts';
+import { getThrough, HEALTH_SERVICE_PORT, serviceAnswers } from '../inbound/service-check.ts';
+import { ensureRouter, isHttpPort, waitRouterReady, type MeshPort } from './router.ts';
+import { waitThroughRouter } from './switch.ts';
+import { recoveryApi } from '../kube/recovery-api.ts';
+import { checkLock, lockAnnotation, lockIsLive } from '../session/service-lock.ts';
+import { annotations, labels } from '../session/session.ts';
+import { ROLE } from '../../contract/index.ts';
+import { checkNamespace, kubeFromFlags, startShadowSession } from '../session/shadow-session.ts';
+import { step, throwIfInterrupted } from '../session/steps.ts';
+
+export const MESH_MODES = ['auto', 'manual'] as const;
+const KEY_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const VALUE_RE = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+export function parseMark(text: string | undefined): { header: string; version: string } {
+  if (!text) {
+    const letters = [...randomBytes(5)].map((b) => String.fromCharCode(97 + (b % 26))).join('');
+    return { header: DEFAULT_VERSION_HEADER, version: letters };
+  }
+  const i = text.indexOf(':');
+  const header = (i >= 0 ? text.slice(0, i) : DEFAULT_VERSION_HEADER).toLowerCase();
+  const version = i >= 0 ? text.slice(i + 1) : text;
+  if (!KEY_RE.test(header)) throw new UserError(`--version-mark: "${header}" is not a usable header name (letters, digits and '-').`, 2);
+  if (!VALUE_RE.test(version)) throw new UserError(`--version-mark: "${version}" is not a usable version (letters, digits, '-', '_' and '.', at most 63).`, 2);
+  return { header, version };
+}
+
+function meshPorts(svc: V1Service, pods: Parameters<typeof resolveExpose>[2]): MeshPort[] {
+  return (svc.spec?.ports ?? []).map((p) => {
+    const [r] = resolveExpose([{ local: p.port, remote: String(p.port) }], svc, pods);
+    return { port: p.port, target: r!.remote, name: p.name, protocol: isHttpPort({ ...(p.name ? { name: p.name } : {}), ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}) }) ? 'http' : 'tcp' };
+  });
+}
+
+export async function runMesh(p: Parsed): Promise<number> {
+  const svcName = p.positionals[0];
+  if (!svcName || p.positionals.length > 1) throw new UserError('name one Service to mesh: kubectl kt-mesh SERVICE --expose LOCAL[:REMOTE].', 2);
+  const specs = parseExpose(str(p, 'expose'));
+  const mark = parseMark(str(p, 'version-mark'));
+  const mode = str(p, 'mode') ?? 'auto';
+  const recoverAfterMs = parseDuration(str(p, 'recover-after') ?? '60s', 'recover-after', MIN_RECOVER_AFTER_MS);
+  const log = createLogger({ debug: bool(p, 'debug') });
+  const kube = kubeFromFlags(p);
+  await checkNamespace(kube);
+  const ns = kube.namespace;
+  const names = meshNames(svcName);
+
+  // Everything is checked before anything is created.
+  const svc = await kube.core.readNamespacedService({ namespace: ns, name: svcName }).catch((e: unknown) => {
+    if (apiStatus(e) === 404) throw new UserError(`service "${svcName}" does not exist in namespace "${ns}".`);
+    throw e;
+  });
+  const lock = parseLock(svc.metadata?.annotations);
+  if (lock?.kind === 'exchange') await checkLock(kube, `service/${svcName}`, svc.metadata?.annotations);
+  const original = svc.metadata?.annotations?.[ANNOTATION.originalSelector];
+  const selector = original ? JSON.parse(original) as Record<string, string> : svc.spec?.selector;
+  if (!selector || Object.keys(selector).length === 0) throw new UserError(`service/${svcName} has no selector, so kt cannot route around its pods.`);
+  const selectorText = Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(',');
+  const pods = (await kube.core.listNamespacedPod({ namespace: ns, labelSelector: selectorText })).items;
+  const realSvc: V1Service = { ...svc, spec: { ...svc.spec, selector } };
+  const ports: ResolvedPort[] = resolveExpose(specs, realSvc, pods);
+  const allPorts = meshPorts(realSvc, pods);
+  for (const r of ports) {
+    const mp = allPorts.find((m) => m.port === r.servicePort)!;
+    if (mode === 'auto' && mp.protocol !== 'http') {
+      throw new UserError(`service/${svcName} port ${mp.port}${mp.name ? ` (${mp.name})` : ''} is not HTTP, so requests on it cannot be routed by header; name the port http-* or set its appProtocol, or use kt-exchange.`, 2);
+    }
+  }
+  const existing = await kube.core.readNamespacedConfigMap({ namespace: ns, name: names.routes }).catch(() => undefined);
+  const table = parseTable(existing?.data?.[ROUTES_KEY]);
+  if (table && mode === 'auto') {
+    if (table.header !== mark.header) throw new UserError(`service/${svcName} is meshed by header "${table.header}"; use --version-mark ${table.header}:VALUE.`, 2);
+    const taken = table.routes.find((r) => r.version === mark.version);
+    if (taken && await lockIsLive(kube, { session: taken.session, user: taken.user, kind: 'mesh', since: 0 })) {
+      throw new UserError(`version "${mark.version}" of service/${svcName} is already taken by ${taken.user} (session ${taken.session}); pick another --version-mark.`, 2);
+    }
+  }
+  if (mode === 'manual') return runManual(p, kube, svc, pods[0]?.metadata?.labels ?? selector, ports, mark, recoverAfterMs);
+
+  const devService = (sid: string): string => `${svcName.slice(0, 49)}-kt-${sid}`;
+  const planFor = (sid: string): RecoveryPlan => ({
+    session: sid,
+    namespace: ns,
+    steps: [
+      { op: 'remove-route', configMap: names.routes },
+      { op: 'unmesh-if-idle', service: svcName, configMap: names.routes },
+      { op: 'delete', kind: 'Service', name: devService(sid) },
+    ],
+  });
+  const s = await startShadowSession(p, {
+    kind: 'mesh',
+    kube,
+    // The developer's Service, the route table, and (first developer) the router and its account.
+    rights: [
+      ...['create', 'patch', 'delete'].map((verb) => ({ verb, resource: 'services' })),
+      ...['create', 'patch'].map((verb) => ({ verb, resource: 'configmaps' })),
+      { verb: 'create', resource: 'deployments', group: 'apps' },
+      { verb: 'create', resource: 'serviceaccounts' },
+      ...['roles', 'rolebindings'].map((resource) => ({ verb: 'create', resource, group: 'rbac.authorization.k8s.io' })),
+    ],
+    customize: (session) => ({
+      extraLabels: { [SELECT_LABEL.mesh]: session.id },
+      extraAnnotations: { [ANNOTATION.target]: `service/${svcName}` },
+      listenPorts: ports.map((x) => x.remote),
+      selfHealing: { plan: planFor(session.id), recoverAfterMs },
+    }),
+  });
+  const { session, tunnel, life } = s;
+  await forwardPorts(tunnel, ports, log);
+
+  // This developer's own Service in front of the shadow: the router's target for the version.
+  const dev = devService(session.id);
+  life.defer(`delete service/${dev}`, () => kube.core.deleteNamespacedService({ namespace: ns, name: dev }).then(() => undefined, () => undefined));
+  await step(`create service/${dev} in front of the shadow`);
+  await call(kube, 'create', 'services', () => kube.core.createNamespacedService({ namespace: ns, body: {
+    metadata: { name: dev, namespace: ns, labels: labels(session, ROLE.service), annotations: annotations(session) },
+    spec: {
+      selector: { [SELECT_LABEL.mesh]: session.id },
+      ports: [
+        ...ports.map((x) => ({ name: `p${x.remote}`, port: x.remote, targetPort: x.remote })),
+        // The shadow's health port, so kt can tell when the Service works (see waitRouted).
+        ...(ports.some((x) => x.remote === SHADOW_PORT.health) ? [] : [HEALTH_SERVICE_PORT]),
+      ],
+    },
+  } }));
+
+  // Routes out first on exit, then the shared objects if this was the last developer.
+  const undo = planFor(session.id);
+  life.defer(`remove this laptop's route from service/${svcName}`, async () => {
+    const r = await runRecovery({ ...undo, steps: undo.steps.slice(0, 2) }, recoveryApi(kube));
+    for (const d of r.done) log.progress(d);
+    for (const f of r.failed) log.warn(`could not undo: ${f}`);
+  });
+  const domain = str(p, 'cluster-domain') ?? 'cluster.local';
+  const fresh: RouteTable = {
+    header: mark.header,
+    ports: allPorts.map((m) => ({ port: m.target, protocol: m.protocol, ...(m.name ? { name: m.name } : {}) })),
+    defaultTarget: `${names.stuntman}.${ns}.svc.${domain}`,
+    routes: [],
+  };
+  const created = await call(kube, 'create', 'configmaps', () => ensureRouter(kube, realSvc, allPorts, imageRef('router', str(p, 'router-image')), fresh));
+  if (created) log.progress(`created the router for service/${svcName}`);
+  const route = { version: mark.version, target: `${dev}.${ns}.svc.${domain}`, session: session.id, user: session.user };
+  await step(`add the route for version "${mark.version}"`);
+  await updateRoutes(recoveryApi(kube), ns, names.routes, (t) => ({ ...t, routes: [...t.routes.filter((r) => r.version !== mark.version), route] }));
+  log.progress('waiting for the router');
+  await waitRouterReady(kube, svcName, 120_000);
+  await waitRouted(kube, tunnel, svcName, `${dev}.${ns}.svc.${domain}`, mark.version, log);
+
+  const lockValue: Lock = { session: session.id, user: session.user, kind: 'mesh', since: await clusterNow(kube) };
+  const point = async (): Promise<boolean> => {
+    const cur = await kube.core.readNamespacedService({ namespace: ns, name: svcName });
+    const sel = cur.spec?.selector ?? {};
+    if (sel[ROUTER_LABEL] === svcName && Object.keys(sel).length === 1) return false;
+    if (!await kube.core.readNamespacedConfigMap({ namespace: ns, name: names.routes }).then(() => true, () => false)) return false;
+    const kept = cur.metadata?.annotations?.[ANNOTATION.originalSelector];
+    const curLock = parseLock(cur.metadata?.annotations);
+    await kube.core.patchNamespacedService({ namespace: ns, name: svcName, body: {
+      metadata: { annotations: { ...(curLock?.kind === 'mesh' ? {} : lockAnnotation(lockValue)), [ANNOTATION.originalSelector]: kept && sel[ROUTER_LABEL] ? kept : JSON.stringify(sel) } },
+      spec: { selector: replaceSelectorPatch(sel, { [ROUTER_LABEL]: svcName }) },
+    } }, mergePatch);
+    return true;
+  };
+  await step(`point service/${svcName} at the router`);
+  await call(kube, 'patch', 'services', point);
+  s.guard(point, `service/${svcName} was reset while meshed; pointed it back to the router`);
+  // Also when the Service already pointed at the router: another developer may have just pointed it.
+  await waitThroughRouter(kube, tunnel, svc, allPorts, log);
+
+  s.record({ target: `service/${svcName}`, version: mark.version, header: mark.header, ports }, 'auto');
+  const example = ports[0]!;
+  s.log.info(`kt-mesh: requests to service/${svcName} in namespace "${ns}" with header "${mark.header}: ${mark.version}" (or baggage ${mark.header}=${mark.version}) now come to this laptop; all others go to the real pods (session ${session.id}).`);
+  for (const x of ports) s.log.info(`  service port ${x.servicePort}${x.name ? ` (${x.name})` : ''} -> localhost:${x.local}`);
+  s.log.info(`  try from a pod: curl -H '${mark.header}: ${mark.version}' http://${svcName}.${ns}${example.servicePort === 80 ? '' : `:${example.servicePort}`}/`);
+  s.log.info(`  established connections stay with the pod they were opened to: a kept-alive HTTP or gRPC connection opened before service/${svcName} pointed at the router still reaches the real pods, marked or not, until its caller reconnects.`);
+  s.log.info('Press Ctrl-C to stop.');
+  return s.runUntilSignal('leaving the mesh', `kt-mesh: left service/${svcName}; nothing of this session is left in the cluster.`);
+}
+
+/**
+ * The banner may only say "routed" once a request with the mark really gets here: the router has
+ * loaded the route, and the developer's Service answers (kube-proxy has its rules).
+ */
+async function waitRouted(kube: Kube, tunnel: Tunnel, svcName: string, devHost: string, version: string, log: Logger): Promise<void> {
+  const end = Date.now() + 30_000;
+  for (;;) {
+    throwIfInterrupted();
+    const serviceOk = await serviceAnswers(tunnel, devHost);
+    const pods = await kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: `${ROUTER_LABEL}=${svcName}` }).catch(() => undefined);
+    const ips = (pods?.items ?? []).filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((p) => p.status?.podIP).filter((ip): ip is string => !!ip);
+    const tables = await Promise.all(ips.map((ip) => getThrough(tunnel, ip, ROUTER_PORT.health, '/routes')));
+    const routed = ips.length > 0 && tables.every((t) => t !== undefined && (parseTable(t)?.routes ?? []).some((r) => r.version === version));
+    if (serviceOk && routed) return;
+    if (Date.now() > end) {
+      log.warn(`the route for version "${version}" is not confirmed yet (${serviceOk ? '' : 'the Service does not answer; '}${routed ? '' : 'the router has not loaded it'}); requests may not arrive at first`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+/** Manual mode: only a pod with the real pods' labels plus `version`, for Istio rules. */
+async function runManual(p: Parsed, kube: Kube, svc: V1Service, podLabels: Record<string, string>, ports: ResolvedPort[], mark: { header: string; version: string }, recoverAfterMs: number): Promise<number> {
+  const svcName = svc.metadata!.name!;
+  const { 'pod-template-hash': _hash, ...base } = podLabels;
+  const s = await startShadowSession(p, {
+    kind: 'mesh',
+    kube,
+    customize: (session) => ({
+      extraLabels: { ...base, version: mark.version },
+      extraAnnotations: { [ANNOTATION.target]: `service/${svcName}` },
+      listenPorts: ports.map((x) => x.remote),
+      namedPorts: ports.filter((x) => x.targetName).map((x) => ({ name: x.targetName!, containerPort: x.remote })),
+      selfHealing: { plan: { session: session.id, namespace: kube.namespace, steps: [] }, recoverAfterMs },
+    }),
+  });
+  await forwardPorts(s.tunnel, ports, s.log);
+  s.record({ target: `service/${svcName}`, version: mark.version }, 'manual');
+  s.log.info(`kt-mesh (manual): pod kt-mesh-${s.session.id} carries the labels of service/${svcName}'s pods plus version=${mark.version}.`);
+  s.log.info(`  write Istio rules for it: a DestinationRule subset with label version: ${mark.version}, and a VirtualService route matching header "${mark.header}: ${mark.version}" to that subset.`);
+  s.log.info('Press Ctrl-C to stop.');
+  return s.runUntilSignal('leaving', `kt-mesh: left service/${svcName}; nothing of this session is left in the cluster.`);
+}

@@ -1,0 +1,203 @@
+// The per-session shadow pod and its Secret: the manifest, creating both, waiting for the pod to
+// be ready (with progress, and an explanation from its events when it does not start), deleting.
+import type { V1Pod, V1Secret } from '@kubernetes/client-node';
+import { ROLE, SESSION_SECRET, SHADOW_DRAIN, SHADOW_ENV, SHADOW_PORT } from '../../contract/index.ts';
+import { UserError } from '../cli/errors.ts';
+import { apiStatus, call, type Kube } from '../kube/kube.ts';
+import type { SessionKeys } from './keys.ts';
+import type { Logger } from '../cli/log.ts';
+import { annotations, labels, objectName, type Session } from './session.ts';
+import { armRbac, type SelfHealing } from './self-healing.ts';
+import { step, throwIfInterrupted } from './steps.ts';
+
+export interface ShadowOptions {
+  image: string;
+  imagePullSecret?: string | undefined;
+  nodeSelector?: Record<string, string> | undefined;
+  serviceAccount?: string | undefined;
+  /** Extra labels on the pod (exchange and mesh select it by these). */
+  extraLabels?: Record<string, string> | undefined;
+  resources?: { cpuRequest: string; memoryRequest: string; memoryLimit: string } | undefined;
+  clusterDomain?: string | undefined;
+  /** Target ports the shadow listens on for remote forwards; any below 1024 needs a sysctl. */
+  listenPorts?: number[] | undefined;
+  /** Container ports to declare by name: a Service whose targetPort is a name finds them so. */
+  namedPorts?: { name: string; containerPort: number }[] | undefined;
+  /** Annotations for kt-status (the target). */
+  extraAnnotations?: Record<string, string> | undefined;
+  /** Undo the session from inside the cluster when the laptop disappears. */
+  selfHealing?: SelfHealing | undefined;
+}
+
+/** Filled in by createShadow when self-healing is armed for this pod incarnation. */
+interface Armed { serviceAccount: string }
+
+export const DEFAULT_RESOURCES = { cpuRequest: '50m', memoryRequest: '64Mi', memoryLimit: '256Mi' };
+
+export function shadowPodManifest(s: Session, o: ShadowOptions, armed?: Armed): V1Pod {
+  const name = objectName(s);
+  const r = o.resources ?? DEFAULT_RESOURCES;
+  const lowPort = (o.listenPorts ?? []).some((p) => p < 1024);
+  // The plan is always carried (kt-clean reads it from here); the watchdog arms only with an account.
+  const healing = o.selfHealing ? [
+    { name: SHADOW_ENV.recoveryPlan, value: JSON.stringify(o.selfHealing.plan) },
+    { name: SHADOW_ENV.podName, value: name },
+    ...(armed ? [{ name: SHADOW_ENV.recoverAfterMs, value: String(o.selfHealing.recoverAfterMs) }] : []),
+  ] : [];
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: s.namespace, labels: { ...labels(s, ROLE.shadow), ...(o.extraLabels ?? {}) }, annotations: { ...annotations(s), ...(o.extraAnnotations ?? {}) } },
+    spec: {
+      // API access only for self-healing, through an account limited to the session's objects.
+      automountServiceAccountToken: !!armed,
+      enableServiceLinks: false,
+      ...(armed ? { serviceAccountName: armed.serviceAccount } : o.serviceAccount ? { serviceAccountName: o.serviceAccount } : {}),
+      ...(o.nodeSelector ? { nodeSelector: o.nodeSelector } : {}),
+      ...(o.imagePullSecret ? { imagePullSecrets: [{ name: o.imagePullSecret }] } : {}),
+      terminationGracePeriodSeconds: SHADOW_DRAIN.terminationGracePeriodSeconds,
+      // Passes the `restricted` Pod Security level.
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 1000,
+        runAsGroup: 1000,
+        fsGroup: 1000,
+        seccompProfile: { type: 'RuntimeDefault' },
+        // Listening below 1024 without root or capabilities: a safe sysctl `restricted` allows.
+        ...(lowPort ? { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] } : {}),
+      },
+      containers: [{
+        name: 'shadow',
+        image: o.image,
+        imagePullPolicy: 'IfNotPresent',
+        env: [
+          { name: SHADOW_ENV.session, value: s.id },
+          { name: SHADOW_ENV.namespace, value: s.namespace },
+          { name: SHADOW_ENV.clusterDomain, value: o.clusterDomain ?? 'cluster.local' },
+          ...healing,
+        ],
+        ports: [
+          { name: 'ssh', containerPort: SHADOW_PORT.ssh },
+          { name: 'dns', containerPort: SHADOW_PORT.dns, protocol: 'UDP' },
+          { name: 'dns-tcp', containerPort: SHADOW_PORT.dns },
+          { name: 'health', containerPort: SHADOW_PORT.health },
+          ...(o.namedPorts ?? []).filter((np) => !['ssh', 'dns', 'dns-tcp', 'health'].includes(np.name)),
+        ],
+        volumeMounts: [{ name: 'session', mountPath: SESSION_SECRET.mountPath, readOnly: true }],
+        readinessProbe: { httpGet: { path: '/readyz', port: 'health' }, periodSeconds: 1, failureThreshold: 3 },
+        livenessProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 10, failureThreshold: 3 },
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        },
+        resources: { requests: { cpu: r.cpuRequest, memory: r.memoryRequest }, limits: { memory: r.memoryLimit } },
+      }],
+      volumes: [{ name: 'session', secret: { secretName: name, defaultMode: 0o440 } }],
+    },
+  };
+}
+
+export function sessionSecret(s: Session, keys: SessionKeys, owner: V1Pod): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: objectName(s),
+      namespace: s.namespace,
+      labels: labels(s, ROLE.shadow),
+      annotations: annotations(s),
+      // Deleting the pod deletes the Secret with it, even when kt is not there to do it.
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: owner.metadata!.name!, uid: owner.metadata!.uid!, blockOwnerDeletion: false }],
+    },
+    type: 'Opaque',
+    stringData: {
+      [SESSION_SECRET.authorizedKey]: keys.clientPublic,
+      [SESSION_SECRET.hostKey]: keys.hostPrivate,
+    },
+  };
+}
+
+/**
+ * Creates the pod, then its Secret (owned by the pod). The pod waits in ContainerCreating for the
+ * Secret, which takes a moment, so the owner reference can carry the pod's uid.
+ */
+export async function createShadow(kube: Kube, s: Session, keys: SessionKeys, o: ShadowOptions, log: Logger): Promise<V1Pod> {
+  const rbac = o.selfHealing && !o.serviceAccount
+    ? await armRbac(kube, objectName(s), labels(s, ROLE.shadow), o.selfHealing.plan, log)
+    : undefined;
+  const body = shadowPodManifest(s, o, rbac);
+  let pod: V1Pod;
+  try {
+    await step(`create the shadow pod ${objectName(s)}`);
+    pod = await call(kube, 'create', 'pods', () => kube.core.createNamespacedPod({ namespace: s.namespace, body }));
+  } catch (e) {
+    await rbac?.remove();
+    throw e;
+  }
+  try {
+    await step(`create the session Secret ${objectName(s)}`);
+    await call(kube, 'create', 'secrets', () => kube.core.createNamespacedSecret({ namespace: s.namespace, body: sessionSecret(s, keys, pod) }));
+    if (rbac) await step('hand the self-healing account to the pod');
+    await rbac?.adopt({ name: pod.metadata!.name!, uid: pod.metadata!.uid! });
+  } catch (e) {
+    await deleteShadow(kube, s).catch(() => undefined);
+    await rbac?.remove();
+    throw e;
+  }
+  return pod;
+}
+
+export async function deleteShadow(kube: Kube, s: Session): Promise<void> {
+  const name = objectName(s);
+  const ignore404 = (e: unknown): void => { if (apiStatus(e) !== 404) throw e; };
+  await Promise.all([
+    kube.core.deleteNamespacedPod({ name, namespace: s.namespace, gracePeriodSeconds: 0 }).catch(ignore404),
+    // The pod owns the Secret, so the garbage collector removes it anyway; deleting it here only
+    // makes that immediate, and failing to (it may never have been created) changes nothing.
+    kube.core.deleteNamespacedSecret({ name, namespace: s.namespace }).catch(() => undefined),
+  ]);
+}
+
+const PULL_FAILURES = new Set(['ErrImagePull', 'ImagePullBackOff', 'ErrImageNeverPull', 'InvalidImageName']);
+
+/** Why a pod is not starting, in one sentence, or undefined while it may still start. */
+export function diagnose(pod: V1Pod, image: string): string | undefined {
+  const cs = pod.status?.containerStatuses?.[0];
+  const waiting = cs?.state?.waiting;
+  if (waiting?.reason && PULL_FAILURES.has(waiting.reason)) {
+    return `the shadow image ${image} cannot be pulled (${waiting.reason}); choose one the cluster can pull with --image, $KT_SHADOW_IMAGE or $KT_IMAGE_REGISTRY, or shadowImage or registry in ~/.kt/config.yaml ('kubectl kt-connect --version' shows which image is used and why).`;
+  }
+  if (waiting?.reason === 'CreateContainerConfigError' || waiting?.reason === 'CreateContainerError') {
+    return `the shadow container cannot be created: ${waiting.message ?? waiting.reason}.`;
+  }
+  if (waiting?.reason === 'CrashLoopBackOff' || (cs?.restartCount ?? 0) >= 2) {
+    return `the shadow container keeps crashing (${cs?.lastState?.terminated?.reason ?? 'exit'} code ${cs?.lastState?.terminated?.exitCode ?? '?'}); see 'kubectl logs -n ${pod.metadata?.namespace} ${pod.metadata?.name}'.`;
+  }
+  const unschedulable = pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable');
+  if (unschedulable) return `the shadow pod cannot be scheduled: ${unschedulable.message ?? 'no node fits'}.`;
+  return undefined;
+}
+
+/** Waits for the pod to be Ready, logging progress; throws a UserError that says why when it fails. */
+export async function waitReady(kube: Kube, s: Session, image: string, timeoutMs: number, log: Logger): Promise<V1Pod> {
+  const name = objectName(s);
+  const start = Date.now();
+  let lastPhase = '';
+  for (;;) {
+    throwIfInterrupted();
+    const pod = await call(kube, 'get', 'pods', () => kube.core.readNamespacedPod({ name, namespace: s.namespace }));
+    const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    if (ready) return pod;
+    const why = diagnose(pod, image);
+    if (why) throw new UserError(why);
+    const phase = pod.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? pod.status?.phase ?? 'Pending';
+    if (phase !== lastPhase) { log.progress(`shadow pod ${name}: ${phase}`); lastPhase = phase; }
+    if (Date.now() - start > timeoutMs) {
+      const events = await kube.core.listNamespacedEvent({ namespace: s.namespace, fieldSelector: `involvedObject.name=${name}` }).catch(() => undefined);
+      const last = events?.items.at(-1);
+      throw new UserError(`the shadow pod ${name} was not ready within ${Math.round(timeoutMs / 1000)}s (${phase}${last ? `; last event: ${last.reason}: ${last.message}` : ''}); raise --pod-timeout or check the cluster.`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

@@ -1,0 +1,292 @@
+// The tunnel: one SSH connection to the session's shadow pod over one port-forward through the API
+// server. Outbound connections are SSH channels (direct-tcpip), inbound ones SSH remote forwards.
+// When the port-forward, the connection or the pod dies, it reconnects by itself with backoff,
+// recreating the pod if it is gone, and re-registers remote forwards; callers just retry.
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import ssh2, { type Client, type ClientChannel, type TcpConnectionDetails, type AcceptConnection, type RejectConnection } from 'ssh2';
+import { SHADOW_PORT, SSH_USER } from '../../contract/index.ts';
+import type { Dialer } from './dialer.ts';
+import { UserError } from '../cli/errors.ts';
+import { widenWindow } from '../../runtime/ssh-window.ts';
+import { batchWritesPerTick } from '../../runtime/ssh-writes.ts';
+import { joinStreams } from '../connect/socks/socks-proxy.ts';
+import { apiStatus, type Kube } from '../kube/kube.ts';
+import { pinnedHostVerifier, type SessionKeys } from '../session/keys.ts';
+import type { Logger } from '../cli/log.ts';
+import { missingPermission } from '../kube/api-errors.ts';
+import { openPortForward } from './port-forward.ts';
+import { objectName, type Session } from '../session/session.ts';
+import { createShadow, waitReady, type ShadowOptions } from '../session/shadow-pod.ts';
+import { step } from '../session/steps.ts';
+
+export type TunnelState = 'connecting' | 'up' | 'reconnecting' | 'closed';
+
+export interface TunnelHealth {
+  state: TunnelState;
+  since: number;
+  reconnects: number;
+  openChannels: number;
+  totalChannels: number;
+  lastError?: string | undefined;
+}
+
+export interface TunnelOptions {
+  kube: Kube;
+  session: Session;
+  keys: SessionKeys;
+  shadow: ShadowOptions;
+  log: Logger;
+  podTimeoutMs: number;
+  /** How long a dial waits for a reconnect in progress before it fails. */
+  dialWaitMs?: number;
+}
+
+/**
+ * Called for each connection arriving on a remote forward: resolves with the local stream to join
+ * it to, or rejects, and the caller in the cluster is refused at once instead of hanging.
+ */
+export type ForwardHandler = (info: TcpConnectionDetails) => Promise<Duplex>;
+
+interface RemoteForward { bindAddr: string; port: number; handler: ForwardHandler }
+
+const BACKOFF_MS = [200, 500, 1000, 2000, 4000, 5000];
+
+export class Tunnel extends EventEmitter {
+  readonly #o: TunnelOptions;
+  #client: Client | undefined;
+  #pf: Duplex | undefined;
+  #state: TunnelState = 'connecting';
+  #since = Date.now();
+  #reconnects = 0;
+  #open = 0;
+  #total = 0;
+  #lastError: string | undefined;
+  #up: Promise<void>;
+  #markUp: () => void = () => {};
+  readonly #forwards = new Map<number, RemoteForward>();
+  #reconnecting = false;
+
+  constructor(o: TunnelOptions) {
+    super();
+    this.#o = o;
+    this.#up = new Promise((r) => { this.#markUp = r; });
+  }
+
+  get state(): TunnelState { return this.#state; }
+
+  // A method, not an inline comparison: the state changes across awaits.
+  #isClosed(): boolean { return this.#state === 'closed'; }
+
+  health(): TunnelHealth {
+    return { state: this.#state, since: this.#since, reconnects: this.#reconnects, openChannels: this.#open, totalChannels: this.#total, lastError: this.#lastError };
+  }
+
+  #setState(s: TunnelState): void {
+    if (s === this.#state) return;
+    this.#state = s;
+    this.#since = Date.now();
+    this.emit('state', s);
+    if (s === 'up') this.#markUp();
+    if (s === 'reconnecting') this.#up = new Promise((r) => { this.#markUp = r; });
+  }
+
+  /** Creates the shadow pod and connects. Throws a UserError when the pod cannot start. */
+  async start(): Promise<void> {
+    const { kube, session, keys, shadow, log, podTimeoutMs } = this.#o;
+    log.progress(`creating shadow pod ${objectName(session)} in namespace ${session.namespace}`);
+    await createShadow(kube, session, keys, shadow, log);
+    await waitReady(kube, session, shadow.image, podTimeoutMs, log);
+    log.progress('shadow pod ready; connecting over a port-forward');
+    // A pod that just turned Ready can still drop the first connection: a few quick retries.
+    await step('open the port-forward and the SSH connection');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const t0 = Date.now();
+        await this.#connect();
+        log.debug(`connected: port-forward and SSH up in ${Date.now() - t0} ms`);
+        break;
+      } catch (e) {
+        if (e instanceof UserError || attempt >= 3) throw e;
+        log.debug(`connect attempt ${attempt} failed: ${(e as Error).message}; retrying`);
+        await new Promise((r) => setTimeout(r, 300 * attempt));
+      }
+    }
+    this.#setState('up');
+  }
+
+  async #connect(): Promise<void> {
+    const { kube, session, keys } = this.#o;
+    const pf = await openPortForward(kube.kc, { namespace: session.namespace, pod: objectName(session), port: SHADOW_PORT.ssh }).catch((e: unknown) => {
+      if ((e as { statusCode?: number }).statusCode === 403) {
+        throw new UserError(missingPermission({ verb: 'get', resource: 'pods/portforward', apiGroup: '', namespace: session.namespace }));
+      }
+      throw e;
+    });
+    batchWritesPerTick(pf);
+    const client = new ssh2.Client();
+    // ssh2 may emit more than one error for one failure; the later ones must not crash kt.
+    client.on('error', () => {});
+    await new Promise<void>((resolve, reject) => {
+      const onError = (e: Error): void => { pf.destroy(); reject(e); };
+      client.once('ready', () => { client.off('error', onError); resolve(); });
+      client.once('error', onError);
+      client.connect({
+        sock: pf,
+        username: SSH_USER,
+        privateKey: keys.clientPrivate,
+        hostVerifier: pinnedHostVerifier(keys.hostPublicBlob),
+        readyTimeout: 10_000,
+        keepaliveInterval: 5_000,
+        keepaliveCountMax: 3,
+        algorithms: {
+          // AES-GCM runs in OpenSSL through node:crypto: the fastest choice without native add-ons.
+          cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-ctr'],
+        },
+      });
+    });
+    this.#pf = pf;
+    this.#client = client;
+    const lost = (why: string): void => {
+      if (this.#client !== client) return;
+      this.#client = undefined;
+      pf.destroy();
+      this.#lost(why);
+    };
+    client.on('error', (e) => lost(e.message));
+    client.on('close', () => lost('connection closed'));
+    pf.on('close', () => lost('port-forward closed'));
+    client.on('tcp connection', (info: TcpConnectionDetails, accept: AcceptConnection<ClientChannel>, reject: RejectConnection) => {
+      const fwd = this.#forwards.get(info.destPort);
+      if (!fwd) { reject(); return; }
+      fwd.handler(info).then((local) => {
+        const ch = accept();
+        widenWindow(ch);
+        this.#track(ch);
+        joinStreams(ch, local);
+      }, () => reject());
+    });
+    for (const f of this.#forwards.values()) await this.#requestForward(client, f.bindAddr, f.port);
+  }
+
+  #lost(why: string): void {
+    if (this.#state === 'closed' || this.#reconnecting) return;
+    this.#lastError = why;
+    this.#o.log.warn(`connection to the shadow lost (${why}); reconnecting`);
+    this.#setState('reconnecting');
+    void this.#reconnectLoop();
+  }
+
+  async #reconnectLoop(): Promise<void> {
+    this.#reconnecting = true;
+    const t0 = Date.now();
+    const { kube, session, keys, shadow, log, podTimeoutMs } = this.#o;
+    for (let attempt = 0; this.#state !== 'closed'; attempt++) {
+      try {
+        const pod = await kube.core.readNamespacedPod({ name: objectName(session), namespace: session.namespace }).catch((e: unknown) => {
+          if (apiStatus(e) === 404) return undefined;
+          throw e;
+        });
+        if (!pod || pod.metadata?.deletionTimestamp) {
+          if (pod) await waitGone(kube, session);
+          log.progress(`shadow pod ${objectName(session)} is gone; recreating it`);
+          await createShadow(kube, session, keys, shadow, log);
+        }
+        await waitReady(kube, session, shadow.image, podTimeoutMs, log);
+        if (this.#isClosed()) return;
+        await this.#connect();
+        this.#reconnects++;
+        this.#reconnecting = false;
+        this.#setState('up');
+        log.info(`reconnected to the shadow after ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+        return;
+      } catch (e) {
+        this.#lastError = (e as Error).message;
+        log.debug(`reconnect attempt ${attempt + 1} failed: ${this.#lastError}`);
+        await new Promise((r) => setTimeout(r, BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)]));
+      }
+    }
+  }
+
+  #track(ch: ClientChannel): void {
+    this.#open++;
+    this.#total++;
+    ch.once('close', () => { this.#open--; });
+  }
+
+  async #ready(): Promise<Client> {
+    if (this.#state === 'closed') throw new Error('the tunnel is closed');
+    if (this.#client && this.#state === 'up') return this.#client;
+    const wait = this.#o.dialWaitMs ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#up,
+      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`the tunnel is reconnecting (${this.#lastError ?? 'connection lost'})`)), wait); }),
+    ]).finally(() => clearTimeout(timer));
+    if (!this.#client) throw new Error('the tunnel is not connected');
+    return this.#client;
+  }
+
+  /** Opens a connection to host:port from inside the cluster (names resolve in the cluster). */
+  readonly dial: Dialer = async (host, port) => {
+    const client = await this.#ready();
+    return new Promise<Duplex>((resolve, reject) => {
+      client.forwardOut('127.0.0.1', 0, host, port, (err, ch) => {
+        if (err) { reject(new Error(`cannot reach ${host}:${port} from the cluster: ${err.message}`)); return; }
+        widenWindow(ch);
+        this.#track(ch);
+        resolve(ch);
+      });
+    });
+  };
+
+  #requestForward(client: Client, bindAddr: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      client.forwardIn(bindAddr, port, (err, bound) => {
+        if (err) reject(new Error(`the shadow could not listen on ${bindAddr}:${port}: ${err.message}`));
+        else resolve(bound || port);
+      });
+    });
+  }
+
+  /**
+   * Asks the shadow to listen on port (in the pod) and hand each connection to handler. Survives
+   * reconnects: the forward is registered again on every new connection.
+   */
+  async forwardIn(bindAddr: string, port: number, handler: ForwardHandler): Promise<number> {
+    const client = await this.#ready();
+    const bound = await this.#requestForward(client, bindAddr, port);
+    this.#forwards.set(bound, { bindAddr, port: bound, handler });
+    return bound;
+  }
+
+  /** Runs the shadow's health command over the connection; resolves with the round trip in ms. */
+  async ping(): Promise<number> {
+    const client = await this.#ready();
+    const t0 = performance.now();
+    return new Promise((resolve, reject) => {
+      client.exec('kt-ping', (err, ch) => {
+        if (err) { reject(err); return; }
+        let out = '';
+        ch.on('data', (d: Buffer) => { out += d.toString(); });
+        ch.on('close', () => (out.trim() === 'pong' ? resolve(performance.now() - t0) : reject(new Error(`unexpected ping reply: ${out}`))));
+      });
+    });
+  }
+
+  /** Closes the connection; the caller deletes the pod (see session cleanup). */
+  close(): void {
+    this.#setState('closed');
+    this.#client?.end();
+    this.#pf?.destroy();
+    this.#client = undefined;
+  }
+}
+
+async function waitGone(kube: Kube, s: Session): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    const exists = await kube.core.readNamespacedPod({ name: objectName(s), namespace: s.namespace }).then(() => true, (e: unknown) => apiStatus(e) !== 404);
+    if (!exists) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

@@ -1,0 +1,197 @@
+// Shell completion: the __complete protocol kubectl's plugin helpers speak, the completion
+// scripts, and the real plugins answering through the source-tree helpers in plugins/bin.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { KUBE_FLAGS, type CommandSpec } from '../../../../plugins/cli/cli.ts';
+import { complete, completionScript, Directive, formatCompletion, withCompletion, type Sources, type Target } from '../../../../plugins/cli/completion.ts';
+
+const run = async (): Promise<number> => 0;
+const spec: CommandSpec = {
+  name: 'kt-demo',
+  summary: 'A demo',
+  usage: 'kubectl kt-demo',
+  flags: [
+    ...KUBE_FLAGS,
+    { name: 'mode', type: 'string', description: 'How', choices: ['socks', 'transparent', 'hosts'] },
+    { name: 'output', short: 'o', type: 'string', description: 'Format', choices: ['text', 'json'] },
+    { name: 'include-cidr', type: 'string', multiple: true, description: 'Extra ranges' },
+    { name: 'service', type: 'string', description: 'A Service', complete: 'service' },
+    { name: 'proxy-port', type: 'string', description: 'Port' },
+    { name: 'all-namespaces', short: 'A', type: 'boolean', description: 'Everywhere' },
+    { name: 'quiet', short: 'q', type: 'boolean', description: 'Quiet' },
+  ],
+  subcommands: [{ name: 'status', summary: 'Show status', usage: 'kubectl kt-demo status', flags: [...KUBE_FLAGS, { name: 'output', short: 'o', type: 'string', description: 'Format', choices: ['text', 'json'] }], run }],
+  run,
+};
+
+const asked: { what: string; t: Target }[] = [];
+const sources: Sources = {
+  contexts: async (t) => { asked.push({ what: 'contexts', t }); return ['prod', 'dev', 'kind-dev']; },
+  namespaces: async (t) => { asked.push({ what: 'namespaces', t }); return ['default', 'dev', 'kube-system', 'dev']; },
+  services: async (t) => { asked.push({ what: 'services', t }); return ['echo', 'api']; },
+};
+const values = async (words: string[]): Promise<string[]> => (await complete(spec, words, sources)).candidates.map((c) => c.value);
+const directive = async (words: string[]): Promise<number> => (await complete(spec, words, sources)).directive;
+
+describe('__complete', () => {
+  it('offers the subcommands, and completion, as the first word', async () => {
+    expect(await values([''])).toEqual(['status', 'completion']);
+    expect(await values(['st'])).toEqual(['status']);
+    expect(await directive([''])).toBe(Directive.NoFileComp);
+    const c = await complete(spec, [''], sources);
+    expect(c.candidates[0]!.description).toBe('Show status');
+  });
+
+  it('offers flag names, with descriptions, leaving out the ones already given', async () => {
+    const all = await values(['--']);
+    expect(all).toContain('--mode');
+    expect(all).toContain('--namespace');
+    expect(all).toContain('--help');
+    expect(all).toContain('--version');
+    expect(all.every((f) => f.startsWith('--'))).toBe(true);
+    expect(await values(['--mo'])).toEqual(['--mode']);
+    expect(await values(['--mode', 'socks', '--mo'])).toEqual([]);
+    // Flags that may repeat are offered again.
+    expect(await values(['--include-cidr', '10.0.0.0/8', '--inc'])).toEqual(['--include-cidr']);
+    // A lone dash adds the shorthands.
+    expect(await values(['-'])).toEqual(expect.arrayContaining(['-n', '--namespace', '-o', '-A']));
+    expect(await directive(['--'])).toBe(Directive.NoFileComp);
+  });
+
+  it("completes a flag's choices, as a separate word or after =", async () => {
+    expect(await values(['--mode', ''])).toEqual(['socks', 'transparent', 'hosts']);
+    expect(await values(['--mode', 't'])).toEqual(['transparent']);
+    expect(await values(['--mode=h'])).toEqual(['--mode=hosts']);
+    expect(await values(['-o', ''])).toEqual(['text', 'json']);
+    expect(await values(['-qo', 'j'])).toEqual(['json']);
+    expect(await directive(['--mode', ''])).toBe(Directive.NoFileComp);
+  });
+
+  it('completes the choices of a subcommand', async () => {
+    expect(await values(['status', '-o', ''])).toEqual(['text', 'json']);
+    expect(await values(['status', '--'])).not.toContain('--mode');
+  });
+
+  it('completes contexts and namespaces from the kubeconfig and cluster, honouring --kubeconfig and --context', async () => {
+    asked.length = 0;
+    expect(await values(['--context', 'd'])).toEqual(['dev']);
+    expect(await values(['--kubeconfig', '/tmp/k', '--context', 'prod', '-n', 'd'])).toEqual(['default', 'dev']);
+    expect(asked.at(-1)).toEqual({ what: 'namespaces', t: { kubeconfig: '/tmp/k', context: 'prod', namespace: undefined } });
+    expect(await values(['--namespace=kube'])).toEqual(['--namespace=kube-system']);
+    expect(await values(['-n', 'dev', '--service', ''])).toEqual(['api', 'echo']);
+    expect(asked.at(-1)!.t.namespace).toBe('dev');
+  });
+
+  it('answers with nothing, not an error, when the cluster cannot be asked', async () => {
+    const failing: Sources = { contexts: () => Promise.reject(new Error('no')), namespaces: () => Promise.reject(new Error('no')), services: () => Promise.reject(new Error('no')) };
+    expect(await complete(spec, ['-n', ''], failing)).toEqual({ candidates: [], directive: Directive.NoFileComp });
+  });
+
+  it('leaves files to the shell for --kubeconfig and after --', async () => {
+    expect(await directive(['--kubeconfig', ''])).toBe(Directive.Default);
+    expect(await directive(['--', 'cu'])).toBe(Directive.Default);
+    expect(await values(['--', '--mo'])).toEqual([]);
+  });
+
+  it('completes nothing, and no files, for free-form values and positionals', async () => {
+    expect(await complete(spec, ['--proxy-port', ''], sources)).toEqual({ candidates: [], directive: Directive.NoFileComp });
+    expect(await complete(spec, ['-n', 'dev', 'x'], sources)).toEqual({ candidates: [], directive: Directive.NoFileComp });
+  });
+
+  it('completes the completion subcommand with the shells', async () => {
+    expect(await values(['completion', ''])).toEqual(['bash', 'zsh', 'fish']);
+    expect(await values(['completion', 'z'])).toEqual(['zsh']);
+    expect(await values(['completion', 'bash', ''])).toEqual([]);
+  });
+
+  it('prints cobra\'s protocol: one candidate per line, tab before a description, then :directive', () => {
+    const c = { candidates: [{ value: '--mode', description: 'How\nit connects' }, { value: 'socks' }], directive: 4 };
+    expect(formatCompletion(c)).toBe('--mode\tHow it connects\nsocks\n:4\n');
+    expect(formatCompletion(c, false)).toBe('--mode\nsocks\n:4\n');
+    expect(formatCompletion({ candidates: [], directive: 0 })).toBe(':0\n');
+  });
+
+  it('adds the completion subcommand once', () => {
+    const once = withCompletion(spec);
+    expect(once.subcommands!.map((s) => s.name)).toEqual(['status', 'completion']);
+    expect(withCompletion(once)).toBe(once);
+    expect(spec.subcommands!.map((s) => s.name)).toEqual(['status']);
+  });
+});
+
+describe('completion scripts', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kt-completion-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each(['bash', 'zsh', 'fish'] as const)('%s: registers a function for kubectl-kt_demo that runs __complete', (shell) => {
+    const s = completionScript(shell, 'kt-demo');
+    expect(s).toContain('__kt_complete_kubectl_kt_demo');
+    expect(s).toContain('__complete');
+    expect(s).toMatch(shell === 'bash' ? /complete -o default -F __kt_complete_kubectl_kt_demo kubectl-kt_demo/ : shell === 'zsh' ? /compdef __kt_complete_kubectl_kt_demo kubectl-kt_demo/ : /complete -c kubectl-kt_demo/);
+    if (shell === 'zsh') expect(s.startsWith('#compdef kubectl-kt_demo\n')).toBe(true);
+  });
+
+  it('bash: the script is valid and fills COMPREPLY from the plugin, after = too', () => {
+    // A stand-in plugin that logs its arguments and answers like kt does.
+    const fake = join(dir, 'kubectl-kt_demo');
+    writeFileSync(fake, `#!/bin/sh\necho "$@" >> ${join(dir, 'args')}\nprintf 'socks\\ttheir proxy\\ntransparent\\n:4\\n'\n`);
+    chmodSync(fake, 0o755);
+    const script = join(dir, 'demo.bash');
+    writeFileSync(script, completionScript('bash', 'kt-demo'));
+    const check = (line: string): string => execFileSync('bash', ['-c', [
+      `source ${script}`,
+      `COMP_LINE='${line}'; COMP_POINT=\${#COMP_LINE}`,
+      'compopt() { :; }',
+      '__kt_complete_kubectl_kt_demo',
+      'printf "%s|" "${COMPREPLY[@]}"',
+    ].join('\n')], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}` } });
+    expect(check('kubectl-kt_demo --mode ')).toBe('socks|transparent|');
+    expect(check('kubectl-kt_demo --mode=s')).toBe('socks|transparent|'); // the shell filters
+    const args = execFileSync('cat', [join(dir, 'args')], { encoding: 'utf8' }).split('\n');
+    expect(args[0]).toBe('__complete --mode ');
+    expect(args[1]).toBe('__complete --mode=s');
+  });
+
+  it('bash: candidates after --flag= are trimmed to what follows =', () => {
+    const fake = join(dir, 'kubectl-kt_demo');
+    writeFileSync(fake, "#!/bin/sh\nprintf -- '--mode=socks\\n:4\\n'\n");
+    chmodSync(fake, 0o755);
+    const script = join(dir, 'demo.bash');
+    const out = execFileSync('bash', ['-c', `source ${script}; COMP_LINE='kubectl-kt_demo --mode=so'; COMP_POINT=\${#COMP_LINE}; compopt() { :; }; __kt_complete_kubectl_kt_demo; printf "%s|" "\${COMPREPLY[@]}"`], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}` } });
+    expect(out).toBe('socks|');
+  });
+
+  it.each(['zsh', 'fish'] as const)('%s: the script parses (when %s is installed)', (shell) => {
+    const has = spawnSync('sh', ['-c', `command -v ${shell}`]).status === 0;
+    if (!has) return;
+    const file = join(dir, `demo.${shell}`);
+    writeFileSync(file, completionScript(shell, 'kt-demo'));
+    const r = spawnSync(shell, ['-n', file], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+  });
+});
+
+describe('the real plugins, through the helpers in plugins/bin', () => {
+  const bin = resolve('plugins/bin');
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, KUBECONFIG: '/nonexistent/kubeconfig', KT_CONFIG: '' };
+  const sh = (cmd: string, args: string[]): string => execFileSync(join(bin, cmd), args, { encoding: 'utf8', env, timeout: 30_000 });
+
+  it('kubectl_complete-kt_connect answers with the modes', () => {
+    expect(sh('kubectl_complete-kt_connect', ['--mode', ''])).toBe('socks\ntransparent\nhosts\n:4\n');
+  });
+
+  it('kubectl_complete-kt_status answers with flags and output formats', () => {
+    expect(sh('kubectl_complete-kt_status', ['-o', ''])).toBe('text\nwide\njson\n:4\n');
+    expect(sh('kubectl_complete-kt_status', ['--all'])).toMatch(/^--all-namespaces\t.+\n:4\n$/);
+  });
+
+  it('kubectl kt-connect completion bash prints a script; an unknown shell is an error', () => {
+    expect(sh('kubectl-kt_connect', ['completion', 'bash'])).toContain('complete -o default -F __kt_complete_kubectl_kt_connect kubectl-kt_connect');
+    const r = spawnSync(join(bin, 'kubectl-kt_connect'), ['completion', 'tcsh'], { encoding: 'utf8', env });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('completion takes one of bash, zsh, fish');
+  });
+});
