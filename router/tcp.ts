@@ -1,6 +1,7 @@
 // `tcp` ports: every connection is piped, byte for byte, to the default target on the same port.
 import { connect, createServer } from 'node:net';
 import type { Socket } from 'node:net';
+import { joinStreams } from '../runtime/join.ts';
 import type { Logger } from '../runtime/log.ts';
 import { errorReason } from './backend-errors.ts';
 import type { Dial, FailureLog } from './backend-errors.ts';
@@ -40,28 +41,31 @@ export async function listenTcpPort(options: TcpPortOptions): Promise<PortListen
     if (options.logRequests) log.debug('tcp connection', { port, target: `${host}:${port}`, from: client.remoteAddress });
     const backend = connect({ host: to.host, port: to.port, allowHalfOpen: true, noDelay: true, timeout: connectTimeout });
     track(backend);
-    let connected = false;
+    // Until the backend answers, a failed attempt ends the client and a client that goes ends the attempt.
+    const failed = (err: Error): void => {
+      failures.report({ route: undefined, host, port }, errorReason(err), 'tcp');
+      client.destroy();
+    };
+    const clientErrorEarly = (err: Error): void => log.debug('tcp client error', { port, error: err.message });
+    const clientGone = (): void => { backend.destroy(); };
+    backend.on('error', failed);
+    client.on('error', clientErrorEarly);
+    client.once('close', clientGone);
     backend.once('connect', () => {
-      connected = true;
+      backend.off('error', failed);
+      client.off('error', clientErrorEarly);
+      client.off('close', clientGone);
       backend.setTimeout(0);
-      client.pipe(backend);
-      backend.pipe(client);
+      // Ends pass on (a client that half-closes still gets everything the backend sends after);
+      // an error or a cut on either side takes both down.
+      void joinStreams(client, backend, {
+        halfClose: 'end',
+        cut: 'destroy',
+        onClose: 'unless-done',
+        onError: (err, side) => log.debug(side === 'a' ? 'tcp client error' : 'tcp backend error', { port, error: err.message }),
+      });
     });
     backend.once('timeout', () => backend.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })));
-    backend.on('error', (err) => {
-      if (!connected) failures.report({ route: undefined, host, port }, errorReason(err), 'tcp');
-      else log.debug('tcp backend error', { port, error: err.message });
-      client.destroy();
-    });
-    client.on('error', (err) => {
-      log.debug('tcp client error', { port, error: err.message });
-      backend.destroy();
-    });
-    // The stream pipes end each side when the other ends; a close without end cuts both.
-    client.once('close', () => backend.destroy());
-    backend.once('close', () => {
-      if (!client.writableEnded) client.destroySoon();
-    });
   });
 
   const boundPort = await listenOn(server, 'TCP', options.host, options.listenPort);

@@ -10,7 +10,7 @@ import type { Dialer } from './dialer.ts';
 import { UserError } from '../cli/errors.ts';
 import { widenWindow } from '../../runtime/ssh-window.ts';
 import { batchWritesPerTick } from '../../runtime/ssh-writes.ts';
-import { joinStreams } from '../connect/socks/socks-proxy.ts';
+import { joinStreams } from '../../runtime/join.ts';
 import { apiStatus, type Kube } from '../kube/kube.ts';
 import { pinnedHostVerifier, type SessionKeys } from '../session/keys.ts';
 import type { Logger } from '../cli/log.ts';
@@ -163,7 +163,8 @@ export class Tunnel extends EventEmitter {
         const ch = accept();
         widenWindow(ch);
         this.#track(ch);
-        joinStreams(ch, local);
+        // A forwarded caller and the local program: ends pass on, trouble takes both down.
+        void joinStreams(ch, local, { halfClose: 'end', cut: 'destroy', onClose: 'unless-done' });
       }, () => reject());
     });
     for (const f of this.#forwards.values()) await this.#requestForward(client, f.bindAddr, f.port);

@@ -8,7 +8,7 @@ import { hostPort } from './dial.ts';
 import { ListenError, listenTcp } from '../../runtime/listen.ts';
 import type { Logger } from '../../runtime/log.ts';
 import { errorMessage } from '../../runtime/log.ts';
-import { pipeChannel } from '../../runtime/pipe.ts';
+import { debugJoinErrors, joinStreams } from '../../runtime/join.ts';
 
 export interface RemoteForwardsOptions {
   conn: Connection;
@@ -153,7 +153,7 @@ export class RemoteForwards {
         }
         widenWindow(channel);
         channel.once('close', release);
-        void pipeChannel(channel, socket, log);
+        void joinStreams(channel, socket, { halfClose: 'ssh-eof', cut: 'linger', onError: debugJoinErrors(log) });
       });
     } catch (err) {
       log.warn('cannot open forwarded channel', { port: forward.port, error: errorMessage(err) });

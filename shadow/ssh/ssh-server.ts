@@ -12,7 +12,7 @@ import { DEFAULT_DIAL_TIMEOUT_MS, dialTcp, hostPort, isDialablePort } from './di
 import { listenTcp } from '../../runtime/listen.ts';
 import type { Logger } from '../../runtime/log.ts';
 import { errorMessage } from '../../runtime/log.ts';
-import { pipeChannel } from '../../runtime/pipe.ts';
+import { debugJoinErrors, joinStreams } from '../../runtime/join.ts';
 import { RemoteForwards } from './remote-forwards.ts';
 import { decide, parseAuthorizedKey, parseHostKey } from './ssh-auth.ts';
 import { OPEN_FAILURE, rejectChannel } from './ssh-reject.ts';
@@ -263,7 +263,7 @@ function handleConnection(conn: Connection, info: ClientInfo, shared: Shared, tr
           widenWindow(channel);
           channel.once('close', release);
           log.debug('direct-tcpip open', { target, address: hostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0) });
-          void pipeChannel(channel, socket, log);
+          void joinStreams(channel, socket, { halfClose: 'ssh-eof', cut: 'linger', onError: debugJoinErrors(log) });
         },
         (err: unknown) => {
           release();

@@ -10,7 +10,8 @@ import type { Duplex } from 'node:stream';
 import type { Dialer } from '../../tunnel/dialer.ts';
 import { restoreHosts, writeHostsSection } from './hosts-file.ts';
 import type { HostsEntry, WriteFileOptions } from './hosts-file.ts';
-import { joinStreams, silentProxyLogger } from '../socks/socks-proxy.ts';
+import { joinStreams } from '../../../runtime/join.ts';
+import { silentProxyLogger } from '../socks/socks-proxy.ts';
 import type { ProxyLogger } from '../socks/socks-proxy.ts';
 
 export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
@@ -189,9 +190,13 @@ export async function startHostsMode(options: HostsModeOptions): Promise<HostsMo
             socket.destroy();
             return;
           }
-          joinStreams(socket, upstream, (err) =>
-            log.debug(`hosts mode: connection to ${fqdn}:${port} failed: ${err.message}`, { service: fqdn, port, error: err.message }),
-          );
+          // As the proxy beside it: ends pass on, trouble on either side takes both down.
+          void joinStreams(socket, upstream, {
+            halfClose: 'end',
+            cut: 'destroy',
+            onClose: 'unless-done',
+            onError: (err) => log.debug(`hosts mode: connection to ${fqdn}:${port} failed: ${err.message}`, { service: fqdn, port, error: err.message }),
+          });
         },
         (err: unknown) => {
           const error = err instanceof Error ? err.message : String(err);

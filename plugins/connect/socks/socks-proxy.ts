@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { joinStreams, type JoinOptions } from '../../../runtime/join.ts';
 import type { Dialer } from '../../tunnel/dialer.ts';
 
 export type LogFields = Record<string, unknown>;
@@ -248,27 +249,10 @@ function handshakeReader(socket: Socket): {
 }
 
 /**
- * Pipes two streams both ways with half-close: each side's end becomes the other's end, an error
- * on either destroys both, and a side that closes before the other is done takes it down too.
+ * How the proxy joins a client to its cluster stream: ends pass on (half-close), and an error or
+ * cut on either side tears down both, as does a close while the other is not done both ways.
  */
-export function joinStreams(a: Duplex, b: Duplex, onError: (err: Error) => void = noop): void {
-  const fail = (err: Error): void => {
-    onError(err);
-    a.destroy();
-    b.destroy();
-  };
-  a.on('error', fail);
-  b.on('error', fail);
-  const closeOther = (other: Duplex) => (): void => {
-    // A side that closed normally has ended both ways, so `other` is done too and is left to
-    // flush; one that was cut leaves `other` half-done, and `other` goes as well.
-    if (!other.destroyed && (!other.writableEnded || !other.readableEnded)) other.destroy();
-  };
-  a.once('close', closeOther(b));
-  b.once('close', closeOther(a));
-  a.pipe(b);
-  b.pipe(a);
-}
+export const PROXY_JOIN = { halfClose: 'end', cut: 'destroy', onClose: 'unless-done' } as const satisfies JoinOptions;
 
 /**
  * ssh2 channels and other plain Duplex streams lack the socket methods node:http calls on its
@@ -484,7 +468,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     }
     socket.write(socks5Reply(SOCKS5_REPLY.succeeded));
     reader.release();
-    joinStreams(socket, upstream, pipeError(hostPort(target, port)));
+    void joinStreams(socket, upstream, { ...PROXY_JOIN, onError: pipeError(hostPort(target, port)) });
   };
 
   const socks4 = async (socket: Socket): Promise<void> => {
@@ -520,7 +504,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     }
     socket.write(socks4Reply(true));
     reader.release();
-    joinStreams(socket, upstream, pipeError(hostPort(target, port)));
+    void joinStreams(socket, upstream, { ...PROXY_JOIN, onError: pipeError(hostPort(target, port)) });
   };
 
   // ---- HTTP ----------------------------------------------------------------------------------
@@ -611,7 +595,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         }
         socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (head.length > 0) upstream.write(head);
-        joinStreams(socket, upstream, pipeError(hostPort(target.host, target.port)));
+        void joinStreams(socket, upstream, { ...PROXY_JOIN, onError: pipeError(hostPort(target.host, target.port)) });
       },
       (err: unknown) => {
         endAndDrain(socket, plainResponse(502, 'Bad Gateway', dialFailureBody(target.host, target.port, err)));
@@ -639,7 +623,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         }
         upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
         if (head.length > 0) upstream.write(head);
-        joinStreams(socket, upstream, pipeError(hostPort(target.host, target.port)));
+        void joinStreams(socket, upstream, { ...PROXY_JOIN, onError: pipeError(hostPort(target.host, target.port)) });
       },
       (err: unknown) => {
         endAndDrain(socket, plainResponse(502, 'Bad Gateway', dialFailureBody(target.host, target.port, err)));

@@ -19,6 +19,7 @@ import { BlockList, Server, Socket, isIPv4 } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { Duplex } from 'node:stream';
+import { joinStreams } from '../../../runtime/join.ts';
 import type { Dialer } from '../../tunnel/dialer.ts';
 import type { Logger } from '../../cli/log.ts';
 import { createOriginalDstLookup } from './original-dst.ts';
@@ -407,24 +408,14 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Copies both ways between an accepted connection and the cluster stream, keeping half-closes. */
+/**
+ * Copies both ways between an accepted connection and the cluster stream, keeping half-closes. The
+ * program must see a failure as one (a reset, as from a refused or broken connection), and a
+ * stream that ended cleanly leaves the other to finish.
+ */
 function splice(client: Socket, remote: Duplex): void {
   if (remote instanceof Socket) remote.setNoDelay(true);
-  remote.on('error', () => {
-    // The cluster side failed: the program sees a reset, as from a refused or broken connection.
-    if (!client.destroyed) client.resetAndDestroy();
-  });
-  client.on('error', () => remote.destroy());
-  // A stream closed without its end (aborted) takes the other side down; an ended one already
-  // half-closed the other through pipe.
-  remote.on('close', () => {
-    if (!remote.readableEnded && !client.destroyed) client.resetAndDestroy();
-  });
-  client.on('close', () => {
-    if (!client.readableEnded || client.errored) remote.destroy();
-  });
-  client.pipe(remote);
-  remote.pipe(client);
+  void joinStreams(client, remote, { halfClose: 'end', cut: 'reset-a', onClose: 'if-aborted' });
   client.resume();
 }
 
