@@ -1,11 +1,11 @@
 // kubectl kt-connect end to end, in each of its three modes, run from the laptop namespace as a
-// user runs it, against a namespace that enforces the `restricted` Pod Security level. Socks mode
-// runs with a kubeconfig bound only to the documented namespace Role.
+// user runs it, against a namespace that enforces the `restricted` Pod Security level, with a
+// kubeconfig bound only to the documented namespace Role.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cluster, createNamespace, deployEcho, eventually, kubectl, kubectlJson, runInLaptop } from './cluster.ts';
 import { runPlugin, startPlugin, type RunningPlugin } from './plugin.ts';
 import { laptopState } from './laptop-state.ts';
-import { restrictedKubeconfig } from './rbac.ts';
+import { bindRoleIn, restrictedKubeconfig } from './rbac.ts';
 
 interface PodList { items: { status: { podIP: string } }[] }
 type Mode = 'socks' | 'transparent' | 'hosts';
@@ -46,8 +46,11 @@ describe.each<Mode>(['socks', 'transparent', 'hosts'])('kt-connect --mode %s', (
     deployEcho('echo2', other.name);
     podIp = kubectlJson<PodList>(['get', 'pods', '-n', ns.name, '-l', 'app=echo']).items[0]!.status.podIP;
     clusterIp = kubectl(['get', 'service', 'echo', '-n', ns.name, '-o', 'jsonpath={.spec.clusterIP}']);
-    kubeconfigArgs = mode === 'socks' ? ['--kubeconfig', restrictedKubeconfig(ns.name)] : ['-n', ns.name];
-    plugin = startPlugin('kt-connect', ['--mode', mode, '--proxy-port', String(port), ...kubeconfigArgs]);
+    // Every mode as a user bound only to the documented Role, in this namespace and the other one
+    // (hosts mode is told the other namespace: such a user may not list namespaces).
+    kubeconfigArgs = ['--kubeconfig', restrictedKubeconfig(ns.name)];
+    bindRoleIn(other.name, ns.name);
+    plugin = startPlugin('kt-connect', ['--mode', mode, '--proxy-port', String(port), ...kubeconfigArgs, ...(mode === 'hosts' ? ['--namespaces', other.name] : [])]);
     await plugin.waitFor(/Press Ctrl-C to disconnect/, 120_000);
   });
   afterAll(async () => {

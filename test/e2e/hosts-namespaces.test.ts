@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNamespace, deployEcho, kubectl, runInLaptop } from './cluster.ts';
 import { startPlugin } from './plugin.ts';
-import { restrictedKubeconfig } from './rbac.ts';
+import { bindRoleIn, restrictedKubeconfig } from './rbac.ts';
 
 const ORIGINAL = '127.0.0.1\tlocalhost\n# kept byte for byte\n';
 
@@ -43,9 +43,7 @@ describe('kt-connect --mode hosts as a namespace-scoped user', () => {
     deployEcho('web', other.name);
     kubeconfig = restrictedKubeconfig(home.name, undefined, 'kt-hosts');
     // The same user, bound to the documented Role in a second namespace too.
-    const role = readFileSync('plugins/rbac/kt-developer.yaml', 'utf8').replaceAll('NAMESPACE', other.name);
-    kubectl(['apply', '-f', '-'], role);
-    kubectl(['create', 'rolebinding', 'kt-hosts', '-n', other.name, '--role=kt-developer', `--serviceaccount=${home.name}:kt-hosts`]);
+    bindRoleIn(other.name, home.name, 'kt-hosts');
   });
   afterAll(() => {
     kubectl(['delete', 'clusterrolebinding', `kt-hosts-${home.name}`, '--ignore-not-found']);

@@ -28,3 +28,9 @@ export function restrictedKubeconfig(namespace: string, edit: (roleYaml: string)
   ].join('\n'), { mode: 0o600 });
   return file;
 }
+
+/** Binds the documented Role in another namespace to the same ServiceAccount (a user of two namespaces). */
+export function bindRoleIn(namespace: string, saNamespace: string, sa = 'kt-dev'): void {
+  kubectl(['apply', '-f', '-'], readFileSync('plugins/rbac/kt-developer.yaml', 'utf8').replaceAll('NAMESPACE', namespace));
+  kubectl(['create', 'rolebinding', sa, '-n', namespace, '--role=kt-developer', `--serviceaccount=${saNamespace}:${sa}`]);
+}
