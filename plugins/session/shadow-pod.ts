@@ -9,6 +9,7 @@ import type { Logger } from '../cli/log.ts';
 import { annotations, labels, objectName, type Session } from './session.ts';
 import { armRbac, type SelfHealing } from './self-healing.ts';
 import { step, throwIfInterrupted } from './steps.ts';
+import type { ShadowPodLifecycle } from '../tunnel/tunnel.ts';
 
 export interface ShadowOptions {
   image: string;
@@ -198,6 +199,42 @@ export async function waitReady(kube: Kube, s: Session, image: string, timeoutMs
       const last = events?.items.at(-1);
       throw new UserError(`the shadow pod ${name} was not ready within ${Math.round(timeoutMs / 1000)}s (${phase}${last ? `; last event: ${last.reason}: ${last.message}` : ''}); raise --pod-timeout or check the cluster.`);
     }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * The pod as the tunnel sees it: created once at start, and after a lost connection recreated
+ * when it is gone (deleted, evicted) before the tunnel reconnects.
+ */
+export function shadowPodLifecycle(kube: Kube, s: Session, keys: SessionKeys, o: ShadowOptions, podTimeoutMs: number, log: Logger): ShadowPodLifecycle {
+  const name = objectName(s);
+  return {
+    async create() {
+      log.progress(`creating shadow pod ${name} in namespace ${s.namespace}`);
+      await createShadow(kube, s, keys, o, log);
+      await waitReady(kube, s, o.image, podTimeoutMs, log);
+      log.progress('shadow pod ready; connecting over a port-forward');
+    },
+    async ensure() {
+      const pod = await kube.core.readNamespacedPod({ name, namespace: s.namespace }).catch((e: unknown) => {
+        if (apiStatus(e) === 404) return undefined;
+        throw e;
+      });
+      if (!pod || pod.metadata?.deletionTimestamp) {
+        if (pod) await waitGone(kube, s);
+        log.progress(`shadow pod ${name} is gone; recreating it`);
+        await createShadow(kube, s, keys, o, log);
+      }
+      await waitReady(kube, s, o.image, podTimeoutMs, log);
+    },
+  };
+}
+
+async function waitGone(kube: Kube, s: Session): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    const exists = await kube.core.readNamespacedPod({ name: objectName(s), namespace: s.namespace }).then(() => true, (e: unknown) => apiStatus(e) !== 404);
+    if (!exists) return;
     await new Promise((r) => setTimeout(r, 250));
   }
 }

@@ -12,10 +12,10 @@ import { removeLocalSession, writeLocalSession, type LocalSession } from './loca
 import { createLogger, type Logger } from '../cli/log.ts';
 import { newSession, objectName, type Session, type SessionKind } from './session.ts';
 import { podTimeoutMs, shadowOptions } from './shadow-flags.ts';
-import { deleteShadow, type ShadowOptions } from './shadow-pod.ts';
+import { deleteShadow, shadowPodLifecycle, type ShadowOptions } from './shadow-pod.ts';
 import { requireRights, SHADOW_RIGHTS, type Right } from '../kube/rights.ts';
 import { step } from './steps.ts';
-import { Tunnel } from '../tunnel/tunnel.ts';
+import { portForwardTo, Tunnel } from '../tunnel/tunnel.ts';
 
 export interface ShadowSession {
   kube: Kube;
@@ -82,7 +82,12 @@ export async function startShadowSession(p: Parsed, o: StartOptions): Promise<Sh
   const session = newSession(o.kind, kube.namespace);
   const shadow: ShadowOptions = { ...shadowFlags, ...(o.customize?.(session) ?? {}) };
   const keys = generateSessionKeys();
-  const tunnel = new Tunnel({ kube, session, keys, shadow, log, podTimeoutMs: timeout });
+  const tunnel = new Tunnel({
+    pod: shadowPodLifecycle(kube, session, keys, shadow, timeout, log),
+    openStream: portForwardTo(kube, session.namespace, objectName(session)),
+    keys,
+    log,
+  });
   const local: LocalSession = {
     id: session.id, kind: o.kind, pid: process.pid, namespace: kube.namespace, context: kube.context, server: kube.server,
     startedAt: Date.now(), updatedAt: Date.now(), details: {}, ...(o.mode ? { mode: o.mode } : {}),

@@ -1,7 +1,9 @@
 // The tunnel: one SSH connection to the session's shadow pod over one port-forward through the API
 // server. Outbound connections are SSH channels (direct-tcpip), inbound ones SSH remote forwards.
-// When the port-forward, the connection or the pod dies, it reconnects by itself with backoff,
-// recreating the pod if it is gone, and re-registers remote forwards; callers just retry.
+// When the port-forward, the connection or the pod dies, it reconnects by itself with backoff and
+// re-registers remote forwards; callers just retry. It is transport only: the pod is handed to it
+// as a lifecycle (the session creates it, and recreates it when it is gone), and the stream to the
+// pod's SSH port as an opener (a port-forward), so it runs against any SSH server in tests.
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import ssh2, { type Client, type ClientChannel, type TcpConnectionDetails, type AcceptConnection, type RejectConnection } from 'ssh2';
@@ -11,13 +13,11 @@ import { UserError } from '../cli/errors.ts';
 import { widenWindow } from '../../runtime/ssh-window.ts';
 import { batchWritesPerTick } from '../../runtime/ssh-writes.ts';
 import { joinStreams } from '../../runtime/join.ts';
-import { apiStatus, type Kube } from '../kube/kube.ts';
+import type { Kube } from '../kube/kube.ts';
 import { pinnedHostVerifier, type SessionKeys } from '../session/keys.ts';
 import type { Logger } from '../cli/log.ts';
 import { missingPermission } from '../kube/api-errors.ts';
 import { openPortForward } from './port-forward.ts';
-import { objectName, type Session } from '../session/session.ts';
-import { createShadow, waitReady, type ShadowOptions } from '../session/shadow-pod.ts';
 import { step } from '../session/steps.ts';
 
 export type TunnelState = 'connecting' | 'up' | 'reconnecting' | 'closed';
@@ -31,15 +31,37 @@ export interface TunnelHealth {
   lastError?: string | undefined;
 }
 
+/**
+ * The shadow pod as the tunnel needs it; the session implements it (plugins/session/shadow-pod.ts).
+ * Each throws a UserError that says why when the pod cannot start.
+ */
+export interface ShadowPodLifecycle {
+  /** Creates the pod and waits until it is ready. */
+  create(): Promise<void>;
+  /** Before a reconnect: recreates the pod when it is gone, and waits until it is ready. */
+  ensure(): Promise<void>;
+}
+
+/** Opens a fresh byte stream to the shadow's SSH port (a port-forward; a plain socket in tests). */
+export type OpenStream = () => Promise<Duplex>;
+
 export interface TunnelOptions {
-  kube: Kube;
-  session: Session;
-  keys: SessionKeys;
-  shadow: ShadowOptions;
+  pod: ShadowPodLifecycle;
+  openStream: OpenStream;
+  keys: Pick<SessionKeys, 'clientPrivate' | 'hostPublicBlob'>;
   log: Logger;
-  podTimeoutMs: number;
   /** How long a dial waits for a reconnect in progress before it fails. */
   dialWaitMs?: number;
+}
+
+/** A port-forward to the pod's SSH port through the API server. */
+export function portForwardTo(kube: Kube, namespace: string, pod: string): OpenStream {
+  return () => openPortForward(kube.kc, { namespace, pod, port: SHADOW_PORT.ssh }).catch((e: unknown) => {
+    if ((e as { statusCode?: number }).statusCode === 403) {
+      throw new UserError(missingPermission({ verb: 'get', resource: 'pods/portforward', apiGroup: '', namespace }));
+    }
+    throw e;
+  });
 }
 
 /**
@@ -91,13 +113,10 @@ export class Tunnel extends EventEmitter {
     if (s === 'reconnecting') this.#up = new Promise((r) => { this.#markUp = r; });
   }
 
-  /** Creates the shadow pod and connects. Throws a UserError when the pod cannot start. */
+  /** Has the shadow pod created, and connects. Throws a UserError when the pod cannot start. */
   async start(): Promise<void> {
-    const { kube, session, keys, shadow, log, podTimeoutMs } = this.#o;
-    log.progress(`creating shadow pod ${objectName(session)} in namespace ${session.namespace}`);
-    await createShadow(kube, session, keys, shadow, log);
-    await waitReady(kube, session, shadow.image, podTimeoutMs, log);
-    log.progress('shadow pod ready; connecting over a port-forward');
+    const { log } = this.#o;
+    await this.#o.pod.create();
     // A pod that just turned Ready can still drop the first connection: a few quick retries.
     await step('open the port-forward and the SSH connection');
     for (let attempt = 1; ; attempt++) {
@@ -116,13 +135,8 @@ export class Tunnel extends EventEmitter {
   }
 
   async #connect(): Promise<void> {
-    const { kube, session, keys } = this.#o;
-    const pf = await openPortForward(kube.kc, { namespace: session.namespace, pod: objectName(session), port: SHADOW_PORT.ssh }).catch((e: unknown) => {
-      if ((e as { statusCode?: number }).statusCode === 403) {
-        throw new UserError(missingPermission({ verb: 'get', resource: 'pods/portforward', apiGroup: '', namespace: session.namespace }));
-      }
-      throw e;
-    });
+    const { keys } = this.#o;
+    const pf = await this.#o.openStream();
     batchWritesPerTick(pf);
     const client = new ssh2.Client();
     // ssh2 may emit more than one error for one failure; the later ones must not crash kt.
@@ -181,19 +195,10 @@ export class Tunnel extends EventEmitter {
   async #reconnectLoop(): Promise<void> {
     this.#reconnecting = true;
     const t0 = Date.now();
-    const { kube, session, keys, shadow, log, podTimeoutMs } = this.#o;
+    const { log } = this.#o;
     for (let attempt = 0; this.#state !== 'closed'; attempt++) {
       try {
-        const pod = await kube.core.readNamespacedPod({ name: objectName(session), namespace: session.namespace }).catch((e: unknown) => {
-          if (apiStatus(e) === 404) return undefined;
-          throw e;
-        });
-        if (!pod || pod.metadata?.deletionTimestamp) {
-          if (pod) await waitGone(kube, session);
-          log.progress(`shadow pod ${objectName(session)} is gone; recreating it`);
-          await createShadow(kube, session, keys, shadow, log);
-        }
-        await waitReady(kube, session, shadow.image, podTimeoutMs, log);
+        await this.#o.pod.ensure();
         if (this.#isClosed()) return;
         await this.#connect();
         this.#reconnects++;
@@ -284,10 +289,3 @@ export class Tunnel extends EventEmitter {
   }
 }
 
-async function waitGone(kube: Kube, s: Session): Promise<void> {
-  for (let i = 0; i < 120; i++) {
-    const exists = await kube.core.readNamespacedPod({ name: objectName(s), namespace: s.namespace }).then(() => true, (e: unknown) => apiStatus(e) !== 404);
-    if (!exists) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
