@@ -1,6 +1,32 @@
 // The contract between the kt plugins on the laptop and the images they run in the cluster:
-// labels, annotations, ports, Secret layout and environment. Written once, imported by every
+// labels, annotations, ports, paths, commands, Secret layout, environment, timings and the JSON
+// documents the sides exchange (route table, recovery plan, lock). Written once, imported by every
 // side; change it here or not at all.
+//
+// Versioning. CONTRACT_VERSION is MAJOR.MINOR. In a mesh the first developer's router serves every
+// later developer's routes, and a shadow or router image can be older or newer than the plugin
+// talking to it, so mixed versions are normal. The rule:
+// - MINOR goes up for an additive change that an older peer can ignore safely: a new optional
+//   field in a document (whose absence means what it meant before), a new recovery step, a new
+//   path or environment variable with a default that keeps the old behaviour. A reader ignores
+//   fields it does not know and keeps them when it writes a document back (read, change, write);
+//   what it cannot do it reports, never skips (an unknown recovery step is a failure naming the
+//   version that knows it).
+// - MAJOR goes up for everything else: a field removed, renamed, made required or given another
+//   meaning or unit; a changed name, port, path, label, annotation, environment variable, ping or
+//   probe exchange; a timing one side relies on the other to keep. Peers of different MAJORs do
+//   not work together, and say so: a reader refuses a route table written by a newer MAJOR, and
+//   kt-mesh refuses to join a mesh whose router speaks another MAJOR, naming the router image to
+//   use. A newer MINOR on the other side is fine (kt-mesh warns once).
+// - A peer that reports no version predates versioning and speaks 1.0.
+// The version travels: the shadow answers the ping with it (SHADOW_PING), the router adds it to
+// its route-table document (ROUTER_STATUS), and the route table carries its writer's.
+
+/** The version of this contract; see the rule above before changing anything in this folder. */
+export const CONTRACT_VERSION = '1.0';
+
+/** What a peer that reports no version speaks (it predates versioning). */
+export const UNVERSIONED_CONTRACT = '1.0';
 
 /** Labels carried by every object kt creates. */
 export const LABEL = {
@@ -99,7 +125,25 @@ export const SHADOW_ENV = {
   recoveryPlan: 'KT_RECOVERY_PLAN',
   /** The shadow pod's own name (downward API), so it can delete itself. */
   podName: 'KT_POD_NAME',
+  /**
+   * TEST ONLY, never set by kt: a MAJOR.MINOR the image reports instead of CONTRACT_VERSION, so
+   * end-to-end tests can stand in for an image of another version. It changes what is reported,
+   * nothing the image does.
+   */
+  testContractVersion: 'KT_TEST_CONTRACT_VERSION',
 } as const;
+
+/** The cluster DNS domain when none is given (`--cluster-domain`, SHADOW_ENV.clusterDomain). */
+export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
+
+/**
+ * The one command the laptop may exec over SSH: a health check. The shadow answers
+ * `pong <CONTRACT_VERSION>` and a newline; a shadow from before versioning answers a bare `pong`.
+ */
+export const SHADOW_PING = { command: 'kt-ping', reply: 'pong' } as const;
+
+/** Health paths both images serve on their health port (Kubernetes probes use them too). */
+export const HEALTH_PATH = { live: '/healthz', ready: '/readyz' } as const;
 
 /**
  * What to undo when a session ends without its laptop: run by the shadow's watchdog (in the
@@ -107,6 +151,8 @@ export const SHADOW_ENV = {
  * guarded by the session id, so a step never undoes another session's change.
  */
 export interface RecoveryPlan {
+  /** The contract version of the kt that wrote the plan; absent: 1.0. Names who knows a step. */
+  contract?: string;
   session: string;
   namespace: string;
   steps: RecoveryStep[];
@@ -206,9 +252,26 @@ export const ROUTER_ENV = {
   /** For tests and local runs: a JSON file with the route table instead of the ConfigMap. */
   routesFile: 'KT_ROUTES_FILE',
   logLevel: 'KT_LOG_LEVEL',
+  /**
+   * TEST ONLY, never set by kt: a MAJOR.MINOR the image reports instead of CONTRACT_VERSION, so
+   * end-to-end tests can stand in for an image of another version. It changes what is reported,
+   * nothing the image does.
+   */
+  testContractVersion: 'KT_TEST_CONTRACT_VERSION',
 } as const;
 
 export const ROUTES_KEY = 'routes.json';
+
+/**
+ * The router's route-table document, on its health port: GET `path` answers the table in force
+ * (RouteTable, as loaded) plus `versionField`, the contract version the router speaks; 503 while
+ * no table is loaded. The laptop reads it to learn whether the router has a route, and whether it
+ * may join the mesh at all.
+ */
+export const ROUTER_STATUS = { path: '/routes', versionField: 'routerContract' } as const;
+
+/** What ROUTER_STATUS.path answers. */
+export type RouterStatus = RouteTable & { routerContract: string };
 
 /** Default header kt-mesh routes by; `--version-mark KEY:VALUE` overrides it. */
 export const DEFAULT_VERSION_HEADER = 'kt-version';
@@ -221,6 +284,11 @@ export const DEFAULT_VERSION_HEADER = 'kt-version';
  * `defaultTarget`.
  */
 export interface RouteTable {
+  /**
+   * The contract version (MAJOR.MINOR) of the newest kt that wrote the table; absent: 1.0. A
+   * writer never lowers it; a reader refuses a table of a newer MAJOR.
+   */
+  contract?: string;
   header: string;
   ports: { port: number; name?: string; protocol: 'http' | 'tcp' }[];
   /** Host of the Service that keeps the original selector (the real pods). */

@@ -1,7 +1,10 @@
 // Undoing a session's changes to the cluster (see RecoveryPlan in index.ts). One implementation,
 // run by the shadow's watchdog inside the cluster and by kt-clean and the plugins themselves on the
 // laptop; each side supplies the few API calls it needs.
-import { ANNOTATION, ROUTES_KEY, meshNames, type Lock, type RecoveryPlan, type RecoveryStep, type RouteTable } from './index.ts';
+import { ANNOTATION, CONTRACT_VERSION, ROUTES_KEY, UNVERSIONED_CONTRACT, meshNames, type Lock, type RecoveryPlan, type RecoveryStep, type RouteTable } from './index.ts';
+import { parseLockText } from './documents.ts';
+import { parseRouteTable, writeBackRouteTable } from './route-table.ts';
+import { ContractError, compatibility, parseContractVersion } from './version.ts';
 
 export interface ObjectMeta {
   annotations: Record<string, string>;
@@ -84,12 +87,12 @@ export async function endpointsMoved(api: RecoveryApi, ns: string, service: stri
   return real.filter((e) => e.ready).every((e) => ready.has(e.address));
 }
 
+/** The lock an object carries; undefined when it has none or one that is no valid lock (validateLock). */
 export function parseLock(annotations: Record<string, string> | undefined): Lock | undefined {
   const raw = annotations?.[ANNOTATION.lock];
   if (!raw) return undefined;
   try {
-    const l = JSON.parse(raw) as Lock;
-    return typeof l.session === 'string' ? l : undefined;
+    return parseLockText(raw);
   } catch {
     return undefined;
   }
@@ -144,6 +147,23 @@ async function runStep(plan: RecoveryPlan, step: RecoveryStep, api: RecoveryApi,
     }
     case 'unmesh-if-idle':
       return unmesh(plan, step.service, step.configMap, api, timing);
+    default:
+      throw new UnknownStepError(plan, (step as { op: unknown }).op);
+  }
+}
+
+/**
+ * A step this version does not know (the plan's writer speaks a newer MINOR): a failure naming
+ * the op and the version that knows it, never a silent skip, so the change it would undo is not
+ * left behind unnoticed.
+ */
+export class UnknownStepError extends ContractError {
+  constructor(plan: RecoveryPlan, op: unknown) {
+    const writer = plan.contract ?? UNVERSIONED_CONTRACT;
+    const v = parseContractVersion(writer);
+    const newer = v !== undefined && compatibility(v).startsWith('newer');
+    super(`recovery step ${JSON.stringify(op)} is unknown to this kt (contract ${CONTRACT_VERSION}); the plan was written by a kt speaking contract ${writer}${newer ? ', which knows it: run kubectl kt-clean with that kt to finish' : ', so the step is malformed'}`);
+    this.name = 'UnknownStepError';
   }
 }
 
@@ -221,13 +241,13 @@ async function waitReplicasServing(plan: RecoveryPlan, deployment: string, servi
   }
 }
 
+/**
+ * The route table a ConfigMap holds (its ROUTES_KEY); undefined when there is none. A table that
+ * does not validate (contract/route-table.ts) throws RouteTableError: never taken for an empty one.
+ */
 export function parseTable(raw: string | undefined): RouteTable | undefined {
-  if (!raw) return undefined;
-  try {
-    return JSON.parse(raw) as RouteTable;
-  } catch {
-    return undefined;
-  }
+  if (raw === undefined) return undefined;
+  return parseRouteTable(raw);
 }
 
 /**
@@ -242,7 +262,8 @@ export async function updateRoutes(api: RecoveryApi, ns: string, name: string, c
     if (!cm || !table) return false;
     const next = change(table);
     if (JSON.stringify(next) === JSON.stringify(table)) return false;
-    if (await api.replaceConfigMapData(ns, name, { ...cm.data, [ROUTES_KEY]: JSON.stringify(next) }, cm.resourceVersion)) return true;
+    const written = writeBackRouteTable(cm.data[ROUTES_KEY], next);
+    if (await api.replaceConfigMapData(ns, name, { ...cm.data, [ROUTES_KEY]: JSON.stringify(written) }, cm.resourceVersion)) return true;
   }
   throw new Error(`configmap/${name} kept changing under us`);
 }
@@ -259,6 +280,7 @@ export async function runRecovery(plan: RecoveryPlan, api: RecoveryApi, timing: 
       const d = await runStep(plan, step, api, timing);
       if (d) done.push(d);
     } catch (e) {
+      if (e instanceof UnknownStepError) { failed.push(e.message); continue; }
       const what = 'service' in step ? step.service : 'deployment' in step ? step.deployment : 'configMap' in step ? step.configMap : step.name;
       failed.push(`${step.op} ${what}: ${(e as Error).message}`);
     }

@@ -1,10 +1,12 @@
 // The router process: one per meshed Service.
 //   node router/main.ts            (bundled in the image: node /app/router.cjs)
 // Configuration: contract/index.ts ROUTER_ENV (KT_ROUTES_CONFIGMAP + KT_NAMESPACE, or
-// KT_ROUTES_FILE; KT_LOG_LEVEL), and for local runs KT_HEALTH_PORT and KT_LISTEN_HOST.
+// KT_ROUTES_FILE; KT_LOG_LEVEL; the test-only KT_TEST_CONTRACT_VERSION), and for local runs
+// KT_HEALTH_PORT and KT_LISTEN_HOST.
 //
 // Importing this module only exports startRouter; it runs when it is the process's entry point.
-import { ROUTER_DRAIN } from '../contract/index.ts';
+import { ROUTER_DRAIN, ROUTER_ENV } from '../contract/index.ts';
+import { reportedContractVersion } from '../contract/version.ts';
 import { createLogger } from '../runtime/log.ts';
 import { isEntryPoint, runService } from '../runtime/process.ts';
 import { parseRouterEnv } from './config.ts';
@@ -26,6 +28,7 @@ if (isEntryPoint(import.meta.url)) {
       logRequests: config.logLevel === 'debug',
       host: config.host,
       healthPort: config.healthPort,
+      contractVersion: reportedContractVersion(process.env[ROUTER_ENV.testContractVersion]),
     });
     return { close: () => router.drain(ROUTER_DRAIN.lingerMs, ROUTER_DRAIN.graceMs) };
   }, ROUTER_DRAIN.deadlineMs);

@@ -31,7 +31,7 @@ import { ROUTER_ENV, ROUTES_KEY } from '../contract/index.ts';
 import type { RouteTable } from '../contract/index.ts';
 import { errorMessage } from '../runtime/log.ts';
 import type { Logger } from '../runtime/log.ts';
-import { parseRouteTable } from './routes.ts';
+import { parseRouteTable } from '../contract/route-table.ts';
 
 export interface RouteSource {
   /** For logs: `file PATH` or `configmap NS/NAME`. */

@@ -3,8 +3,8 @@
 // the developer whose version its header or baggage names, everything else to the real pods.
 // Tables change live: requests in flight finish on their backend, new ones use the new table.
 import { hostname } from 'node:os';
-import { ROUTER_PORT } from '../contract/index.ts';
-import type { RouteTable } from '../contract/index.ts';
+import { CONTRACT_VERSION, ROUTER_PORT, ROUTER_STATUS } from '../contract/index.ts';
+import type { RouterStatus, RouteTable } from '../contract/index.ts';
 import { errorMessage, silentLogger } from '../runtime/log.ts';
 import type { Logger } from '../runtime/log.ts';
 import { createFailureLog, identityDial } from './backend-errors.ts';
@@ -49,6 +49,8 @@ export interface RouterOptions {
    * name, which in a pod is the pod's name (kt never sets spec.hostname on the router).
    */
   podName?: string;
+  /** The contract version reported on ROUTER_STATUS; default CONTRACT_VERSION (tests: the knob). */
+  contractVersion?: string;
 }
 
 export interface RouterPorts {
@@ -97,6 +99,7 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
   const source = options.source;
   const forwarder = options.http1Forwarder ?? 'fast';
   const podName = options.podName ?? hostname();
+  const contractVersion = options.contractVersion ?? CONTRACT_VERSION;
 
   let compiled: CompiledTable | undefined;
   const current = (): CompiledTable => {
@@ -235,7 +238,7 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
     host: options.host,
     port: options.healthPort ?? ROUTER_PORT.health,
     notReady,
-    json: { '/routes': { get: () => compiled?.table, unavailable: 'no route table loaded yet' } },
+    json: { [ROUTER_STATUS.path]: { get: (): RouterStatus | undefined => compiled && { ...compiled.table, [ROUTER_STATUS.versionField]: contractVersion }, unavailable: 'no route table loaded yet' } },
   });
   log.info('router starting', { source: source.description, health: health.port });
   source.start((table) => enqueue(() => apply(table)));

@@ -1,18 +1,12 @@
-// The route table: parsing and validation of the contract's RouteTable, the per-request version
-// match (the version header, or the same key inside OpenTelemetry `baggage` headers), and the
-// difference between two tables for the logs.
-import { isIP } from 'node:net';
+// The route table in the router: the per-request version match (the version header, or the same
+// key inside OpenTelemetry `baggage` headers), and the difference between two tables for the logs.
 import type { Route, RouteTable } from '../contract/index.ts';
 
 export type PortProtocol = RouteTable['ports'][number]['protocol'];
 
-/** A route table that is not valid JSON or not the contract's shape; `message` names the problem. */
-export class RouteTableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RouteTableError';
-  }
-}
+// The route table's shape and validation are the contract's (contract/route-table.ts, shared with
+// the laptop and the shadow); re-exported here for the router's modules.
+export { RouteTableError, parseRouteTable, validateRouteTable } from '../contract/route-table.ts';
 
 /** A table ready for per-request lookups. */
 export interface CompiledTable {
@@ -23,101 +17,6 @@ export interface CompiledTable {
   readonly headerBytes: Buffer;
   readonly byVersion: ReadonlyMap<string, Route>;
   readonly ports: ReadonlyMap<number, PortProtocol>;
-}
-
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const DNS_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$/;
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** A host name or IP address (IPv6 with or without brackets); returns it without brackets. */
-function host(value: unknown, where: string): string {
-  if (typeof value !== 'string' || value.trim() === '') throw new RouteTableError(`${where} must be a non-empty host name`);
-  const text = value.trim();
-  const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
-  if (isIP(bare) !== 0) return bare;
-  if (!DNS_NAME.test(text)) {
-    throw new RouteTableError(`${where} must be a host name or IP address without scheme or port, not ${JSON.stringify(value)}`);
-  }
-  return text;
-}
-
-function string(value: unknown, where: string): string {
-  if (typeof value !== 'string') throw new RouteTableError(`${where} must be a string`);
-  return value;
-}
-
-/**
- * Checks that `value` has the contract's shape and returns a clean copy (unknown fields dropped,
- * hosts trimmed). Throws RouteTableError naming the first problem.
- */
-export function validateRouteTable(value: unknown): RouteTable {
-  if (!isRecord(value)) throw new RouteTableError('the route table must be a JSON object');
-
-  const header = value.header;
-  if (typeof header !== 'string' || !TOKEN.test(header)) {
-    throw new RouteTableError(`"header" must be an HTTP header name, not ${JSON.stringify(header)}`);
-  }
-
-  if (!Array.isArray(value.ports) || value.ports.length === 0) throw new RouteTableError('"ports" must be a non-empty array');
-  const seenPorts = new Set<number>();
-  const ports: RouteTable['ports'] = value.ports.map((entry: unknown, i) => {
-    const where = `ports[${i}]`;
-    if (!isRecord(entry)) throw new RouteTableError(`${where} must be an object`);
-    const port = entry.port;
-    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new RouteTableError(`${where}.port must be a port number from 1 to 65535, not ${JSON.stringify(port)}`);
-    }
-    if (seenPorts.has(port)) throw new RouteTableError(`${where}.port ${port} appears twice`);
-    seenPorts.add(port);
-    const protocol = entry.protocol;
-    if (protocol !== 'http' && protocol !== 'tcp') {
-      throw new RouteTableError(`${where}.protocol must be "http" or "tcp", not ${JSON.stringify(protocol)}`);
-    }
-    const out: RouteTable['ports'][number] = { port, protocol };
-    if (entry.name !== undefined) out.name = string(entry.name, `${where}.name`);
-    return out;
-  });
-
-  const defaultTarget = host(value.defaultTarget, '"defaultTarget"');
-
-  if (!Array.isArray(value.routes)) throw new RouteTableError('"routes" must be an array');
-  const seenVersions = new Set<string>();
-  const routes: Route[] = value.routes.map((entry: unknown, i) => {
-    const where = `routes[${i}]`;
-    if (!isRecord(entry)) throw new RouteTableError(`${where} must be an object`);
-    const version = entry.version;
-    if (typeof version !== 'string' || version === '' || version.trim() !== version || CONTROL.test(version)) {
-      throw new RouteTableError(
-        `${where}.version must be a non-empty string without surrounding spaces or control characters, not ${JSON.stringify(version)}`,
-      );
-    }
-    if (seenVersions.has(version)) throw new RouteTableError(`${where}.version "${version}" appears twice`);
-    seenVersions.add(version);
-    return {
-      version,
-      target: host(entry.target, `${where}.target`),
-      session: string(entry.session, `${where}.session`),
-      user: string(entry.user, `${where}.user`),
-    };
-  });
-
-  return { header, ports, defaultTarget, routes };
-}
-
-/** Parses JSON text (the ConfigMap's ROUTES_KEY, or the routes file) into a valid table. */
-export function parseRouteTable(text: string): RouteTable {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new RouteTableError(`the route table is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  return validateRouteTable(value);
 }
 
 export function compileTable(table: RouteTable): CompiledTable {

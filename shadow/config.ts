@@ -3,7 +3,8 @@
 // directories.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SESSION_SECRET, SHADOW_ENV, SHADOW_PORT } from '../contract/index.ts';
+import { DEFAULT_CLUSTER_DOMAIN, SESSION_SECRET, SHADOW_ENV, SHADOW_PORT } from '../contract/index.ts';
+import { reportedContractVersion } from '../contract/version.ts';
 import { parseLogLevel } from '../runtime/log.ts';
 import type { LogLevel } from '../runtime/log.ts';
 
@@ -21,7 +22,6 @@ export const SHADOW_OVERRIDE_ENV = {
 } as const;
 
 export const DEFAULT_RESOLV_CONF = '/etc/resolv.conf';
-export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
 
 export interface ShadowPorts {
   ssh: number;
@@ -41,6 +41,8 @@ export interface ShadowConfig {
   /** Undefined: all interfaces. */
   host: string | undefined;
   ports: ShadowPorts;
+  /** The contract version the shadow reports on its ping (the test-only knob, else its own). */
+  contractVersion: string;
 }
 
 /** The session Secret's contents. */
@@ -87,7 +89,14 @@ export function parseShadowEnv(env: Env): ShadowConfig {
   if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(clusterDomain)) {
     throw new ConfigError(`${SHADOW_ENV.clusterDomain} must be a DNS domain such as cluster.local, not "${clusterDomain}"`);
   }
+  let contractVersion: string;
+  try {
+    contractVersion = reportedContractVersion(env[SHADOW_ENV.testContractVersion]);
+  } catch (err) {
+    throw new ConfigError(`${SHADOW_ENV.testContractVersion}: ${(err as Error).message}`);
+  }
   return {
+    contractVersion,
     session: nonEmpty(env, SHADOW_ENV.session) ?? '',
     namespace: nonEmpty(env, SHADOW_ENV.namespace) ?? '',
     clusterDomain: clusterDomain.toLowerCase(),

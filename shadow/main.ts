@@ -8,6 +8,7 @@
 import { errorMessage, type Logger } from '../runtime/log.ts';
 import { isEntryPoint, runService } from '../runtime/process.ts';
 import { SHADOW_DRAIN, SHADOW_ENV, type RecoveryPlan } from '../contract/index.ts';
+import { parseRecoveryPlan } from '../contract/documents.ts';
 import { inClusterRequest, recoveryApiFor } from '../runtime/kube-api.ts';
 import { startShadow } from './shadow.ts';
 import type { ShadowHandle } from './shadow.ts';
@@ -35,9 +36,9 @@ function startSelfHealing(shadow: ShadowHandle, log: Logger): void {
   if (!rawPlan || !podName || !Number.isFinite(after) || after <= 0) return;
   let plan: RecoveryPlan;
   try {
-    plan = JSON.parse(rawPlan) as RecoveryPlan;
+    plan = parseRecoveryPlan(rawPlan);
   } catch (err) {
-    log.error('self-healing disabled: the recovery plan is not valid JSON', { error: errorMessage(err) });
+    log.error('self-healing disabled: the recovery plan breaks the contract', { error: errorMessage(err) });
     return;
   }
   void inClusterRequest().then((req) => {

@@ -108,6 +108,7 @@ export async function startShadow(options: ShadowOptions = {}): Promise<ShadowHa
       log: log.child({ component: 'ssh' }),
       maxChannels: SHADOW_LIMITS.maxChannels,
       maxForwards: SHADOW_LIMITS.maxForwards,
+      contractVersion: config.contractVersion,
       ...options.ssh,
     });
   } catch (err) {

@@ -7,7 +7,8 @@ import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { ClientInfo, Connection, ParsedKey, ServerChannel, Session } from 'ssh2';
-import { SHADOW_LIMITS } from '../../contract/index.ts';
+import { SHADOW_LIMITS, SHADOW_PING } from '../../contract/index.ts';
+import { pingReply } from '../../contract/version.ts';
 import { DEFAULT_DIAL_TIMEOUT_MS, dialTcp, hostPort, isDialablePort } from './dial.ts';
 import { listenTcp } from '../../runtime/listen.ts';
 import type { Logger } from '../../runtime/log.ts';
@@ -19,9 +20,8 @@ import { OPEN_FAILURE, rejectChannel } from './ssh-reject.ts';
 
 const { Server } = ssh2;
 
-/** The one command a session may exec: a health check, answered with pong. */
-export const PING_COMMAND = 'kt-ping';
-export const PING_REPLY = 'pong\n';
+/** The one command a session may exec: a health check, answered with pong and the contract version. */
+export const PING_COMMAND = SHADOW_PING.command;
 
 // A laptop that vanished without closing (sleep, network drop) is noticed within ~15 s, which
 // bounds how long self-healing waits beyond its grace period.
@@ -53,6 +53,8 @@ export interface SshServerOptions {
   authTimeoutMs?: number;
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
+  /** The contract version the ping reply reports; default CONTRACT_VERSION. */
+  contractVersion?: string;
 }
 
 export interface SshServerHandle {
@@ -231,7 +233,7 @@ function handleConnection(conn: Connection, info: ClientInfo, shared: Shared, tr
       }
       const channel: ServerChannel = acceptExec();
       channel.on('error', () => {});
-      channel.write(PING_REPLY);
+      channel.write(pingReply(options.contractVersion));
       channel.exit(0);
       channel.end();
     });

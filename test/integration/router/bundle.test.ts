@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RouteTable } from '../../../contract/index.ts';
+import { ROUTER_ENV, ROUTER_STATUS } from '../../../contract/index.ts';
+import type { RouterStatus, RouteTable } from '../../../contract/index.ts';
 import { grpcUnary, httpGet } from '../../workloads/echo/client.ts';
 import { startEcho } from '../../workloads/echo/echo.ts';
 import type { EchoServers } from '../../workloads/echo/echo.ts';
@@ -94,6 +95,8 @@ beforeAll(async () => {
       KT_LISTEN_HOST: '127.0.0.1',
       KT_HEALTH_PORT: String(healthPort),
       KT_LOG_LEVEL: 'debug',
+      // The test-only knob: the bundle reports this contract version instead of its own.
+      [ROUTER_ENV.testContractVersion]: '7.3',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -116,8 +119,9 @@ describe('the bundled router', () => {
   it('is ready and serves its table', async () => {
     const ready = await httpGet(`http://127.0.0.1:${healthPort}/readyz`);
     expect(ready.status).toBe(200);
-    const routes = JSON.parse((await httpGet(`http://127.0.0.1:${healthPort}/routes`)).text) as RouteTable;
+    const routes = JSON.parse((await httpGet(`http://127.0.0.1:${healthPort}${ROUTER_STATUS.path}`)).text) as RouterStatus;
     expect(routes.routes[0]?.version).toBe('gone');
+    expect(routes[ROUTER_STATUS.versionField]).toBe('7.3');
   });
 
   it('routes HTTP and gRPC, and logs each request at debug', async () => {

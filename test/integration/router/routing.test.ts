@@ -11,7 +11,9 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONTRACT_VERSION, ROUTER_STATUS } from '../../../contract/index.ts';
 import type { RouteTable } from '../../../contract/index.ts';
+import { OWN_CONTRACT } from '../../../contract/version.ts';
 import { fileRouteSource } from '../../../router/route-source.ts';
 import { startRouter } from '../../../router/router.ts';
 import type { RouterHandle } from '../../../router/router.ts';
@@ -272,7 +274,7 @@ describe('health', () => {
     expect([ready.status, ready.text.trim()]).toEqual([200, 'ready']);
     const routes = await httpGet(`${base}/routes`);
     expect(routes.headers['content-type']).toBe('application/json');
-    expect(JSON.parse(routes.text)).toEqual(router.table());
+    expect(JSON.parse(routes.text)).toEqual({ ...router.table(), [ROUTER_STATUS.versionField]: CONTRACT_VERSION });
     expect((await httpGet(`${base}/nope`)).status).toBe(404);
   });
 });
@@ -355,5 +357,24 @@ describe('live table changes', () => {
     expect(router.notReady()).toBeUndefined();
     writeTable(table);
     await eventually('port 7070 again', () => router.ports.traffic.get(PORT.tcp));
+  });
+});
+
+// Last: the table changes here must not come before the ones the tests above look for in the logs.
+describe('contract versions of the table', () => {
+  it('refuses a table written by a newer contract MAJOR and keeps the last good one', async () => {
+    const errorsBefore = logs.filter((l) => l.msg === 'route table invalid; keeping the current table').length;
+    const newer = `${OWN_CONTRACT.major + 1}.0`;
+    writeTable({ ...table, contract: newer, routes: [] });
+    const line = await eventually('the newer table to be refused', () =>
+      logs.filter((l) => l.msg === 'route table invalid; keeping the current table').at(errorsBefore),
+    );
+    expect(String(line.error)).toContain(`contract ${newer}`);
+    expect(router.table()).toEqual(table);
+    // A newer MINOR is read, its unknown fields ignored.
+    writeTable(JSON.stringify({ ...table, contract: `${OWN_CONTRACT.major}.${OWN_CONTRACT.minor + 1}`, futureField: { x: 1 } }));
+    await eventually('the newer MINOR table to load', () => (router.table()?.contract === `${OWN_CONTRACT.major}.${OWN_CONTRACT.minor + 1}` ? true : undefined));
+    writeTable(table);
+    await eventually('the table to be back', () => (router.table()?.contract === undefined ? true : undefined));
   });
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SESSION_SECRET, SSH_USER } from '../../../contract/index.ts';
+import { CONTRACT_VERSION, SESSION_SECRET, SSH_USER } from '../../../contract/index.ts';
 import { httpGet, keyPair } from './fixtures.ts';
 
 const { Client, utils } = ssh2;
@@ -108,7 +108,7 @@ describe('shadow bundle', () => {
       });
     });
     client.end();
-    expect(pong).toBe('pong\n');
+    expect(pong).toBe(`pong ${CONTRACT_VERSION}\n`);
   });
 
   it('stops cleanly on SIGTERM', async () => {

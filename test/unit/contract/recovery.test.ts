@@ -151,7 +151,7 @@ describe('recovery plans', () => {
       const api: RecoveryApi = {
         ...c.api,
         listEndpoints: async (ns, service) => {
-          const table = { header: 'kt-version', ports: [], defaultTarget: 'd', routes: [{ version: 'v', target: 't', session: 's9', user: 'w' }] };
+          const table = { header: 'kt-version', ports: [{ port: 8080, protocol: 'http' }], defaultTarget: 'd', routes: [{ version: 'v', target: 't', session: 's9', user: 'w' }] };
           c.configMaps.set('svc-kt-routes', { data: { [ROUTES_KEY]: JSON.stringify(table) }, resourceVersion: '7' });
           return c.api.listEndpoints(ns, service);
         },
@@ -164,7 +164,7 @@ describe('recovery plans', () => {
 
   it('retries a route change that raced with another developer', async () => {
     const c = fakeCluster();
-    const table: RouteTable = { header: 'h', ports: [], defaultTarget: 'd', routes: [] };
+    const table: RouteTable = { header: 'h', ports: [{ port: 8080, protocol: 'http' }], defaultTarget: 'd', routes: [] };
     c.configMaps.set('cm', { data: { [ROUTES_KEY]: JSON.stringify(table) }, resourceVersion: '1' });
     let raced = false;
     const racing: RecoveryApi = {

@@ -11,7 +11,8 @@ import { Packet } from 'dns2';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig, TcpConnectionDetails } from 'ssh2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SSH_USER } from '../../../../contract/index.ts';
+import { CONTRACT_VERSION, SSH_USER } from '../../../../contract/index.ts';
+import { OWN_CONTRACT, parsePingReply } from '../../../../contract/version.ts';
 import type { ShadowHandle } from '../../../../shadow/main.ts';
 import { httpGet, keyPair, listenDns, startLoopbackShadow, writeSessionDir } from '../fixtures.ts';
 
@@ -204,7 +205,7 @@ describe('shadow SSH login', () => {
 });
 
 describe('shadow SSH exec', () => {
-  it('answers kt-ping with pong and exit 0', async () => {
+  it('answers kt-ping with pong and the contract version, and exit 0', async () => {
     const client = await sshConnect(shadow.ports.ssh);
     const { output, code } = await new Promise<{ output: string; code: number | null }>((resolve, reject) => {
       client.exec('kt-ping', (err, channel) => {
@@ -216,7 +217,8 @@ describe('shadow SSH exec', () => {
         channel.on('close', () => resolve({ output, code }));
       });
     });
-    expect(output).toBe('pong\n');
+    expect(output).toBe(`pong ${CONTRACT_VERSION}\n`);
+    expect(parsePingReply(output)).toEqual(OWN_CONTRACT);
     expect(code).toBe(0);
   });
 
