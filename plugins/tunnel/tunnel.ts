@@ -238,7 +238,7 @@ export class Tunnel extends EventEmitter {
     const client = await this.#ready();
     return new Promise<Duplex>((resolve, reject) => {
       client.forwardOut('127.0.0.1', 0, host, port, (err, ch) => {
-        if (err) { reject(new Error(`cannot reach ${host}:${port} from the cluster: ${err.message}`)); return; }
+        if (err) { reject(new Error(`cannot reach ${host}:${port} from the cluster: ${err.message}`, { cause: err })); return; }
         widenWindow(ch);
         this.#track(ch);
         resolve(ch);

@@ -1,5 +1,7 @@
 // The shadow's SSH server and health probes, in-process on loopback with freshly generated keys,
-// driven by an ssh2 Client that pins the host key.
+// driven by kt's own Tunnel: its pod lifecycle is a fake that only counts, and its port-forward a
+// plain connection to the shadow's SSH port. What kt's client never does (another user, a
+// password, cancelling a remote forward, a shell) is driven by a raw ssh2 Client.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
@@ -9,10 +11,12 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Packet } from 'dns2';
 import ssh2 from 'ssh2';
-import type { ClientChannel, ConnectConfig, TcpConnectionDetails } from 'ssh2';
+import type { ConnectConfig, TcpConnectionDetails } from 'ssh2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CONTRACT_VERSION, SSH_USER } from '../../../../contract/index.ts';
 import { OWN_CONTRACT, parsePingReply } from '../../../../contract/version.ts';
+import { silentLogger } from '../../../../plugins/cli/log.ts';
+import { Tunnel, type ShadowPodLifecycle } from '../../../../plugins/tunnel/tunnel.ts';
 import type { ShadowHandle } from '../../../../shadow/main.ts';
 import { httpGet, keyPair, listenDns, startLoopbackShadow, writeSessionDir } from '../fixtures.ts';
 
@@ -89,10 +93,47 @@ function sshConnect(port: number, overrides: Partial<ConnectConfig> = {}): Promi
   });
 }
 
-function forwardOut(client: SshClient, host: string, port: number): Promise<ClientChannel> {
-  return new Promise<ClientChannel>((resolve, reject) =>
-    client.forwardOut('127.0.0.1', 0, host, port, (err, channel) => (err ? reject(err) : resolve(channel))),
-  );
+/** What the tunnel asked of its pod. */
+interface FakePod extends ShadowPodLifecycle { created: number; ensured: number }
+
+function fakePod(): FakePod {
+  const pod: FakePod = {
+    created: 0,
+    ensured: 0,
+    create: () => { pod.created++; return Promise.resolve(); },
+    ensure: () => { pod.ensured++; return Promise.resolve(); },
+  };
+  return pod;
+}
+
+const tunnels: Tunnel[] = [];
+
+interface TunnelUnderTest { tunnel: Tunnel; pod: FakePod; streams: Socket[] }
+
+/** A Tunnel to the shadow's SSH port on loopback, in place of the pod's port-forward; not started. */
+function tunnelTo(port: number, keys: { clientPrivate?: string; hostPublicBlob?: Buffer } = {}): TunnelUnderTest {
+  const pod = fakePod();
+  const streams: Socket[] = [];
+  const openStream = (): Promise<Duplex> => new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => { streams.push(socket); resolve(socket); });
+    socket.once('error', reject);
+  });
+  const tunnel = new Tunnel({
+    pod,
+    openStream,
+    keys: { clientPrivate: keys.clientPrivate ?? clientKeys.private, hostPublicBlob: keys.hostPublicBlob ?? hostBlob },
+    log: silentLogger,
+    dialWaitMs: 5000,
+  });
+  tunnels.push(tunnel);
+  return { tunnel, pod, streams };
+}
+
+async function startTunnel(port: number): Promise<TunnelUnderTest> {
+  const t = tunnelTo(port);
+  await t.tunnel.start();
+  return t;
 }
 
 function forwardIn(client: SshClient, bindAddr: string, bindPort: number): Promise<number> {
@@ -165,6 +206,7 @@ beforeAll(async () => {
 
 afterEach(() => {
   for (const client of clients.splice(0)) client.end();
+  for (const tunnel of tunnels.splice(0)) tunnel.close();
 });
 
 afterAll(async () => {
@@ -176,12 +218,14 @@ afterAll(async () => {
 
 describe('shadow SSH login', () => {
   it('accepts the session key for the kt user, pinned host key', async () => {
-    const client = await sshConnect(shadow.ports.ssh);
-    expect(client).toBeDefined();
+    const { tunnel, pod } = await startTunnel(shadow.ports.ssh);
+    expect(tunnel.state).toBe('up');
+    expect(pod).toMatchObject({ created: 1, ensured: 0 });
   });
 
   it('rejects another key', async () => {
-    await expect(sshConnect(shadow.ports.ssh, { privateKey: strangerKeys.private })).rejects.toMatchObject({
+    const { tunnel } = tunnelTo(shadow.ports.ssh, { clientPrivate: strangerKeys.private });
+    await expect(tunnel.start()).rejects.toMatchObject({
       level: 'client-authentication',
     });
   });
@@ -198,7 +242,8 @@ describe('shadow SSH login', () => {
 
   it('presents the host key from the Secret (a client pinning another key gives up)', async () => {
     const otherBlob = publicBlob(strangerKeys.public);
-    await expect(sshConnect(shadow.ports.ssh, { hostVerifier: (key: Buffer) => key.equals(otherBlob) })).rejects.toThrow(
+    const { tunnel } = tunnelTo(shadow.ports.ssh, { hostPublicBlob: otherBlob });
+    await expect(tunnel.start()).rejects.toThrow(
       /host/i,
     );
   });
@@ -222,6 +267,11 @@ describe('shadow SSH exec', () => {
     expect(code).toBe(0);
   });
 
+  it('answers the tunnel\'s ping', async () => {
+    const { tunnel } = await startTunnel(shadow.ports.ssh);
+    expect(await tunnel.ping()).toMatchObject({ contract: OWN_CONTRACT });
+  });
+
   it('refuses other commands and shells', async () => {
     const client = await sshConnect(shadow.ports.ssh);
     await expect(
@@ -233,8 +283,8 @@ describe('shadow SSH exec', () => {
 
 describe('shadow SSH direct-tcpip (forwardOut)', () => {
   it('moves 8 MiB through to a TCP echo server and back, intact', async () => {
-    const client = await sshConnect(shadow.ports.ssh);
-    const channel = await forwardOut(client, '127.0.0.1', echo.port);
+    const { tunnel } = await startTunnel(shadow.ports.ssh);
+    const channel = await tunnel.dial('127.0.0.1', echo.port);
     const payload = randomBytes(8 * 1024 * 1024);
     const received = readAll(channel);
     channel.end(payload);
@@ -251,8 +301,8 @@ describe('shadow SSH direct-tcpip (forwardOut)', () => {
       socket.end('hello, and goodbye\n'); // our FIN first, then keep reading
     });
     servers.push(server);
-    const client = await sshConnect(shadow.ports.ssh);
-    const channel = await forwardOut(client, '127.0.0.1', port);
+    const { tunnel } = await startTunnel(shadow.ports.ssh);
+    const channel = await tunnel.dial('127.0.0.1', port);
     const fromServer = await withTimeout(readAll(channel), 5000, 'server greeting');
     expect(fromServer.toString()).toBe('hello, and goodbye\n');
     channel.end('written after the server FIN');
@@ -262,9 +312,9 @@ describe('shadow SSH direct-tcpip (forwardOut)', () => {
   });
 
   it('dials a name through the pod search list', async () => {
-    const client = await sshConnect(shadow.ports.ssh);
+    const { tunnel } = await startTunnel(shadow.ports.ssh);
     for (const name of ['local', 'local.demo', 'local.demo.svc.cluster.local']) {
-      const channel = await forwardOut(client, name, echo.port);
+      const channel = await tunnel.dial(name, echo.port);
       const back = readAll(channel);
       channel.end(`via ${name}`);
       expect((await withTimeout(back, 5000, name)).toString()).toBe(`via ${name}`);
@@ -272,37 +322,45 @@ describe('shadow SSH direct-tcpip (forwardOut)', () => {
   });
 
   it('fails promptly, with a reason, for a closed port', async () => {
-    const client = await sshConnect(shadow.ports.ssh);
+    const { tunnel } = await startTunnel(shadow.ports.ssh);
     const port = await closedPort();
     const started = Date.now();
-    const err: unknown = await forwardOut(client, '127.0.0.1', port).then(
+    const err: unknown = await tunnel.dial('127.0.0.1', port).then(
       () => undefined,
       (e: unknown) => e,
     );
     expect(Date.now() - started).toBeLessThan(2000);
     expect(err).toBeInstanceOf(Error);
-    expect(err).toMatchObject({ reason: 2 }); // CONNECT_FAILED
+    expect((err as Error).cause).toMatchObject({ reason: 2 }); // CONNECT_FAILED
     expect((err as Error).message).toMatch(/ECONNREFUSED/);
   });
 
   it('fails, with a reason, for a name that does not resolve', async () => {
-    const client = await sshConnect(shadow.ports.ssh);
-    await expect(forwardOut(client, 'no-such-service', 80)).rejects.toThrow(/cannot resolve no-such-service: NXDOMAIN/);
+    const { tunnel } = await startTunnel(shadow.ports.ssh);
+    await expect(tunnel.dial('no-such-service', 80)).rejects.toThrow(/cannot resolve no-such-service: NXDOMAIN/);
   });
 });
 
 describe('shadow SSH tcpip-forward (forwardIn)', () => {
   it('listens on a port of its choosing and sends connections back to the client', async () => {
-    const client = await sshConnect(shadow.ports.ssh);
-    const details = new Promise<TcpConnectionDetails>((resolve) =>
-      client.on('tcp connection', (info, accept) => {
-        const stream = accept();
-        stream.on('data', (chunk: Buffer) => stream.write(Buffer.from(chunk.toString().toUpperCase())));
-        stream.on('end', () => stream.end());
-        resolve(info);
-      }),
-    );
-    const port = await forwardIn(client, '127.0.0.1', 0);
+    // The local program: shouts back what it reads.
+    const shout = await tcpServer((socket) => {
+      socket.on('error', () => {});
+      socket.on('data', (chunk: Buffer) => socket.write(Buffer.from(chunk.toString().toUpperCase())));
+      socket.on('end', () => socket.end());
+    });
+    servers.push(shout.server);
+    const { tunnel } = await startTunnel(shadow.ports.ssh);
+    let resolveDetails: (info: TcpConnectionDetails) => void = () => {};
+    const details = new Promise<TcpConnectionDetails>((resolve) => { resolveDetails = resolve; });
+    const port = await tunnel.forwardIn('127.0.0.1', 0, (info) => {
+      resolveDetails(info);
+      return new Promise<Duplex>((resolve, reject) => {
+        const local = connect({ host: '127.0.0.1', port: shout.port, allowHalfOpen: true });
+        local.once('connect', () => resolve(local));
+        local.once('error', reject);
+      });
+    });
     expect(port).toBeGreaterThan(0);
 
     const socket = connect({ host: '127.0.0.1', port });
@@ -314,9 +372,8 @@ describe('shadow SSH tcpip-forward (forwardIn)', () => {
   });
 
   it('closes the caller promptly when the client refuses the forwarded channel', async () => {
-    const client = await sshConnect(shadow.ports.ssh);
-    client.on('tcp connection', (_info, _accept, reject) => reject());
-    const port = await forwardIn(client, '127.0.0.1', 0);
+    const { tunnel } = await startTunnel(shadow.ports.ssh);
+    const port = await tunnel.forwardIn('127.0.0.1', 0, () => Promise.reject(new Error('nothing listens locally')));
     const socket = connect({ host: '127.0.0.1', port });
     socket.on('error', () => {});
     const started = Date.now();
@@ -338,11 +395,11 @@ describe('shadow SSH tcpip-forward (forwardIn)', () => {
   });
 
   it('stops listening when the connection ends', async () => {
-    const client = await sshConnect(shadow.ports.ssh);
-    const port = await forwardIn(client, '127.0.0.1', 0);
+    const { tunnel, streams } = await startTunnel(shadow.ports.ssh);
+    const port = await tunnel.forwardIn('127.0.0.1', 0, () => Promise.reject(new Error('unused')));
     expect(await tryConnect(port)).toBe('connected');
-    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
-    client.end();
+    const closed = new Promise<void>((resolve) => streams[0]!.once('close', () => resolve()));
+    tunnel.close();
     await closed;
     // The server notices the end a moment later.
     const deadline = Date.now() + 2000;
@@ -365,15 +422,15 @@ describe('shadow SSH limits', () => {
   });
 
   it('refuses channels beyond the limit, and allows them again once some close', async () => {
-    const client = await sshConnect(limited.ports.ssh);
-    const first = await forwardOut(client, '127.0.0.1', echo.port);
-    const second = await forwardOut(client, '127.0.0.1', echo.port);
-    await expect(forwardOut(client, '127.0.0.1', echo.port)).rejects.toMatchObject({ reason: 4 }); // RESOURCE_SHORTAGE
+    const { tunnel } = await startTunnel(limited.ports.ssh);
+    const first = await tunnel.dial('127.0.0.1', echo.port);
+    const second = await tunnel.dial('127.0.0.1', echo.port);
+    await expect(tunnel.dial('127.0.0.1', echo.port)).rejects.toMatchObject({ cause: { reason: 4 } }); // RESOURCE_SHORTAGE
     const firstClosed = new Promise<void>((resolve) => first.once('close', () => resolve()));
     first.resume(); // a channel closes once its readable side has ended
     first.end();
     await withTimeout(firstClosed, 5000, 'first channel closed');
-    const third = await forwardOut(client, '127.0.0.1', echo.port);
+    const third = await tunnel.dial('127.0.0.1', echo.port);
     for (const channel of [second, third]) channel.resume().end();
   });
 
@@ -398,12 +455,40 @@ describe('shadow health', () => {
   it('stops being ready, then stops listening, on close', async () => {
     const other = await startLoopbackShadow(dir);
     expect(await httpGet(other.ports.health, '/readyz')).toBe(200);
-    const client = await sshConnect(other.ports.ssh);
-    const clientClosed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    const { tunnel } = await startTunnel(other.ports.ssh);
+    const clientClosed = new Promise<void>((resolve) => tunnel.on('state', (state) => { if (state === 'reconnecting') resolve(); }));
     await withTimeout(other.close(), 5000, 'close');
     expect(other.isReady()).toBe(false);
     await withTimeout(clientClosed, 5000, 'client disconnected');
+    tunnel.close();
     expect(await tryConnect(other.ports.health)).toBe('ECONNREFUSED');
     expect(await tryConnect(other.ports.ssh)).toBe('ECONNREFUSED');
+  });
+});
+
+describe('the tunnel over the shadow', () => {
+  it('reconnects when its stream is cut: asks the pod lifecycle first, then dials and remote forwards work again', async () => {
+    const { tunnel, pod, streams } = await startTunnel(shadow.ports.ssh);
+    const port = await tunnel.forwardIn('127.0.0.1', 0, () => new Promise<Duplex>((resolve, reject) => {
+      const local = connect({ host: '127.0.0.1', port: echo.port, allowHalfOpen: true });
+      local.once('connect', () => resolve(local));
+      local.once('error', reject);
+    }));
+    const up = new Promise<void>((resolve) => tunnel.on('state', (state) => { if (state === 'up') resolve(); }));
+    streams[0]!.destroy();
+    await withTimeout(up, 15_000, 'reconnected');
+    expect(pod).toMatchObject({ created: 1 });
+    expect(pod.ensured).toBeGreaterThanOrEqual(1);
+    expect(tunnel.health().reconnects).toBe(1);
+
+    const channel = await tunnel.dial('127.0.0.1', echo.port);
+    const back = readAll(channel);
+    channel.end('after the cut');
+    expect((await withTimeout(back, 5000, 'dial after reconnect')).toString()).toBe('after the cut');
+
+    const socket = connect({ host: '127.0.0.1', port });
+    const reply = readAll(socket);
+    socket.end('forwarded after the cut');
+    expect((await withTimeout(reply, 5000, 'remote forward after reconnect')).toString()).toBe('forwarded after the cut');
   });
 });
