@@ -5,9 +5,10 @@
 import { request } from 'node:http';
 import type { Agent, ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { hopByHopFields } from '../runtime/http-headers.ts';
 
-/** Hop-by-hop headers (RFC 9110 section 7.6.1), never forwarded; `expect` was answered by our server. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
+/** Hop-by-hop headers, never forwarded; `expect` was answered by our server. */
+const HOP_BY_HOP = hopByHopFields({ also: ['trailer', 'expect'] });
 
 /** Extra hop-by-hop names a Connection header lists (rare); undefined when it lists none. */
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {

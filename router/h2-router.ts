@@ -16,6 +16,7 @@ import { ROUTER_PROBE } from '../contract/index.ts';
 import type { Logger } from '../runtime/log.ts';
 import { encodeGrpcMessage, errorReason, unreachableMessage } from './backend-errors.ts';
 import type { Destination, Dial, FailureLog } from './backend-errors.ts';
+import { hopByHopFields } from '../runtime/http-headers.ts';
 import { hostPort, matchRoute } from './routes.ts';
 import type { CompiledTable } from './routes.ts';
 
@@ -28,8 +29,8 @@ const {
   HTTP2_HEADER_CONTENT_TYPE,
 } = constants;
 
-/** Connection-specific headers HTTP/2 forbids; never copied from one hop to the next. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);
+/** Connection-specific headers HTTP/2 forbids; never copied from one hop to the next. TE is sorted out in copyHeaders. */
+const HOP_BY_HOP = hopByHopFields({ also: ['http2-settings', 'host'], except: ['te'] });
 
 /** gRPC status UNAVAILABLE. */
 export const GRPC_UNAVAILABLE = 14;

@@ -145,7 +145,4 @@ export function sameTable(a: RouteTable | undefined, b: RouteTable): boolean {
   return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** `host:port`, with brackets around IPv6 literals. */
-export function hostPort(hostName: string, port: number): string {
-  return hostName.includes(':') ? `[${hostName}]:${port}` : `${hostName}:${port}`;
-}
+export { hostPort } from '../runtime/host-port.ts';

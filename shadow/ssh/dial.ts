@@ -1,14 +1,12 @@
 // Opens a TCP connection inside the cluster, bounded by a timeout, ready for piping.
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
+import { hostPort } from '../../runtime/host-port.ts';
 
 export const DEFAULT_DIAL_TIMEOUT_MS = 10_000;
 const KEEPALIVE_DELAY_MS = 30_000;
 
-/** host:port as text, with brackets around IPv6 literals. */
-export function hostPort(host: string, port: number): string {
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { hostPort };
 
 /** Whether `port` can be dialed. */
 export function isDialablePort(port: number): boolean {

@@ -7,6 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { hostPort } from '../../../runtime/host-port.ts';
+import { hopByHopFields } from '../../../runtime/http-headers.ts';
 import { joinStreams, type JoinOptions } from '../../../runtime/join.ts';
 import type { Dialer } from '../../tunnel/dialer.ts';
 
@@ -82,10 +84,7 @@ export function jvmFlags(port: number): string {
   return `-DsocksProxyHost=127.0.0.1 -DsocksProxyPort=${port}`;
 }
 
-/** host:port as text, with brackets around IPv6 literals. */
-export function hostPort(host: string, port: number): string {
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { hostPort };
 
 function errorCode(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
@@ -266,18 +265,8 @@ function asHttpSocket(stream: Duplex): Duplex {
   return stream;
 }
 
-/** Headers that belong to one hop (RFC 9110 7.6.1) plus the proxy's own. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+/** Headers that belong to one hop, plus the proxy's own. */
+const HOP_BY_HOP = hopByHopFields({ also: ['trailer', 'proxy-authenticate', 'proxy-authorization'] });
 
 /** rawHeaders (flat name, value list) without hop-by-hop headers and those Connection names. */
 function endToEndHeaders(raw: readonly string[], keep: ReadonlySet<string> = new Set()): string[] {
