@@ -60,7 +60,18 @@ function clampInt(text: string | undefined, min: number, max: number): number | 
   return Math.min(Math.max(Number(text), min), max);
 }
 
+/** resolv.conf's settings; the C library's default nameserver when it lists none. */
 export function parseResolvConf(text: string): ResolvConf {
+  const parsed = parseLines(text);
+  return { ...parsed, nameservers: parsed.nameservers.length > 0 ? parsed.nameservers : [{ ...RESOLV_DEFAULTS.nameserver }] };
+}
+
+/** The nameservers resolv.conf lists, in order; none when it lists none (no default put in). */
+export function listedNameservers(text: string): Nameserver[] {
+  return parseLines(text).nameservers;
+}
+
+function parseLines(text: string): ResolvConf {
   const nameservers: Nameserver[] = [];
   let search: string[] = [];
   let ndots: number = RESOLV_DEFAULTS.ndots;
@@ -104,7 +115,7 @@ export function parseResolvConf(text: string): ResolvConf {
   }
 
   return {
-    nameservers: nameservers.length > 0 ? nameservers : [{ ...RESOLV_DEFAULTS.nameserver }],
+    nameservers,
     search,
     ndots,
     timeoutMs: timeoutSeconds * 1000,

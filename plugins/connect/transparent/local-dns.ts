@@ -16,16 +16,14 @@ import type { Duplex } from 'node:stream';
 import { Packet, UDPServer } from 'dns2';
 import { SHADOW_PORT } from '../../../contract/index.ts';
 import { ListenError, bindUdp, listenTcp } from '../../../runtime/listen.ts';
+import type { Nameserver } from '../../../runtime/resolv-conf.ts';
 import type { Dialer } from '../../tunnel/dialer.ts';
 import type { Logger } from '../../cli/log.ts';
 
 /** What the local DNS server logs through: one human-readable line per call (plugins/cli/log.ts). */
 export type LocalDnsLog = Pick<Logger, 'debug' | 'info' | 'warn'>;
 
-export interface Nameserver {
-  address: string;
-  port: number;
-}
+export type { Nameserver };
 
 export interface NameRules {
   /** Default cluster.local. */

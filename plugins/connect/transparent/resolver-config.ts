@@ -19,15 +19,13 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { access, chown, lstat, mkdir, open, readFile, readdir, readlink, rename, stat, symlink, unlink, writeFile } from 'node:fs/promises';
-import { isIP, isIPv4 } from 'node:net';
+import { isIP } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
+import { listedNameservers, type Nameserver } from '../../../runtime/resolv-conf.ts';
 
 export const DEFAULT_RESOLV_CONF = '/etc/resolv.conf';
 
-export interface Nameserver {
-  address: string;
-  port: number;
-}
+export type { Nameserver };
 
 /** The resolver cannot be wired or unwired. */
 export class ResolverConfigError extends Error {
@@ -126,22 +124,7 @@ export function wiredSessions(content: Buffer): string[] {
  * port (127.0.0.1:5300, [::1]:5300), which the C library does not understand but tests use.
  */
 export function upstreamsFromResolvConf(text: string): Nameserver[] {
-  const servers: Nameserver[] = [];
-  for (const line of text.split(/\r?\n/)) {
-    const tokens = line.trim().split(/\s+/);
-    if (tokens[0] !== 'nameserver' || tokens[1] === undefined) continue;
-    const token = tokens[1];
-    let server: Nameserver | undefined;
-    if (isIP(token.split('%')[0] ?? '')) server = { address: token, port: 53 };
-    else {
-      const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(token);
-      const withPort = /^([^:]+):(\d+)$/.exec(token);
-      if (bracketed && isIP(bracketed[1]!.split('%')[0] ?? '')) server = { address: bracketed[1]!, port: Number(bracketed[2]) };
-      else if (withPort && isIPv4(withPort[1]!)) server = { address: withPort[1]!, port: Number(withPort[2]) };
-    }
-    if (server && server.port >= 1 && server.port <= 65535) servers.push(server);
-  }
-  return servers;
+  return listedNameservers(text);
 }
 
 /** The copy of the original next to the file. */
