@@ -212,16 +212,26 @@ async function unmesh(plan: RecoveryPlan, service: string, configMap: string, ap
   return `restored service/${service} and removed its router (no developer left)${notes.length ? `; warning: ${notes.join('; ')}` : ''}`;
 }
 
+/** Whether the session still points the Service elsewhere (its lock and the kept selector); false when it cannot tell. */
+async function heldBy(api: RecoveryApi, plan: RecoveryPlan, service: string): Promise<boolean> {
+  let svc: ServiceView | undefined;
+  try { svc = await api.getService(plan.namespace, service); } catch { return false; }
+  return !!svc && parseLock(svc.annotations)?.session === plan.session && svc.annotations[ANNOTATION.originalSelector] !== undefined;
+}
+
 /**
  * After scaling back: until the Deployment's pods are Ready and (with a Service) listed ready in
  * its endpoints besides the session's shadow, so that the shadow, which still serves in scale mode,
  * goes only once callers have somewhere else to go. Bounded; says so when the bound passed.
  */
-async function waitReplicasServing(plan: RecoveryPlan, deployment: string, service: string | undefined, replicas: number, api: RecoveryApi, timing: RecoveryTiming): Promise<string> {
+async function waitReplicasServing(plan: RecoveryPlan, deployment: string, named: string | undefined, replicas: number, api: RecoveryApi, timing: RecoveryTiming): Promise<string> {
   if (replicas <= 0) return '';
   const ms = timing.replicasMs ?? 60_000;
   let seen = 'no pod Ready yet';
   try {
+    // A Service this session still points at its shadow (a start stopped midway) lists the pods
+    // only once its restore-selector, next in the plan, ran: Ready is all there is to wait for.
+    const service = named && !await heldBy(api, plan, named) ? named : undefined;
     const ok = await waitUntil(ms, timing.pollMs, async () => {
       const dep = await api.getDeployment(plan.namespace, deployment);
       // Gone, or an implementation that does not read status: nothing to wait for.

@@ -3,6 +3,21 @@
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { Server } from 'node:net';
 
+/**
+ * Why a listener could not bind, as the start of one sentence about `where` ("TCP port 53 on
+ * 127.0.0.1"): the one place every side words a port in use, a port it may not bind and an
+ * address that is not here. Callers add their own hint ("; pick another with --proxy-port").
+ */
+export function cannotListen(where: string, cause: unknown): { code: string | undefined; sentence: string } {
+  const code = typeof cause === 'object' && cause !== null && 'code' in cause && typeof cause.code === 'string' ? cause.code : undefined;
+  let sentence: string;
+  if (code === 'EADDRINUSE') sentence = `${where} is already in use`;
+  else if (code === 'EACCES') sentence = `no permission to listen on ${where}`;
+  else if (code === 'EADDRNOTAVAIL') sentence = `cannot listen on ${where}: the address is not available on this machine`;
+  else sentence = `cannot listen on ${where}: ${cause instanceof Error ? cause.message : String(cause)}`;
+  return { code, sentence };
+}
+
 /** A listener could not bind. `message` is one sentence a person can act on. */
 export class ListenError extends Error {
   readonly what: string;
@@ -11,14 +26,8 @@ export class ListenError extends Error {
   readonly code: string | undefined;
 
   constructor(what: string, host: string, port: number, cause: unknown) {
-    const code = typeof cause === 'object' && cause !== null && 'code' in cause && typeof cause.code === 'string' ? cause.code : undefined;
-    const where = `${what} port ${port} on ${host}`;
-    let message: string;
-    if (code === 'EADDRINUSE') message = `${where} is already in use`;
-    else if (code === 'EACCES') message = `no permission to listen on ${where}`;
-    else if (code === 'EADDRNOTAVAIL') message = `cannot listen on ${where}: the address is not available here`;
-    else message = `cannot listen on ${where}: ${cause instanceof Error ? cause.message : String(cause)}`;
-    super(message, { cause });
+    const { code, sentence } = cannotListen(`${what} port ${port} on ${host}`, cause);
+    super(sentence, { cause });
     this.name = 'ListenError';
     this.what = what;
     this.host = host;

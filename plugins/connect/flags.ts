@@ -5,6 +5,7 @@ import { createSocket } from 'node:dgram';
 import { createServer, isIPv6 } from 'node:net';
 import { list, str, type Parsed } from '../cli/cli.ts';
 import { UserError } from '../cli/errors.ts';
+import { cannotListen } from '../../runtime/listen.ts';
 import { namespacesFlag } from './hosts/hosts-services.ts';
 import { listLocalSessions, processAlive } from '../session/local-state.ts';
 import { normalizeIpv4Cidr } from './transparent/transparent.ts';
@@ -86,10 +87,8 @@ export function refuseSecondTransparent(): void {
 
 /** Fails at once when the local DNS port is taken, rather than after the shadow pod exists. */
 export async function checkDnsPortFree(port: number): Promise<void> {
-  const taken = (proto: string, e: unknown): UserError => {
-    const code = (e as NodeJS.ErrnoException).code;
-    return new UserError(`cannot start the local DNS server on 127.0.0.1:${port}/${proto}: ${code === 'EADDRINUSE' ? 'something else listens there' : (e as Error).message}; stop it, or pass --dns-port.`);
-  };
+  const taken = (proto: string, e: unknown): UserError =>
+    new UserError(`cannot start the local DNS server: ${cannotListen(`${proto.toUpperCase()} port ${port} on 127.0.0.1`, e).sentence}; stop it, or pass --dns-port.`);
   await new Promise<void>((resolve, reject) => {
     const srv = createServer();
     srv.once('error', (e) => reject(taken('tcp', e)));

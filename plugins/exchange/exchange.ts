@@ -110,21 +110,32 @@ export async function runExchange(p: Parsed): Promise<number> {
   const depName = target.deployment?.metadata?.name;
   const originalSelector = parseOriginal(target.svc) ?? target.svc.spec!.selector!;
   const recycle = bool(p, 'recycle-pods') ? await recycleTargets(kube, mode, originalSelector, svcName) : undefined;
+  // Scale mode moves the Service to the shadow as selector mode does before the Deployment goes to
+  // 0, so on the way back the real pods come up first and the selector follows them (see below).
   const planFor = (session: string): RecoveryPlan => ({
     session,
     namespace: kube.namespace,
-    steps: mode === 'scale' ? [{ op: 'restore-replicas', deployment: depName!, service: svcName }] : [{ op: 'restore-selector', service: svcName }],
+    steps: mode === 'scale'
+      ? [{ op: 'restore-replicas', deployment: depName!, service: svcName }, { op: 'restore-selector', service: svcName }]
+      : [{ op: 'restore-selector', service: svcName }],
   });
+  const serviceRights = [{ verb: 'get', resource: 'services' }, { verb: 'patch', resource: 'services' }];
+  // Scale mode's shadow is created with the exchange label only: were it to carry the pod labels
+  // from the start, the Service would send callers to it before the laptop's forwards listen.
+  // It gets them once it is the Service's only endpoint; later incarnations (a recreated pod) are
+  // made from this same object, so they carry what the session's state needs.
+  let shadowLabels: Record<string, string> = {};
   const s = await startShadowSession(p, {
     kind: 'exchange',
     kube,
     rights: mode === 'scale'
-      ? [{ verb: 'get', resource: 'deployments', group: 'apps' }, { verb: 'patch', resource: 'deployments', group: 'apps' }]
-      : [{ verb: 'get', resource: 'services' }, { verb: 'patch', resource: 'services' }],
+      ? [{ verb: 'get', resource: 'deployments', group: 'apps' }, { verb: 'patch', resource: 'deployments', group: 'apps' }, ...serviceRights]
+      : serviceRights,
     customize: (session) => {
       const plan = planFor(session.id);
+      shadowLabels = { [SELECT_LABEL.exchange]: session.id };
       return {
-        extraLabels: mode === 'scale' ? { ...(target.deployment!.spec?.template.metadata?.labels ?? {}) } : { [SELECT_LABEL.exchange]: session.id },
+        extraLabels: shadowLabels,
         extraAnnotations: { [ANNOTATION.target]: mode === 'scale' ? `deployment/${depName}` : `service/${svcName}` },
         listenPorts: ports.map((x) => x.remote),
         namedPorts: ports.filter((x) => x.targetName).map((x) => ({ name: x.targetName!, containerPort: x.remote })),
@@ -137,7 +148,7 @@ export async function runExchange(p: Parsed): Promise<number> {
   await forwardPorts(tunnel, ports, log, sw.traffic);
   const lock: Lock = { session: session.id, user: session.user, kind: 'exchange', since: await clusterNow(kube) };
   const plan = planFor(session.id);
-  life.defer(mode === 'scale' ? `scale deployment/${depName} back` : `restore service/${svcName}`, async () => {
+  life.defer(mode === 'scale' ? `scale deployment/${depName} back and restore service/${svcName}` : `restore service/${svcName}`, async () => {
     const r = await runRecovery(plan, recoveryApi(kube));
     for (const d of r.done) log.progress(d);
     for (const f of r.failed) log.warn(`could not undo: ${f}`);
@@ -145,19 +156,19 @@ export async function runExchange(p: Parsed): Promise<number> {
   });
 
   const apps = appsApi(kube);
-  const point = async (): Promise<boolean> => {
-    if (mode === 'scale') {
-      const d = await apps.readNamespacedDeployment({ namespace: kube.namespace, name: depName! });
-      if ((d.spec?.replicas ?? 1) === 0 && d.metadata?.annotations?.[ANNOTATION.lock]?.includes(session.id)) return false;
-      const original = d.metadata?.annotations?.[ANNOTATION.lock]?.includes(session.id) || staleSvcLock
-        ? d.metadata?.annotations?.[ANNOTATION.originalReplicas] ?? String(d.spec?.replicas ?? 1)
-        : String(d.spec?.replicas ?? 1);
-      await apps.patchNamespacedDeployment({ namespace: kube.namespace, name: depName!, body: {
-        metadata: { annotations: { ...lockAnnotation(lock), [ANNOTATION.originalReplicas]: original } },
-        spec: { replicas: 0 },
-      } }, mergePatch);
-      return true;
-    }
+  const scaleToZero = async (): Promise<boolean> => {
+    const d = await apps.readNamespacedDeployment({ namespace: kube.namespace, name: depName! });
+    if ((d.spec?.replicas ?? 1) === 0 && d.metadata?.annotations?.[ANNOTATION.lock]?.includes(session.id)) return false;
+    const original = d.metadata?.annotations?.[ANNOTATION.lock]?.includes(session.id) || staleSvcLock
+      ? d.metadata?.annotations?.[ANNOTATION.originalReplicas] ?? String(d.spec?.replicas ?? 1)
+      : String(d.spec?.replicas ?? 1);
+    await apps.patchNamespacedDeployment({ namespace: kube.namespace, name: depName!, body: {
+      metadata: { annotations: { ...lockAnnotation(lock), [ANNOTATION.originalReplicas]: original } },
+      spec: { replicas: 0 },
+    } }, mergePatch);
+    return true;
+  };
+  const pointService = async (): Promise<boolean> => {
     const cur = await kube.core.readNamespacedService({ namespace: kube.namespace, name: svcName });
     const selector = cur.spec?.selector ?? {};
     const ours = { [SELECT_LABEL.exchange]: session.id };
@@ -172,14 +183,27 @@ export async function runExchange(p: Parsed): Promise<number> {
     } }, mergePatch);
     return true;
   };
-  if (mode === 'scale') await sw.shadowServing();
-  await step(mode === 'scale' ? `scale deployment/${depName} to 0` : `point service/${svcName} at the shadow`);
-  await call(kube, 'patch', mode === 'scale' ? 'deployments' : 'services', point);
+  await step(`point service/${svcName} at the shadow`);
+  await call(kube, 'patch', 'services', pointService);
   await sw.switched();
+  if (mode === 'scale') {
+    // The real pods stop at SIGTERM, some at once: they go only once no caller is sent to them.
+    // Then the Service gets its own selector back, which the shadow now matches too.
+    const podLabels = target.deployment!.spec?.template.metadata?.labels ?? {};
+    await step(`give the shadow the pod labels of deployment/${depName}`);
+    await sw.labelShadow(podLabels);
+    Object.assign(shadowLabels, podLabels);
+    await step(`scale deployment/${depName} to 0`);
+    await call(kube, 'patch', 'deployments', scaleToZero);
+    await step(`give service/${svcName} its own selector back`);
+    const back = await runRecovery({ ...plan, steps: [{ op: 'restore-selector', service: svcName }] }, recoveryApi(kube));
+    if (back.failed.length > 0) throw new Error(back.failed.join('; '));
+    await sw.stillOnlyShadow();
+  }
   if (recycle) { await step(`restart the pods of ${recycle.join(', ')}`); await sw.recyclePods(recycle); }
 
   // Someone may reset the Service (kubectl apply, a Helm upgrade): point it back.
-  s.guard(point, `${mode === 'scale' ? `deployment/${depName} was scaled up` : `service/${svcName} was reset`} while exchanged; pointed it back to this laptop`);
+  s.guard(mode === 'scale' ? scaleToZero : pointService, `${mode === 'scale' ? `deployment/${depName} was scaled up` : `service/${svcName} was reset`} while exchanged; pointed it back to this laptop`);
 
   s.record({ target: `service/${svcName}`, ports }, mode);
   s.log.info(`kt-exchange: service/${svcName} in namespace "${kube.namespace}" now sends all its traffic to this laptop (session ${session.id}, mode ${mode}).`);

@@ -1,8 +1,9 @@
 // The moments kt-exchange moves a Service's traffic, made so that no new connection is lost:
-// - on: the shadow is Ready, listed in the Service's endpoints, and a connection to the Service
-//   from inside the cluster really arrives on this laptop, before kt says ready (and, in scale
-//   mode, before the Deployment goes to zero: the shadow carries its pod labels, so it serves
-//   beside the real pods first);
+// - on: the Service selects the shadow alone, the shadow is Ready and listed, and a connection to
+//   the Service from inside the cluster really arrives on this laptop, before kt says ready (and,
+//   in scale mode, before the Deployment goes to zero: the real pods stop at SIGTERM, so they go
+//   only once kube-proxy sends callers to the shadow; then the shadow takes their labels and the
+//   Service gets its selector back);
 // - off: after the Service was given back (selector restored, or Deployment scaled back and its
 //   pods Ready and listed, see restore-replicas), the shadow leaves the endpoints, kt waits until
 //   connections to the Service stop arriving here (kube-proxy applies endpoint changes
@@ -32,6 +33,11 @@ export const SWITCH_TIMING = {
   /** How long forwarded connections still open may take to finish on exit. */
   drainMs: 5000,
   pollMs: 200,
+  /**
+   * Scale mode, between the probe arriving and the real pods getting SIGTERM: the probe proved the
+   * shadow's node routes to the shadow; kube-proxy on other nodes applies the change a moment later.
+   */
+  otherNodesMs: 1000,
 };
 
 /** Counts connections arriving from the shadow's remote forwards, and those still open. */
@@ -151,22 +157,33 @@ export class ExchangeSwitch {
     return false;
   }
 
-  /** Scale mode, before the Deployment goes to zero: the shadow is listed and really serves. */
-  async shadowServing(): Promise<void> {
-    if (!await this.#waitEndpoints(this.#shadowReady)) {
-      throw new UserError(`the shadow pod ${this.#o.shadowPod} did not appear in service/${this.#name}'s endpoints within ${SWITCH_TIMING.endpointsMs / 1000}s, so the Deployment was left as it was.`);
-    }
-    await this.#routedHere();
-  }
-
   /** After the switch, before saying ready: only the shadow is listed, and traffic arrives here. */
   async switched(): Promise<void> {
-    const onlyShadow = (eps: EndpointView[]): boolean => this.#shadowReady(eps) && eps.every((e) => e.pod === this.#o.shadowPod || !e.ready);
-    if (!await this.#waitEndpoints(onlyShadow)) {
+    if (!await this.#waitEndpoints(this.#onlyShadow)) {
       this.#o.log.warn(`service/${this.#name}'s endpoints still listed other ready pods after ${SWITCH_TIMING.endpointsMs / 1000}s; some callers may still reach them`);
     }
     await this.#routedHere();
   }
+
+  /**
+   * Scale mode, once the Service selects the shadow alone: the shadow takes the Deployment's pod
+   * labels (so it stays selected when the Service gets its own selector back), and kube-proxy on
+   * every node has had its moment to follow before the real pods are stopped.
+   */
+  async labelShadow(labels: Record<string, string>): Promise<void> {
+    const { kube, shadowPod } = this.#o;
+    await call(kube, 'patch', 'pods', () => kube.core.patchNamespacedPod({ namespace: kube.namespace, name: shadowPod, body: { metadata: { labels } } }, mergePatch));
+    await sleep(SWITCH_TIMING.otherNodesMs);
+  }
+
+  /** Scale mode, after the Service got its own selector back: the shadow is still its only ready endpoint. */
+  async stillOnlyShadow(): Promise<void> {
+    if (!await this.#waitEndpoints(this.#onlyShadow)) {
+      this.#o.log.warn(`service/${this.#name}'s endpoints did not list the shadow alone after ${SWITCH_TIMING.endpointsMs / 1000}s; some callers may see errors`);
+    }
+  }
+
+  #onlyShadow = (eps: EndpointView[]): boolean => this.#shadowReady(eps) && eps.every((e) => e.pod === this.#o.shadowPod || !e.ready);
 
   /**
    * On exit, after the Service was given back: the shadow leaves the endpoints, connections stop
@@ -183,9 +200,9 @@ export class ExchangeSwitch {
           .then(() => false, (e: unknown) => { if (apiStatus(e) === 404) return true; throw e; });
         if (gone) return;
       }
-      const realReady = mode === 'selector' ? await this.#readyPods() : undefined;
+      const realReady = await this.#readyPods();
       const moved = (eps: EndpointView[]): boolean => !eps.some((e) => e.pod === shadowPod)
-        && (realReady ?? []).every((pod) => eps.some((e) => e.pod === pod && e.ready));
+        && realReady.every((pod) => eps.some((e) => e.pod === pod && e.ready));
       if (!await this.#waitEndpoints(moved)) log.warn(`service/${this.#name}'s endpoints had not moved back after ${SWITCH_TIMING.endpointsMs / 1000}s; callers may see errors`);
       if (this.#listed && this.#probeable()) await this.#quiet();
       await this.#drain();
@@ -200,7 +217,7 @@ export class ExchangeSwitch {
     const sel = Object.entries(original).map(([k, v]) => `${k}=${v}`).join(',');
     const pods = await call(kube, 'list', 'pods', () => kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: sel }));
     return pods.items
-      .filter((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+      .filter((p) => p.metadata?.name !== this.#o.shadowPod && !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
       .map((p) => p.metadata!.name!);
   }
 

@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { hostPort } from '../../../runtime/host-port.ts';
 import { hopByHopFields } from '../../../runtime/http-headers.ts';
 import { joinStreams, type JoinOptions } from '../../../runtime/join.ts';
+import { cannotListen } from '../../../runtime/listen.ts';
 import type { Dialer } from '../../tunnel/dialer.ts';
 
 export type LogFields = Record<string, unknown>;
@@ -673,13 +674,9 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
 
   const port = await new Promise<number>((resolve, reject) => {
     const onError = (err: Error): void => {
-      const code = errorCode(err);
-      const where = `port ${options.port} on ${host}`;
-      let message: string;
-      if (code === 'EADDRINUSE') message = `${where} is already in use; pick another with --proxy-port`;
-      else if (code === 'EACCES') message = `no permission to listen on ${where}; pick a port above 1023 with --proxy-port`;
-      else if (code === 'EADDRNOTAVAIL') message = `cannot listen on ${where}: the address is not available on this machine`;
-      else message = `cannot listen on ${where}: ${errorText(err)}`;
+      const { code, sentence } = cannotListen(`port ${options.port} on ${host}`, err);
+      const hint = code === 'EADDRINUSE' ? '; pick another with --proxy-port' : code === 'EACCES' ? '; pick a port above 1023 with --proxy-port' : '';
+      const message = sentence + hint;
       reject(Object.assign(new Error(message, { cause: err }), { code }));
     };
     server.once('error', onError);

@@ -15,7 +15,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Packet, UDPServer } from 'dns2';
 import { SHADOW_PORT } from '../../../contract/index.ts';
-import { ListenError, bindUdp, listenTcp } from '../../../runtime/listen.ts';
+import { ListenError, bindUdp, cannotListen, listenTcp } from '../../../runtime/listen.ts';
 import type { Nameserver } from '../../../runtime/resolv-conf.ts';
 import type { Dialer } from '../../tunnel/dialer.ts';
 import type { Logger } from '../../cli/log.ts';
@@ -444,18 +444,11 @@ class RawUdpServer extends UDPServer {
 }
 
 function listenError(what: string, host: string, port: number, failure: unknown): LocalDnsError {
-  // listenTcp wraps the socket's error; the sentence here is local DNS's own.
+  // listenTcp wraps the socket's error; UDP's comes bare.
   const err = failure instanceof ListenError ? failure.cause : failure;
-  const code = (err as { code?: unknown }).code;
-  const why =
-    code === 'EADDRINUSE'
-      ? 'the address is in use (another DNS server?)'
-      : code === 'EACCES'
-        ? 'permission denied (port 53 needs root)'
-        : code === 'EADDRNOTAVAIL'
-          ? 'the address is not on this machine'
-          : (err as Error).message;
-  return new LocalDnsError(`local DNS cannot listen on ${host}:${port} (${what}): ${why}`, { cause: err });
+  const { code, sentence } = cannotListen(`${what} port ${port} on ${host}`, err);
+  const hint = code === 'EADDRINUSE' ? ' (another DNS server?)' : code === 'EACCES' ? ' (port 53 needs root)' : '';
+  return new LocalDnsError(`local DNS: ${sentence}${hint}`, { cause: err });
 }
 
 export async function startLocalDns(options: LocalDnsOptions): Promise<LocalDnsHandle> {

@@ -45,6 +45,28 @@ describe('restore-replicas', () => {
     expect(f.dep.replicas).toBe(2);
   });
 
+  it('with the Service still pointed at the shadow (a start stopped midway), waits for Ready only, then restore-selector gives the selector back', async () => {
+    const f = fake(2, 1_000_000);
+    const svc = { selector: { 'kt.dev/exchange': 's1' } as Record<string, string>, annotations: { [ANNOTATION.lock]: lock, [ANNOTATION.originalSelector]: '{"app":"echo"}' } as Record<string, string> };
+    const order: string[] = [];
+    const api: RecoveryApi = {
+      ...f.api,
+      patchDeployment: async (...a) => { order.push('scale back'); await f.api.patchDeployment(...a); },
+      getService: async () => ({ selector: { ...svc.selector }, annotations: { ...svc.annotations } }),
+      patchService: async (_ns, _name, p) => {
+        order.push('restore selector');
+        svc.selector = (p as { spec: { selector: Record<string, string | null> } }).spec.selector as Record<string, string>;
+      },
+    };
+    const plan = { session: 's1', namespace: 'ns', steps: [{ op: 'restore-replicas' as const, deployment: 'echo', service: 'echo' }, { op: 'restore-selector' as const, service: 'echo' }] };
+    const r = await runRecovery(plan, api, FAST);
+    expect(r.failed).toEqual([]);
+    expect(r.done).toEqual(['scaled deployment/echo back to 2 (its pods Ready)', 'restored the selector of service/echo']);
+    expect(order).toEqual(['scale back', 'restore selector']);
+    expect(svc.selector).toEqual({ 'kt.dev/exchange': null, app: 'echo' });
+    expect(f.counts().lists).toBe(0);
+  });
+
   it('without a Service, waits for Ready only', async () => {
     const f = fake(2, 1_000_000);
     const r = await runRecovery({ session: 's1', namespace: 'ns', steps: [{ op: 'restore-replicas', deployment: 'echo' }] }, f.api, FAST);
