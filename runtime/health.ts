@@ -4,8 +4,9 @@
 import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { listenTcp } from './listen.ts';
+import { HEALTH_PATH } from '../contract/index.ts';
 
-export const HEALTH_PATH = { live: '/healthz', ready: '/readyz' } as const;
+export { HEALTH_PATH };
 
 export interface HealthServerOptions {
   /** Undefined: all interfaces. */

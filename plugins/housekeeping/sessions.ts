@@ -8,6 +8,7 @@ import { lastHeartbeat } from '../session/heartbeat.ts';
 import { call, clusterNow, type Kube } from '../kube/kube.ts';
 import { listLocalSessions, processAlive } from '../session/local-state.ts';
 import { allKtSelector } from '../session/session.ts';
+import { parseRecoveryPlan } from '../../contract/documents.ts';
 
 export type SessionState = 'healthy' | 'stale' | 'orphaned';
 
@@ -55,7 +56,7 @@ export async function listSessions(kube: Kube, o: ListOptions): Promise<{ now: n
         id, namespace: ns,
         kind: pod.metadata?.annotations?.[ANNOTATION.kind] ?? 'unknown',
         user: pod.metadata?.annotations?.[ANNOTATION.user] ?? 'unknown',
-        target: pod.metadata?.annotations?.['kt.dev/target'] ?? '-',
+        target: pod.metadata?.annotations?.[ANNOTATION.target] ?? '-',
         createdAt: created, lastHeartbeat: 0, ageMs: now - created, heartbeatAgeMs: 0, state: 'healthy', objects: [], plans: [],
       };
       byId.set(`${ns}/${id}`, s);
@@ -63,7 +64,7 @@ export async function listSessions(kube: Kube, o: ListOptions): Promise<{ now: n
     s.objects.push({ kind: 'Pod', name: pod.metadata!.name!, namespace: ns });
     const rawPlan = pod.spec?.containers[0]?.env?.find((e) => e.name === SHADOW_ENV.recoveryPlan)?.value;
     if (rawPlan) {
-      try { s.plans.push(JSON.parse(rawPlan) as RecoveryPlan); } catch { /* not ours to judge */ }
+      try { s.plans.push(parseRecoveryPlan(rawPlan)); } catch { /* not ours to judge */ }
     }
     if (pod.metadata?.labels?.[LABEL.role] === ROLE.shadow) s.lastHeartbeat = Math.max(s.lastHeartbeat, lastHeartbeat(pod));
   }

@@ -3,7 +3,7 @@
 // the Services kt creates in front of a shadow also carry (named kt-health).
 import { request } from 'node:http';
 import type { Socket } from 'node:net';
-import { SHADOW_PORT } from '../../contract/index.ts';
+import { HEALTH_PATH, SHADOW_PORT } from '../../contract/index.ts';
 import type { Tunnel } from '../tunnel/tunnel.ts';
 import { throwIfInterrupted } from '../session/steps.ts';
 
@@ -28,7 +28,7 @@ export function getThrough(tunnel: Tunnel, host: string, port: number, path: str
 
 /** One try: does host answer on the shadow's health port? */
 export async function serviceAnswers(tunnel: Tunnel, host: string): Promise<boolean> {
-  return (await getThrough(tunnel, host, SHADOW_PORT.health, '/healthz')) !== undefined;
+  return (await getThrough(tunnel, host, SHADOW_PORT.health, HEALTH_PATH.live)) !== undefined;
 }
 
 /** Waits until host answers, up to timeoutMs; false when it never did. */

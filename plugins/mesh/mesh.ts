@@ -5,8 +5,9 @@
 import type { V1Service } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import {
-  ANNOTATION, DEFAULT_VERSION_HEADER, ROUTER_LABEL, ROUTER_PORT, ROUTES_KEY, SELECT_LABEL, SHADOW_PORT, meshNames, type Lock, type RecoveryPlan, type RouteTable,
+  ANNOTATION, CONTRACT_VERSION, DEFAULT_CLUSTER_DOMAIN, DEFAULT_VERSION_HEADER, ROUTER_LABEL, ROUTER_PORT, ROUTER_STATUS, ROUTES_KEY, SELECT_LABEL, SHADOW_PORT, meshNames, type Lock, type RecoveryPlan, type RouteTable,
 } from '../../contract/index.ts';
+import { validateRouteTable } from '../../contract/route-table.ts';
 import { parseLock, parseTable, replaceSelectorPatch, runRecovery, updateRoutes } from '../../contract/recovery.ts';
 import { bool, str, type Parsed } from '../cli/cli.ts';
 import { MIN_RECOVER_AFTER_MS, parseDuration } from '../cli/duration.ts';
@@ -20,6 +21,7 @@ import type { Tunnel } from '../tunnel/tunnel.ts';
 import { getThrough, HEALTH_SERVICE_PORT, serviceAnswers } from '../inbound/service-check.ts';
 import { ensureRouter, isHttpPort, waitRouterReady, type MeshPort } from './router.ts';
 import { waitThroughRouter } from './switch.ts';
+import { readRouterStatuses, routerVersionCheck, type RouterVersionCheck } from './router-version.ts';
 import { recoveryApi } from '../kube/recovery-api.ts';
 import { checkLock, lockAnnotation, lockIsLive } from '../session/service-lock.ts';
 import { annotations, labels } from '../session/session.ts';
@@ -86,7 +88,12 @@ export async function runMesh(p: Parsed): Promise<number> {
     }
   }
   const existing = await kube.core.readNamespacedConfigMap({ namespace: ns, name: names.routes }).catch(() => undefined);
-  const table = parseTable(existing?.data?.[ROUTES_KEY]);
+  let table: RouteTable | undefined;
+  try {
+    table = parseTable(existing?.data?.[ROUTES_KEY]);
+  } catch (e) {
+    throw new UserError(`service/${svcName} is meshed, but its route table configmap/${names.routes} is not one this kt can use: ${(e as Error).message}.`);
+  }
   if (table && mode === 'auto') {
     if (table.header !== mark.header) throw new UserError(`service/${svcName} is meshed by header "${table.header}"; use --version-mark ${table.header}:VALUE.`, 2);
     const taken = table.routes.find((r) => r.version === mark.version);
@@ -94,6 +101,10 @@ export async function runMesh(p: Parsed): Promise<number> {
       throw new UserError(`version "${mark.version}" of service/${svcName} is already taken by ${taken.user} (session ${taken.session}); pick another --version-mark.`, 2);
     }
   }
+  // Joining: the router already serving the mesh must speak a compatible contract.
+  const routerImage = imageRef('router', str(p, 'router-image'));
+  const versions = routerVersionCheck(kube, svcName, routerImage, log);
+  if (table && mode === 'auto') for (const doc of await readRouterStatuses(kube, svcName)) await versions.check(doc);
   if (mode === 'manual') return runManual(p, kube, svc, pods[0]?.metadata?.labels ?? selector, ports, mark, recoverAfterMs);
 
   const devService = (sid: string): string => `${svcName.slice(0, 49)}-kt-${sid}`;
@@ -150,21 +161,22 @@ export async function runMesh(p: Parsed): Promise<number> {
     for (const d of r.done) log.progress(d);
     for (const f of r.failed) log.warn(`could not undo: ${f}`);
   });
-  const domain = str(p, 'cluster-domain') ?? 'cluster.local';
+  const domain = str(p, 'cluster-domain') ?? DEFAULT_CLUSTER_DOMAIN;
   const fresh: RouteTable = {
+    contract: CONTRACT_VERSION,
     header: mark.header,
     ports: allPorts.map((m) => ({ port: m.target, protocol: m.protocol, ...(m.name ? { name: m.name } : {}) })),
     defaultTarget: `${names.stuntman}.${ns}.svc.${domain}`,
     routes: [],
   };
-  const created = await call(kube, 'create', 'configmaps', () => ensureRouter(kube, realSvc, allPorts, imageRef('router', str(p, 'router-image')), fresh));
+  const created = await call(kube, 'create', 'configmaps', () => ensureRouter(kube, realSvc, allPorts, routerImage, fresh));
   if (created) log.progress(`created the router for service/${svcName}`);
   const route = { version: mark.version, target: `${dev}.${ns}.svc.${domain}`, session: session.id, user: session.user };
   await step(`add the route for version "${mark.version}"`);
   await updateRoutes(recoveryApi(kube), ns, names.routes, (t) => ({ ...t, routes: [...t.routes.filter((r) => r.version !== mark.version), route] }));
   log.progress('waiting for the router');
   await waitRouterReady(kube, svcName, 120_000);
-  await waitRouted(kube, tunnel, svcName, `${dev}.${ns}.svc.${domain}`, mark.version, log);
+  await waitRouted(kube, tunnel, svcName, `${dev}.${ns}.svc.${domain}`, mark.version, log, versions);
 
   const lockValue: Lock = { session: session.id, user: session.user, kind: 'mesh', since: await clusterNow(kube) };
   const point = async (): Promise<boolean> => {
@@ -196,19 +208,40 @@ export async function runMesh(p: Parsed): Promise<number> {
   return s.runUntilSignal('leaving the mesh', `kt-mesh: left service/${svcName}; nothing of this session is left in the cluster.`);
 }
 
+/** Whether a router's status document lists the route for `version`. */
+function routeLoaded(doc: unknown, version: string): boolean {
+  try {
+    return validateRouteTable(doc).routes.some((r) => r.version === version);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The banner may only say "routed" once a request with the mark really gets here: the router has
- * loaded the route, and the developer's Service answers (kube-proxy has its rules).
+ * loaded the route, and the developer's Service answers (kube-proxy has its rules). Every router
+ * pod's contract version is checked on the way (the first developer's own router included).
  */
-async function waitRouted(kube: Kube, tunnel: Tunnel, svcName: string, devHost: string, version: string, log: Logger): Promise<void> {
+async function waitRouted(kube: Kube, tunnel: Tunnel, svcName: string, devHost: string, version: string, log: Logger, versions: RouterVersionCheck): Promise<void> {
   const end = Date.now() + 30_000;
   for (;;) {
     throwIfInterrupted();
     const serviceOk = await serviceAnswers(tunnel, devHost);
     const pods = await kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: `${ROUTER_LABEL}=${svcName}` }).catch(() => undefined);
     const ips = (pods?.items ?? []).filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((p) => p.status?.podIP).filter((ip): ip is string => !!ip);
-    const tables = await Promise.all(ips.map((ip) => getThrough(tunnel, ip, ROUTER_PORT.health, '/routes')));
-    const routed = ips.length > 0 && tables.every((t) => t !== undefined && (parseTable(t)?.routes ?? []).some((r) => r.version === version));
+    const texts = await Promise.all(ips.map((ip) => getThrough(tunnel, ip, ROUTER_PORT.health, ROUTER_STATUS.path)));
+    let routed = ips.length > 0;
+    for (const text of texts) {
+      let doc: unknown;
+      try {
+        doc = text === undefined ? undefined : JSON.parse(text);
+      } catch {
+        doc = undefined;
+      }
+      if (doc === undefined) { routed = false; continue; }
+      await versions.check(doc);
+      routed &&= routeLoaded(doc, version);
+    }
     if (serviceOk && routed) return;
     if (Date.now() > end) {
       log.warn(`the route for version "${version}" is not confirmed yet (${serviceOk ? '' : 'the Service does not answer; '}${routed ? '' : 'the router has not loaded it'}); requests may not arrive at first`);

@@ -3,7 +3,7 @@
 // ("stuntman") Service that keeps the original selector.
 import { AppsV1Api, RbacAuthorizationV1Api, type V1ConfigMap, type V1OwnerReference, type V1Service } from '@kubernetes/client-node';
 import {
-  LABEL, MANAGED_BY, ROLE, ROUTER_DRAIN, ROUTER_ENV, ROUTER_LABEL, ROUTER_PORT, ROUTES_KEY, meshNames, type RouteTable,
+  HEALTH_PATH, LABEL, MANAGED_BY, ROLE, ROUTER_DRAIN, ROUTER_ENV, ROUTER_LABEL, ROUTER_PORT, ROUTES_KEY, meshNames, type RouteTable,
 } from '../../contract/index.ts';
 import { escalatedRules } from '../kube/api-errors.ts';
 import { UserError } from '../cli/errors.ts';
@@ -68,8 +68,8 @@ export function routerObjects(svc: V1Service, ports: MeshPort[], image: string, 
               ...ports.map((p) => ({ containerPort: p.target, ...(p.name ? { name: p.name.slice(0, 15) } : {}) })),
               { name: 'kt-health', containerPort: ROUTER_PORT.health },
             ],
-            readinessProbe: { httpGet: { path: '/readyz', port: ROUTER_PORT.health }, periodSeconds: 1 },
-            livenessProbe: { httpGet: { path: '/healthz', port: ROUTER_PORT.health }, periodSeconds: 10 },
+            readinessProbe: { httpGet: { path: HEALTH_PATH.ready, port: ROUTER_PORT.health }, periodSeconds: 1 },
+            livenessProbe: { httpGet: { path: HEALTH_PATH.live, port: ROUTER_PORT.health }, periodSeconds: 10 },
             securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
             resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
           }],

@@ -2,7 +2,7 @@
 // session's shadow pod, whose ports lead back to the laptop. Removed on exit, by the shadow's
 // watchdog when the laptop disappears, or by kt-clean.
 import type { V1Service } from '@kubernetes/client-node';
-import { ANNOTATION, LABEL, ROLE, SELECT_LABEL, type RecoveryPlan } from '../../contract/index.ts';
+import { ANNOTATION, DEFAULT_CLUSTER_DOMAIN, LABEL, ROLE, SELECT_LABEL, type RecoveryPlan } from '../../contract/index.ts';
 import { bool, str, type Parsed } from '../cli/cli.ts';
 import { MIN_RECOVER_AFTER_MS, parseDuration } from '../cli/duration.ts';
 import { UserError } from '../cli/errors.ts';
@@ -94,7 +94,7 @@ export async function runPreview(p: Parsed): Promise<number> {
   await step(`create service/${name}`);
   const svc = await call(kube, 'create', 'services', () => kube.core.createNamespacedService({ namespace: kube.namespace, body: previewService(name, session, type, ports) }));
 
-  if (!await waitServiceAnswers(tunnel, `${name}.${kube.namespace}.svc.${str(p, 'cluster-domain') ?? 'cluster.local'}`)) {
+  if (!await waitServiceAnswers(tunnel, `${name}.${kube.namespace}.svc.${str(p, 'cluster-domain') ?? DEFAULT_CLUSTER_DOMAIN}`)) {
     log.warn(`service/${name} does not answer yet; callers may be refused for a moment`);
   }
   s.record({ target: `service/${name}`, ports });

@@ -3,6 +3,7 @@ import { UserError } from '../cli/errors.ts';
 import { imageRef } from '../cli/images.ts';
 import { keyValues, str, type FlagSpec, type Parsed } from '../cli/cli.ts';
 import { DEFAULT_RESOURCES, type ShadowOptions } from './shadow-pod.ts';
+import { DEFAULT_CLUSTER_DOMAIN } from '../../contract/index.ts';
 
 export const SHADOW_FLAGS: FlagSpec[] = [
   { name: 'image', type: 'string', description: 'Shadow image (default: $KT_SHADOW_IMAGE, $KT_IMAGE_REGISTRY/kt-shadow:VERSION, or ~/.kt/config.yaml)' },
@@ -13,7 +14,7 @@ export const SHADOW_FLAGS: FlagSpec[] = [
   { name: 'memory-request', type: 'string', description: 'Shadow pod memory request', default: DEFAULT_RESOURCES.memoryRequest },
   { name: 'memory-limit', type: 'string', description: 'Shadow pod memory limit', default: DEFAULT_RESOURCES.memoryLimit },
   { name: 'pod-timeout', type: 'string', description: 'How long to wait for the shadow pod to be ready, in seconds', default: '120' },
-  { name: 'cluster-domain', type: 'string', description: 'The cluster DNS domain', default: 'cluster.local' },
+  { name: 'cluster-domain', type: 'string', description: 'The cluster DNS domain', default: DEFAULT_CLUSTER_DOMAIN },
 ];
 
 // Kubernetes' own forms, so a bad value is refused here rather than by the API server after the
@@ -36,7 +37,7 @@ function objectName(p: Parsed, name: string): string | undefined {
 
 export function shadowOptions(p: Parsed): ShadowOptions {
   const domain = str(p, 'cluster-domain');
-  if (domain !== undefined && !DOMAIN_RE.test(domain)) throw new UserError(`--cluster-domain must be a DNS domain (like cluster.local), not "${domain}".`, 2);
+  if (domain !== undefined && !DOMAIN_RE.test(domain)) throw new UserError(`--cluster-domain must be a DNS domain (like ${DEFAULT_CLUSTER_DOMAIN}), not "${domain}".`, 2);
   return {
     image: imageRef('shadow', str(p, 'image')),
     imagePullSecret: objectName(p, 'image-pull-secret'),

@@ -1,7 +1,7 @@
 // The per-session shadow pod and its Secret: the manifest, creating both, waiting for the pod to
 // be ready (with progress, and an explanation from its events when it does not start), deleting.
 import type { V1Pod, V1Secret } from '@kubernetes/client-node';
-import { ROLE, SESSION_SECRET, SHADOW_DRAIN, SHADOW_ENV, SHADOW_PORT } from '../../contract/index.ts';
+import { DEFAULT_CLUSTER_DOMAIN, HEALTH_PATH, ROLE, SESSION_SECRET, SHADOW_DRAIN, SHADOW_ENV, SHADOW_PORT } from '../../contract/index.ts';
 import { UserError } from '../cli/errors.ts';
 import { apiStatus, call, type Kube } from '../kube/kube.ts';
 import type { SessionKeys } from './keys.ts';
@@ -10,6 +10,7 @@ import { annotations, labels, objectName, type Session } from './session.ts';
 import { armRbac, type SelfHealing } from './self-healing.ts';
 import { step, throwIfInterrupted } from './steps.ts';
 import type { ShadowPodLifecycle } from '../tunnel/tunnel.ts';
+import { serializeRecoveryPlan } from '../../contract/documents.ts';
 
 export interface ShadowOptions {
   image: string;
@@ -41,7 +42,7 @@ export function shadowPodManifest(s: Session, o: ShadowOptions, armed?: Armed): 
   const lowPort = (o.listenPorts ?? []).some((p) => p < 1024);
   // The plan is always carried (kt-clean reads it from here); the watchdog arms only with an account.
   const healing = o.selfHealing ? [
-    { name: SHADOW_ENV.recoveryPlan, value: JSON.stringify(o.selfHealing.plan) },
+    { name: SHADOW_ENV.recoveryPlan, value: serializeRecoveryPlan(o.selfHealing.plan) },
     { name: SHADOW_ENV.podName, value: name },
     ...(armed ? [{ name: SHADOW_ENV.recoverAfterMs, value: String(o.selfHealing.recoverAfterMs) }] : []),
   ] : [];
@@ -74,7 +75,7 @@ export function shadowPodManifest(s: Session, o: ShadowOptions, armed?: Armed): 
         env: [
           { name: SHADOW_ENV.session, value: s.id },
           { name: SHADOW_ENV.namespace, value: s.namespace },
-          { name: SHADOW_ENV.clusterDomain, value: o.clusterDomain ?? 'cluster.local' },
+          { name: SHADOW_ENV.clusterDomain, value: o.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN },
           ...healing,
         ],
         ports: [
@@ -85,8 +86,8 @@ export function shadowPodManifest(s: Session, o: ShadowOptions, armed?: Armed): 
           ...(o.namedPorts ?? []).filter((np) => !['ssh', 'dns', 'dns-tcp', 'health'].includes(np.name)),
         ],
         volumeMounts: [{ name: 'session', mountPath: SESSION_SECRET.mountPath, readOnly: true }],
-        readinessProbe: { httpGet: { path: '/readyz', port: 'health' }, periodSeconds: 1, failureThreshold: 3 },
-        livenessProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 10, failureThreshold: 3 },
+        readinessProbe: { httpGet: { path: HEALTH_PATH.ready, port: 'health' }, periodSeconds: 1, failureThreshold: 3 },
+        livenessProbe: { httpGet: { path: HEALTH_PATH.live, port: 'health' }, periodSeconds: 10, failureThreshold: 3 },
         securityContext: {
           allowPrivilegeEscalation: false,
           readOnlyRootFilesystem: true,

@@ -7,7 +7,8 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import ssh2, { type Client, type ClientChannel, type TcpConnectionDetails, type AcceptConnection, type RejectConnection } from 'ssh2';
-import { SHADOW_PORT, SSH_USER } from '../../contract/index.ts';
+import { SHADOW_PING, SHADOW_PORT, SSH_USER } from '../../contract/index.ts';
+import { parsePingReply, type ContractVersion } from '../../contract/version.ts';
 import type { Dialer } from './dialer.ts';
 import { UserError } from '../cli/errors.ts';
 import { widenWindow } from '../../runtime/ssh-window.ts';
@@ -266,16 +267,23 @@ export class Tunnel extends EventEmitter {
     return bound;
   }
 
-  /** Runs the shadow's health command over the connection; resolves with the round trip in ms. */
-  async ping(): Promise<number> {
+  /**
+   * Runs the shadow's health command over the connection; resolves with the round trip in ms and
+   * the contract version the shadow speaks (a bare pong: an older shadow, see SHADOW_PING).
+   */
+  async ping(): Promise<{ ms: number; contract: ContractVersion }> {
     const client = await this.#ready();
     const t0 = performance.now();
     return new Promise((resolve, reject) => {
-      client.exec('kt-ping', (err, ch) => {
+      client.exec(SHADOW_PING.command, (err, ch) => {
         if (err) { reject(err); return; }
         let out = '';
         ch.on('data', (d: Buffer) => { out += d.toString(); });
-        ch.on('close', () => (out.trim() === 'pong' ? resolve(performance.now() - t0) : reject(new Error(`unexpected ping reply: ${out}`))));
+        ch.on('close', () => {
+          const contract = parsePingReply(out);
+          if (contract) resolve({ ms: performance.now() - t0, contract });
+          else reject(new Error(`unexpected ping reply: ${out}`));
+        });
       });
     });
   }

@@ -13,8 +13,9 @@ import type { HostsEntry, WriteFileOptions } from './hosts-file.ts';
 import { joinStreams } from '../../../runtime/join.ts';
 import { silentProxyLogger } from '../socks/socks-proxy.ts';
 import type { ProxyLogger } from '../socks/socks-proxy.ts';
+import { DEFAULT_CLUSTER_DOMAIN } from '../../../contract/index.ts';
 
-export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
+export { DEFAULT_CLUSTER_DOMAIN };
 export const FIRST_LOOPBACK_ADDRESS = '127.20.0.1';
 
 export interface ServicePort {

@@ -6,6 +6,7 @@ import { step } from '../../session/steps.ts';
 import type { ModeHandle } from '../mode.ts';
 import { startHostsMode } from './hosts-mode.ts';
 import { listHostsServices, namespacesFlag, unreadableLine, type ServiceListing } from './hosts-services.ts';
+import { DEFAULT_CLUSTER_DOMAIN } from '../../../contract/index.ts';
 
 async function listServices(s: ShadowSession, extra: readonly string[]): Promise<ServiceListing> {
   return listHostsServices(s.kube, extra);
@@ -21,7 +22,7 @@ export async function startHostsModeFor(p: Parsed, s: ShadowSession): Promise<Mo
   if (unreadable) log.warn(unreadable);
   await step(`write the cluster's names into ${hostsFile}`);
   const mode = await startHostsMode({
-    services, namespace: kube.namespace, clusterDomain: str(p, 'cluster-domain') ?? 'cluster.local',
+    services, namespace: kube.namespace, clusterDomain: str(p, 'cluster-domain') ?? DEFAULT_CLUSTER_DOMAIN,
     dial: tunnel.dial, hostsFile, sessionId: session.id, log,
   });
   life.defer(`restore ${hostsFile}`, () => mode.close());

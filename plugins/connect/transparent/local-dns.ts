@@ -14,7 +14,7 @@ import { BlockList, Server, connect, isIP, isIPv4, isIPv6 } from 'node:net';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Packet, UDPServer } from 'dns2';
-import { SHADOW_PORT } from '../../../contract/index.ts';
+import { DEFAULT_CLUSTER_DOMAIN, SHADOW_PORT } from '../../../contract/index.ts';
 import { ListenError, bindUdp, cannotListen, listenTcp } from '../../../runtime/listen.ts';
 import type { Nameserver } from '../../../runtime/resolv-conf.ts';
 import type { Dialer } from '../../tunnel/dialer.ts';
@@ -72,7 +72,7 @@ export interface LocalDnsHandle {
   close(): Promise<void>;
 }
 
-export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
+export { DEFAULT_CLUSTER_DOMAIN };
 export const DEFAULT_DNS_HOST = '127.0.0.1';
 export const DEFAULT_DNS_PORT = 53;
 

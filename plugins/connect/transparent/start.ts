@@ -12,6 +12,7 @@ import { startLocalDns } from './local-dns.ts';
 import { upstreamsFromResolvConf, wireResolver } from './resolver-config.ts';
 import { ensureRoutes, removeRoutes } from './routes.ts';
 import { startTransparent } from './transparent.ts';
+import { DEFAULT_CLUSTER_DOMAIN } from '../../../contract/index.ts';
 
 async function namespaceNames(s: ShadowSession): Promise<Set<string> | undefined> {
   try {
@@ -24,7 +25,7 @@ async function namespaceNames(s: ShadowSession): Promise<Set<string> | undefined
 
 export async function startTransparentMode(p: Parsed, s: ShadowSession): Promise<ModeHandle> {
   const { kube, log, life, session, tunnel } = s;
-  const domain = str(p, 'cluster-domain') ?? 'cluster.local';
+  const domain = str(p, 'cluster-domain') ?? DEFAULT_CLUSTER_DOMAIN;
   const ranges = await clusterRanges(kube, log);
   const cidrs = [...new Set([...ranges.serviceCidrs, ...ranges.podCidrs, ...list(p, 'include-cidr')])];
   if (cidrs.length === 0) throw new UserError('could not learn the cluster\'s address ranges; pass them with --include-cidr.');
