@@ -23,12 +23,11 @@
 import { watch as fsWatch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { basename, dirname } from 'node:path';
 import { ROUTER_ENV, ROUTES_KEY } from '../contract/index.ts';
 import type { RouteTable } from '../contract/index.ts';
+import { InClusterConfigError, SERVICE_ACCOUNT_DIR, inClusterApi as podApi, sendToApi } from '../runtime/kube-api.ts';
 import { errorMessage } from '../runtime/log.ts';
 import type { Logger } from '../runtime/log.ts';
 import { parseRouteTable } from '../contract/route-table.ts';
@@ -216,7 +215,6 @@ export function configMapRouteSource(options: ConfigMapSourceOptions): RouteSour
   const description = `configmap ${namespace}/${name}`;
   const backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
   const watchTimeout = options.watchTimeoutSeconds ?? 300;
-  const base = new URL(options.apiServer);
   const collection = `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`;
   const selector = `fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`;
 
@@ -230,12 +228,9 @@ export function configMapRouteSource(options: ConfigMapSourceOptions): RouteSour
   const get = async (path: string, timeoutMs: number): Promise<IncomingMessage> => {
     const token = await options.token();
     if (closed) throw new KubeApiError('closed');
-    const url = new URL(path, base);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (token) headers.authorization = `Bearer ${token}`;
     return new Promise((resolve, reject) => {
-      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-      const req = send(url, { method: 'GET', headers, ca: options.ca, timeout: timeoutMs }, resolve);
+      const req = sendToApi(options, token, 'GET', path, { timeoutMs });
+      req.once('response', resolve);
       current = req;
       req.on('timeout', () => req.destroy(new KubeApiError(`no data from the API server for ${Math.round(timeoutMs / 1000)} s`)));
       req.on('error', reject);
@@ -407,26 +402,18 @@ export function configMapRouteSource(options: ConfigMapSourceOptions): RouteSour
 // ---------------------------------------------------------------------------------------------
 // From the environment
 
-export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+export { SERVICE_ACCOUNT_DIR };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** The in-cluster API server and credentials (KUBERNETES_SERVICE_HOST/_PORT and the ServiceAccount files). */
-export async function inClusterApi(env: Env, dir = SERVICE_ACCOUNT_DIR): Promise<{ apiServer: string; token: () => Promise<string>; ca: Buffer }> {
-  const host = env.KUBERNETES_SERVICE_HOST?.trim();
-  const port = env.KUBERNETES_SERVICE_PORT?.trim() || '443';
-  if (!host) throw new RouteSourceConfigError('KUBERNETES_SERVICE_HOST is not set: the ConfigMap route source works only inside a pod');
-  let ca: Buffer;
+/** The in-cluster API server and credentials (runtime/kube-api.ts), or why the ConfigMap source cannot use them. */
+export async function inClusterApi(env: Env, dir = SERVICE_ACCOUNT_DIR): Promise<{ apiServer: string; token: () => Promise<string>; ca?: Buffer | string | undefined }> {
   try {
-    ca = await readFile(`${dir}/ca.crt`);
+    return await podApi(env, dir);
   } catch (err) {
-    throw new RouteSourceConfigError(`cannot read the ServiceAccount CA ${dir}/ca.crt: ${errorMessage(err)}`);
+    if (err instanceof InClusterConfigError) throw new RouteSourceConfigError(`the ConfigMap route source: ${err.message}`);
+    throw err;
   }
-  return {
-    apiServer: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    token: async () => (await readFile(`${dir}/token`, 'utf8')).trim(),
-    ca,
-  };
 }
 
 /** The source the environment names: ROUTER_ENV.routesFile, else ROUTER_ENV.routesConfigMap in ROUTER_ENV.namespace. */

@@ -1,42 +1,76 @@
-// The shadow's own small Kubernetes client, for the watchdog: the pod's ServiceAccount token, the
-// in-cluster API address, JSON over node:https. Implements the recovery API of the contract.
+// The one in-cluster Kubernetes client: the pod's ServiceAccount token, the in-cluster API address,
+// JSON over node:https. The shadow's watchdog uses it for the contract's recovery API, the router
+// to watch its route table.
 import { readFile } from 'node:fs/promises';
-import { request } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { hostPort } from './host-port.ts';
 import type { RecoveryApi } from '../contract/recovery.ts';
 
-const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-export interface InClusterOptions {
-  baseUrl?: string;
-  token?: string;
-  ca?: string | Buffer;
+/** The pod has no in-cluster API access (no service host in its environment, no ServiceAccount CA). */
+export class InClusterConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InClusterConfigError';
+  }
+}
+
+/** Where the API server is from inside a pod, and its credentials. */
+export interface InClusterApi {
+  /** https://HOST:PORT in a pod; http:// is accepted (tests). */
+  apiServer: string;
+  /** The bearer token, read again for every request (projected tokens are rotated). Empty: none. */
+  token: () => Promise<string>;
+  /** CA bundle for an https API server. */
+  ca?: Buffer | string | undefined;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** The in-cluster API server and credentials (KUBERNETES_SERVICE_HOST/_PORT and the ServiceAccount files). */
+export async function inClusterApi(env: Env = process.env, dir = SERVICE_ACCOUNT_DIR): Promise<InClusterApi> {
+  const host = env.KUBERNETES_SERVICE_HOST?.trim();
+  const port = env.KUBERNETES_SERVICE_PORT?.trim() || '443';
+  if (!host) throw new InClusterConfigError('KUBERNETES_SERVICE_HOST is not set: the in-cluster API is reachable only from inside a pod');
+  let ca: Buffer;
+  try {
+    ca = await readFile(`${dir}/ca.crt`);
+  } catch (err) {
+    throw new InClusterConfigError(`cannot read the ServiceAccount CA ${dir}/ca.crt: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return {
+    apiServer: `https://${hostPort(host, Number(port))}`,
+    token: async () => (await readFile(`${dir}/token`, 'utf8')).trim(),
+    ca,
+  };
+}
+
+/** Sends one request to the API server: a GET to read or watch, or a write with a JSON body. */
+export function sendToApi(api: InClusterApi, token: string, method: string, path: string, o: { body?: Buffer; contentType?: string; timeoutMs: number }): ClientRequest {
+  const url = new URL(path, api.apiServer);
+  const headers: Record<string, string | number> = { accept: 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (o.body) Object.assign(headers, { 'content-type': o.contentType ?? 'application/json', 'content-length': o.body.length });
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return send(url, { method, headers, ...(api.ca ? { ca: api.ca } : {}), timeout: o.timeoutMs });
 }
 
 export interface KubeRequest {
   (method: string, path: string, body?: object, contentType?: string): Promise<{ status: number; body: unknown }>;
 }
 
-export async function inClusterRequest(o: InClusterOptions = {}): Promise<KubeRequest> {
-  const host = process.env.KUBERNETES_SERVICE_HOST;
-  const port = process.env.KUBERNETES_SERVICE_PORT ?? '443';
-  const baseUrl = o.baseUrl ?? `https://${host?.includes(':') ? `[${host}]` : host}:${port}`;
-  const ca = o.ca ?? await readFile(`${SA_DIR}/ca.crt`).catch(() => undefined);
-  const tokenFile = `${SA_DIR}/token`;
+/** JSON requests to the in-cluster API (the environment's, unless `api` is given). */
+export async function inClusterRequest(given?: InClusterApi): Promise<KubeRequest> {
+  const api = given ?? await inClusterApi();
   return async (method, path, body, contentType = 'application/json') => {
-    // The projected token rotates: read it for every request.
-    const token = o.token ?? (await readFile(tokenFile, 'utf8')).trim();
+    const token = await api.token();
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
-      const req = request(new URL(path, baseUrl), {
-        method,
-        ...(ca ? { ca } : {}),
-        headers: {
-          authorization: `Bearer ${token}`,
-          accept: 'application/json',
-          ...(data ? { 'content-type': contentType, 'content-length': data.length } : {}),
-        },
-        timeout: 10_000,
-      }, (res) => {
+      const req = sendToApi(api, token, method, path, { ...(data ? { body: data } : {}), contentType, timeoutMs: 10_000 });
+      req.once('response', (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
