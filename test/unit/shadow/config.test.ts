@@ -2,12 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SESSION_SECRET, SHADOW_PORT } from '../../../contract/index.ts';
+import { CONTRACT_VERSION, SESSION_SECRET, SHADOW_PORT } from '../../../contract/index.ts';
 import { ConfigError, DEFAULT_RESOLV_CONF, parseShadowEnv, readSessionFiles } from '../../../shadow/config.ts';
 
 describe('parseShadowEnv', () => {
   it('uses the contract when nothing is set', () => {
     expect(parseShadowEnv({})).toEqual({
+      contractVersion: CONTRACT_VERSION,
       session: '',
       namespace: '',
       clusterDomain: 'cluster.local',
@@ -31,8 +32,10 @@ describe('parseShadowEnv', () => {
       KT_SESSION_DIR: '/tmp/session',
       KT_RESOLV_CONF: '/tmp/resolv.conf',
       KT_LISTEN_HOST: '127.0.0.1',
+      KT_TEST_CONTRACT_VERSION: '2.1',
     });
     expect(config).toEqual({
+      contractVersion: '2.1',
       session: 'abc123',
       namespace: 'demo',
       clusterDomain: 'example.internal',
@@ -56,6 +59,7 @@ describe('parseShadowEnv', () => {
   it('rejects an unknown log level and a malformed cluster domain', () => {
     expect(() => parseShadowEnv({ KT_LOG_LEVEL: 'verbose' })).toThrow(/KT_LOG_LEVEL must be one of/);
     expect(() => parseShadowEnv({ KT_CLUSTER_DOMAIN: 'bad domain' })).toThrow(/KT_CLUSTER_DOMAIN/);
+    expect(() => parseShadowEnv({ KT_TEST_CONTRACT_VERSION: '2' })).toThrow(/KT_TEST_CONTRACT_VERSION: .*MAJOR\.MINOR/);
   });
 });
 
