@@ -18,9 +18,20 @@ export interface ArchiveFile {
 /** 1980-01-01T00:00:00Z: the earliest time a zip can hold; used unless SOURCE_DATE_EPOCH is set. */
 export const DEFAULT_EPOCH = 315532800;
 
+/** SOURCE_DATE_EPOCH (reproducible-builds.org) if set, clamped to what a zip can hold. */
 export function sourceDateEpoch(env = process.env): number {
   const v = Number(env.SOURCE_DATE_EPOCH);
   return Number.isInteger(v) && v >= DEFAULT_EPOCH ? v : DEFAULT_EPOCH;
+}
+
+/**
+ * zlib writes the gzip header's OS byte from the platform it was compiled for (3 on Unix, 10 on
+ * Windows) and leaves MTIME 0: pin both, so an archive built on Windows has the same bytes.
+ */
+function gzipHeader(member: Buffer): Buffer {
+  member.writeUInt32LE(0, 4);
+  member[9] = 3;
+  return member;
 }
 
 /** Compression level: the best for release archives, the fastest for caches that stay local. */
@@ -59,7 +70,7 @@ function tarDataMember(data: Buffer, level: Level): Buffer {
   let m = tarMembers[level].get(data);
   if (!m) {
     const pad = (512 - (data.length % 512)) % 512;
-    m = gzipSync(pad ? Buffer.concat([data, Buffer.alloc(pad)]) : data, zlibLevel(level));
+    m = gzipHeader(gzipSync(pad ? Buffer.concat([data, Buffer.alloc(pad)]) : data, zlibLevel(level)));
     tarMembers[level].set(data, m);
   }
   return m;
@@ -73,7 +84,7 @@ export async function precompress(data: Buffer, kind: 'tar.gz' | 'zip', level: L
   if (kind === 'tar.gz') {
     if (tarMembers[level].has(data)) return;
     const pad = (512 - (data.length % 512)) % 512;
-    tarMembers[level].set(data, await promisify(gzip)(pad ? Buffer.concat([data, Buffer.alloc(pad)]) : data, zlibLevel(level)));
+    tarMembers[level].set(data, gzipHeader(await promisify(gzip)(pad ? Buffer.concat([data, Buffer.alloc(pad)]) : data, zlibLevel(level))));
   } else {
     if (deflated[level].has(data)) return;
     deflated[level].set(data, { raw: await promisify(deflateRaw)(data, zlibLevel(level)), crc: crc32(data) });
@@ -83,10 +94,10 @@ export async function precompress(data: Buffer, kind: 'tar.gz' | 'zip', level: L
 export function tarGz(files: ArchiveFile[], mtime = sourceDateEpoch(), level: Level = 'best'): Buffer {
   const parts: Buffer[] = [];
   for (const f of files) {
-    parts.push(gzipSync(tarHeader(f, mtime), zlibLevel(level)));
+    parts.push(gzipHeader(gzipSync(tarHeader(f, mtime), zlibLevel(level))));
     if (f.data.length > 0) parts.push(tarDataMember(f.data, level));
   }
-  parts.push(gzipSync(Buffer.alloc(1024), zlibLevel(level)));
+  parts.push(gzipHeader(gzipSync(Buffer.alloc(1024), zlibLevel(level))));
   return Buffer.concat(parts);
 }
 

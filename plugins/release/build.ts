@@ -7,19 +7,27 @@
 // Run with --help for every option. Output lands in dist/ (archives, .sha256 files,
 // krew-manifests/, release.json); a build of every platform also refreshes krew-manifests/ in
 // the repository. An unchanged second run does nothing.
+//
+// Two builds of the same inputs give the same bytes, wherever the checkout and the output are:
+// archive entries carry SOURCE_DATE_EPOCH (default: the time of the last commit that changed the
+// build inputs, so a commit that only refreshes krew-manifests/ keeps it), the single executables
+// are made by `node --build-sea` from a folder-relative main script, and the stripped Node binary
+// is cached per strip tool version. A build that cannot sign the macOS binaries fails unless
+// --unsigned asks for unsigned ones.
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
-import { precompress, tarGz, zip, type ArchiveFile } from './archive.ts';
+import { DEFAULT_EPOCH, precompress, sourceDateEpoch, tarGz, zip, type ArchiveFile } from './archive.ts';
 import { minify, multicallEntry, stubOptionalRequires } from './bundle-post.ts';
-import { caveats, description, krewManifest, shortDescription } from './manifest.ts';
-import { baseBinary, fillPkgSeaCache, ktCacheDir, sha256 } from './node-dist.ts';
+import { aboutFromHelp, caveats, description, krewManifest, shortDescription } from './manifest.ts';
+import { baseBinary, ktCacheDir, sha256 } from './node-dist.ts';
 import { archiveName, completeHelperName, hostPlatform, parsePlatforms, PLATFORMS, pluginBinName } from './platforms.ts';
+import { snapshot } from './snapshot.ts';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '../..');
@@ -41,6 +49,12 @@ Options:
   --no-validate       skip validate-krew-manifest (it is in the local cluster's BIN_DIR)
   --validate-port N   loopback port of the archive server used to validate installs (default: any)
   --rcodesign PATH    rcodesign for the macOS ad-hoc signatures (default: $RCODESIGN, the cache, PATH)
+  --unsigned          leave the macOS binaries unsigned (without it, no rcodesign is an error)
+  --commit REF        build that commit (from a copy of it), not the working tree; with every
+                      platform, krew-manifests/ then names that commit's archives
+
+Archive entries are dated SOURCE_DATE_EPOCH (default: the time of the last commit that changed
+the build inputs), so two builds of the same inputs are byte-identical.
   -h, --help          this text`;
 
 const log = (m: string): void => { process.stderr.write(`release: ${m}\n`); };
@@ -57,7 +71,7 @@ async function step<T>(what: string, fn: () => Promise<T> | T, times: Record<str
   return r;
 }
 
-/** Runs fn over items, at most n at a time (pkg's blob injection keeps one core busy). */
+/** Runs fn over items, at most n at a time (injecting a blob keeps one core busy). */
 async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
   const queue = [...items];
   await Promise.all(Array.from({ length: Math.max(1, n) }, async () => {
@@ -83,34 +97,98 @@ function walk(dir: string, out: string[] = []): string[] {
   return out;
 }
 
+/** What the binaries and archives are made of (node_modules by package-lock.json). */
+export const INPUTS = ['plugins', 'contract', 'runtime', 'package.json', 'package-lock.json', 'LICENSE', 'images/bundle.ts'];
+
 /** A hash of everything that goes into the binaries and archives, and of the options. */
-export function inputsHash(options: Record<string, unknown>): string {
-  const files = [
-    ...walk(join(root, 'plugins')).filter((f) => !f.includes(`${join('plugins', 'rbac')}`)),
-    ...walk(join(root, 'contract')),
-    ...['package.json', 'package-lock.json', 'LICENSE', 'images/bundle.ts'].map((f) => join(root, f)),
-  ].sort();
+export function inputsHash(options: Record<string, unknown>, dir = root): string {
+  const files = INPUTS.flatMap((i) => (existsSync(join(dir, i)) && statSync(join(dir, i)).isDirectory() ? walk(join(dir, i)) : [join(dir, i)]))
+    .filter((f) => !f.includes(`${join('plugins', 'rbac')}`) && !f.includes(`${join('plugins', 'bin')}`))
+    .sort();
   const h = createHash('sha256').update(JSON.stringify(options));
-  for (const f of files) h.update(relative(root, f)).update('\0').update(readFileSync(f)).update('\0');
+  for (const f of files) h.update(relative(dir, f)).update('\0').update(readFileSync(f)).update('\0');
   return h.digest('hex');
+}
+
+/**
+ * The archives' entry time: SOURCE_DATE_EPOCH if set, else the time of the last commit that
+ * changed the build inputs (not HEAD's: the commit that refreshes krew-manifests/ must not change
+ * the archives it names), else 1980-01-01 outside a git checkout.
+ */
+export function buildEpoch(dir = root, env = process.env, commit = 'HEAD'): { epoch: number; from: string } {
+  if (env.SOURCE_DATE_EPOCH !== undefined && env.SOURCE_DATE_EPOCH !== '') {
+    if (!/^\d+$/.test(env.SOURCE_DATE_EPOCH)) throw new Error(`SOURCE_DATE_EPOCH must be seconds since 1970 (has "${env.SOURCE_DATE_EPOCH}")`);
+    return { epoch: sourceDateEpoch(env), from: 'SOURCE_DATE_EPOCH' };
+  }
+  const r = spawnSync('git', ['-C', dir, 'log', '-1', '--format=%ct', commit, '--', ...INPUTS], { encoding: 'utf8' });
+  const t = Number(r.stdout?.trim());
+  if (r.status === 0 && Number.isInteger(t) && t > 0) return { epoch: Math.max(t, DEFAULT_EPOCH), from: 'the last commit of the build inputs' };
+  return { epoch: DEFAULT_EPOCH, from: 'no git history (1980-01-01)' };
 }
 
 export interface ReleaseRecord {
   version: string;
   nodeVersion: string;
   inputs: string;
+  sourceDateEpoch: number;
+  validated: boolean;
   urlBase: string;
-  platforms: { id: string; binaryBytes: number; signed: boolean | null; stripped: boolean; archives: { plugin: string; file: string; bytes: number; sha256: string }[] }[];
+  platforms: { id: string; binaryBytes: number; signed: boolean | null; stripped: string | null; archives: { plugin: string; file: string; bytes: number; sha256: string }[] }[];
   manifests: string[];
   files: string[];
   seconds: Record<string, number>;
 }
 
+/** krew-manifests/release.json: what the manifests kept in the repository were built from. */
+export interface Provenance {
+  note: string;
+  version: string;
+  nodeVersion: string;
+  inputs: string;
+  sourceDateEpoch: number;
+  urlBase: string;
+  unsigned: boolean;
+  platforms: { id: string; signed: boolean | null; stripped: string | null; archives: { file: string; sha256: string }[] }[];
+}
+
+/** The options a release's inputs hash covers besides the files. */
+export function releaseOptions(o: { urlBase: string; homepage: string; nodeVersion: string; epoch: number; unsigned: boolean; plugins: string[] }): Record<string, unknown> {
+  return { urlBase: o.urlBase, homepage: o.homepage, nodeVersion: o.nodeVersion, epoch: o.epoch, unsigned: o.unsigned, plugins: o.plugins };
+}
+
+/** Whether the build inputs differ from HEAD (false outside a git checkout: a copy is what it is). */
+function inputsDirty(dir = root): boolean {
+  const r = spawnSync('git', ['-C', dir, 'status', '--porcelain', '--', ...INPUTS], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim() !== '';
+}
+
+/** Builds the release of a commit: from a copy of it, so the working tree's edits do not count. */
+async function releaseCommit(commit: string, argv: string[], out: string, full: boolean): Promise<ReleaseRecord> {
+  const sha = spawnSync('git', ['-C', root, 'rev-parse', '--verify', `${commit}^{commit}`], { encoding: 'utf8' });
+  if (sha.status !== 0) throw new Error(`--commit ${commit} names no commit of this repository`);
+  const src = mkdtempSync(join(tmpdir(), 'kt-release-src-'));
+  try {
+    log(`building commit ${sha.stdout.trim().slice(0, 12)} from a copy of it`);
+    snapshot(root, src, sha.stdout.trim());
+    const env = { ...process.env, SOURCE_DATE_EPOCH: process.env.SOURCE_DATE_EPOCH || String(buildEpoch(root, {}, sha.stdout.trim()).epoch) };
+    const rest = argv.filter((a, i) => !/^--(commit|out)(=|$)/.test(a) && !/^--(commit|out)$/.test(argv[i - 1] ?? ''));
+    const r = spawnSync(process.execPath, [join(src, 'plugins/release/build.ts'), ...rest, '--out', out], { cwd: src, env, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`the build of ${commit} failed (above)`);
+    if (full && existsSync(join(src, 'krew-manifests', 'release.json'))) {
+      for (const f of readdirSync(join(src, 'krew-manifests'))) copyFileSync(join(src, 'krew-manifests', f), join(root, 'krew-manifests', f));
+      log(`krew-manifests/ now names the archives of ${commit}`);
+    }
+    return JSON.parse(readFileSync(join(out, 'release.json'), 'utf8')) as ReleaseRecord;
+  } finally {
+    rmSync(src, { recursive: true, force: true });
+  }
+}
+
 /** The release in out, if it was built from the same inputs for (at least) the platforms asked for. */
-function upToDate(out: string, inputs: string, platformIds: string[]): ReleaseRecord | undefined {
+function upToDate(out: string, inputs: string, platformIds: string[], validate: boolean): ReleaseRecord | undefined {
   try {
     const rec = JSON.parse(readFileSync(join(out, 'release.json'), 'utf8')) as ReleaseRecord;
-    if (rec.inputs !== inputs) return undefined;
+    if (rec.inputs !== inputs || (validate && !rec.validated)) return undefined;
     if (!platformIds.every((id) => rec.platforms.some((p) => p.id === id))) return undefined;
     for (const f of rec.files) if (!existsSync(join(out, f))) return undefined;
     for (const p of rec.platforms) for (const a of p.archives) if (sha256(readFileSync(join(out, a.file))) !== a.sha256) return undefined;
@@ -204,6 +282,8 @@ export async function release(argv: string[]): Promise<ReleaseRecord> {
       'no-validate': { type: 'boolean' },
       'validate-port': { type: 'string' },
       rcodesign: { type: 'string' },
+      unsigned: { type: 'boolean' },
+      commit: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -221,14 +301,24 @@ export async function release(argv: string[]): Promise<ReleaseRecord> {
   if (process.version !== `v${nodeVersion}`) throw new Error(`run the release build on the pinned Node ${nodeVersion} (PATH=$PWD/node_modules/.bin:$PATH), not ${process.version}`);
   const platforms = parsePlatforms(values.platforms);
   const out = resolve(values.out ?? join(root, 'dist'));
+  if (values.commit) return releaseCommit(values.commit, argv, out, platforms.length === PLATFORMS.length);
   const urlBase = (values['url-base'] ?? `${DEFAULT_HOMEPAGE}/releases/download/v${version}`).replace(/\/+$/, '');
   const homepage = values.homepage ?? DEFAULT_HOMEPAGE;
   const plugins = discoverPlugins();
   if (plugins.length === 0) throw new Error('no plugin entries (plugins/cmd/kt-*.ts)');
   const cache = ktCacheDir();
-  const inputs = inputsHash({ urlBase, homepage, nodeVersion, validate: !values['no-validate'], plugins: plugins.map((p) => p.plugin) });
+  const { epoch, from: epochFrom } = buildEpoch();
+  const unsigned = values.unsigned === true;
+  const inputs = inputsHash(releaseOptions({ urlBase, homepage, nodeVersion, epoch, unsigned, plugins: plugins.map((p) => p.plugin) }));
 
-  const previous = upToDate(out, inputs, platforms.map((p) => p.id));
+  // Before any work: the macOS binaries are signed, or the release says it wants them unsigned.
+  const toSign = unsigned ? [] : platforms.filter((p) => p.sign);
+  const rcodesign = toSign.length > 0 ? findTool('rcodesign', values.rcodesign ?? process.env.RCODESIGN, [join(cache, 'rcodesign', RCODESIGN_VERSION, 'bin', 'rcodesign')]) : undefined;
+  if (toSign.length > 0 && !rcodesign) {
+    throw new Error(`cannot sign the ${toSign.map((p) => p.id).join(' and ')} binaries: rcodesign ${values.rcodesign ?? process.env.RCODESIGN ? `is not at ${values.rcodesign ?? process.env.RCODESIGN}` : 'was found neither in the cache nor on PATH'} (install it with \`cargo install apple-codesign --version ${RCODESIGN_VERSION} --locked --no-default-features --bin rcodesign --root ~/.cache/kt/rcodesign/${RCODESIGN_VERSION}\`, point --rcodesign at it, or pass --unsigned for binaries Apple silicon refuses to run)`);
+  }
+
+  const previous = upToDate(out, inputs, platforms.map((p) => p.id), !values['no-validate']);
   if (previous && !values.force) {
     log(`${relative(process.cwd(), out) || '.'} is up to date (v${version}, ${previous.platforms.map((p) => p.id).join(', ')}); --force rebuilds`);
     return previous;
@@ -243,6 +333,7 @@ export async function release(argv: string[]): Promise<ReleaseRecord> {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   log(`v${version}: ${plugins.map((p) => p.plugin).join(', ')} for ${platforms.map((p) => p.id).join(', ')} on Node ${nodeVersion}`);
+  log(`archive entries dated ${new Date(epoch * 1000).toISOString()} (SOURCE_DATE_EPOCH=${epoch}, from ${epochFrom})`);
 
   // 1. One bundle holding every plugin.
   const bundle = await step('bundle', async () => {
@@ -263,55 +354,51 @@ export async function release(argv: string[]): Promise<ReleaseRecord> {
   for (const { plugin } of plugins) {
     const r = spawnSync(process.execPath, [bundle, plugin, '--help'], { encoding: 'utf8', env: { ...process.env, KT_CONFIG: '' } });
     if (r.status !== 0) throw new Error(`the bundle does not run: ${plugin} --help exited ${r.status}: ${r.stderr}`);
-    const lines = r.stdout.split('\n');
-    const usage = lines[lines.indexOf('Usage:') + 1]?.trim() ?? `kubectl ${plugin}`;
-    about.set(plugin, { summary: lines[0]!.trim(), usage });
+    about.set(plugin, aboutFromHelp(plugin, r.stdout));
   }
 
-  // 2. The base Node binaries, into pkg's SEA cache.
-  const bases = new Map<string, { stripped: boolean }>();
+  // 2. The base Node binaries.
+  const bases = new Map<string, { path: string; stripped: string | undefined }>();
   await step('node binaries', async () => {
     for (const p of platforms) {
       const base = await baseBinary(p, nodeVersion, cache, warn);
-      fillPkgSeaCache(p, nodeVersion, base);
-      bases.set(p.id, { stripped: base.stripped });
-      log(`  ${p.id}: ${p.nodePackage}@${nodeVersion} ${mb(base.data.length)}${base.stripped ? ' (stripped)' : ''}`);
+      bases.set(p.id, { path: base.path, stripped: base.stripped });
+      log(`  ${p.id}: ${p.nodePackage}@${nodeVersion} ${mb(base.data.length)}${base.stripped ? ` (stripped by ${base.stripped})` : ''}`);
     }
   }, times);
 
-  // 3. One single executable per platform (pkg --sea: the official binary + the bundle as blob).
-  const pkgBin = join(root, 'node_modules/@yao-pkg/pkg/lib-es5/bin.js');
-  if (!existsSync(pkgBin)) throw new Error('@yao-pkg/pkg is missing: run npm ci');
+  // 3. One single executable per platform: the official binary with the bundle injected, by the
+  // pinned Node itself (it writes ELF, Mach-O and PE alike). The main script is named relative to
+  // the work folder, so no path of this build ends up in the blob.
   const binaries = new Map<string, string>();
-  await step('single executables (pkg --sea)', () => pool(platforms, Math.min(2, availableParallelism()), async (p) => {
-    {
-      const target = `node${nodeVersion}-${p.pkgOs}-${p.pkgArch}`;
-      const output = join(work, p.id, `kt${p.exe}`);
-      mkdirSync(dirname(output), { recursive: true });
-      try {
-        // cwd: the work folder, so pkg finds no package.json or .pkgrc of ours.
-        await run(process.execPath, [pkgBin, bundle, '--sea', '--no-signature', '-t', target, '-o', output], { cwd: work, maxBuffer: 64 << 20 });
-      } catch (e) {
-        throw new Error(`pkg could not build ${p.id} (${target}): ${((e as { stdout?: string; stderr?: string }).stderr || (e as { stdout?: string }).stdout || (e as Error).message).trim()}`, { cause: e });
-      }
-      if (!existsSync(output)) throw new Error(`pkg wrote no binary for ${p.id} at ${output}`);
-      binaries.set(p.id, output);
-      log(`  ${p.id}: ${mb(statSync(output).size)}`);
+  await step('single executables (node --build-sea)', () => pool(platforms, Math.min(2, availableParallelism()), async (p) => {
+    const output = join(p.id, `kt${p.exe}`);
+    mkdirSync(join(work, p.id), { recursive: true });
+    const config = join(work, p.id, 'sea-config.json');
+    writeFileSync(config, JSON.stringify({
+      main: basename(bundle),
+      executable: bases.get(p.id)!.path,
+      output,
+      disableExperimentalSEAWarning: true,
+      useSnapshot: false,
+      // V8's code cache would be made for the host's CPU and is not byte-stable.
+      useCodeCache: false,
+    }));
+    try {
+      await run(process.execPath, ['--build-sea', config], { cwd: work, maxBuffer: 64 << 20 });
+    } catch (e) {
+      throw new Error(`node --build-sea could not build ${p.id}: ${((e as { stderr?: string }).stderr || (e as Error).message).trim()}`, { cause: e });
     }
+    if (!existsSync(join(work, output))) throw new Error(`node --build-sea wrote no binary for ${p.id} at ${join(work, output)}`);
+    binaries.set(p.id, join(work, output));
+    log(`  ${p.id}: ${mb(statSync(join(work, output)).size)}`);
   }), times);
 
   // 4. macOS binaries carry an ad-hoc signature (arm64 Macs refuse to run anything unsigned).
   const signed = new Map<string, boolean>();
-  const toSign = platforms.filter((p) => p.sign);
-  if (toSign.length > 0) {
-    const rcodesign = findTool('rcodesign', values.rcodesign ?? process.env.RCODESIGN, [join(cache, 'rcodesign', RCODESIGN_VERSION, 'bin', 'rcodesign')]);
+  if (toSign.length > 0 && rcodesign) {
     await step('macOS ad-hoc signatures', async () => {
       for (const p of toSign) {
-        if (!rcodesign) {
-          signed.set(p.id, false);
-          warn(`rcodesign not found: the ${p.id} binary is NOT SIGNED${p.arch === 'arm64' ? ' and macOS on Apple silicon will kill it at launch' : ''}. Build it with:\n  cargo install apple-codesign --version ${RCODESIGN_VERSION} --locked --no-default-features --bin rcodesign --root ${join('~/.cache/kt/rcodesign', RCODESIGN_VERSION)}\nor sign on a Mac: codesign --sign - <binary>`);
-          continue;
-        }
         const bin = binaries.get(p.id)!;
         try {
           await run(rcodesign, ['sign', '--binary-identifier', 'dev.kt.kt', bin], { maxBuffer: 16 << 20 });
@@ -371,14 +458,14 @@ export async function release(argv: string[]): Promise<ReleaseRecord> {
           { name: 'LICENSE', mode: 0o644, data: license },
         ];
         const name = archiveName(plugin, version, p);
-        const bytes = p.archive === 'zip' ? zip(entries) : tarGz(entries);
+        const bytes = p.archive === 'zip' ? zip(entries, epoch) : tarGz(entries, epoch);
         const sum = sha256(bytes);
         writeFileSync(join(out, name), bytes);
         writeFileSync(join(out, `${name}.sha256`), `${sum}  ${name}\n`);
         files.push(name, `${name}.sha256`);
         archives.push({ plugin, file: name, bytes: bytes.length, sha256: sum });
       }
-      record.push({ id: p.id, binaryBytes: bin.length, signed: p.sign ? (signed.get(p.id) ?? false) : null, stripped: bases.get(p.id)?.stripped ?? false, archives });
+      record.push({ id: p.id, binaryBytes: bin.length, signed: p.sign ? (signed.get(p.id) ?? false) : null, stripped: bases.get(p.id)?.stripped ?? null, archives });
       log(`  ${p.id}: ${archives.length} archives, ${mb(archives[0]!.bytes)} each`);
     }
   }, times);
@@ -395,8 +482,8 @@ export async function release(argv: string[]): Promise<ReleaseRecord> {
       version,
       homepage,
       shortDescription: shortDescription(plugin, a.summary),
-      description: description(plugin, a.summary, a.usage, all),
-      caveats: caveats(plugin),
+      description: description(plugin, a.summary, all),
+      caveats: caveats(plugin, a.usage),
       platforms: record.map((r) => {
         const arc = r.archives.find((x) => x.plugin === plugin)!;
         return { platform: PLATFORMS.find((x) => x.id === r.id)!, uri: `${urlBase}/${arc.file}`, sha256: arc.sha256 };
@@ -418,19 +505,30 @@ export async function release(argv: string[]): Promise<ReleaseRecord> {
     await step('validate-krew-manifest', () => validateManifests(manifests, out, validator, binDir, Number(values['validate-port'] ?? 0)), times);
   }
 
-  // 9. A full release also refreshes the manifests kept in the repository.
-  if (platforms.length === PLATFORMS.length) {
+  // 9. A full, validated release of committed inputs also refreshes the manifests kept in the
+  // repository (with uncommitted inputs it would name archives no commit reproduces).
+  const dirty = inputsDirty();
+  if (platforms.length === PLATFORMS.length && !values['no-validate'] && !dirty) {
     const repoDir = join(root, 'krew-manifests');
     mkdirSync(repoDir, { recursive: true });
     for (const m of manifests) copyFileSync(m, join(repoDir, basename(m)));
-    log(`krew-manifests/: ${manifests.map((m) => basename(m)).join(', ')} (uri base ${urlBase})`);
+    // What the manifests promise: the build inputs they were made from; a build of the same
+    // inputs (same hash) reproduces every archive they name, byte for byte.
+    const provenance: Provenance = {
+      note: 'Written by plugins/release/build.ts. A release of build inputs with this hash (npm run release, same options) reproduces every archive these manifests name, byte for byte.',
+      version, nodeVersion, inputs, sourceDateEpoch: epoch, urlBase, unsigned,
+      platforms: record.map((r) => ({ id: r.id, signed: r.signed, stripped: r.stripped, archives: r.archives.map((a) => ({ file: a.file, sha256: a.sha256 })) })),
+    };
+    writeFileSync(join(repoDir, 'release.json'), `${JSON.stringify(provenance, null, 2)}\n`);
+    log(`krew-manifests/: ${manifests.map((m) => basename(m)).join(', ')}, release.json (uri base ${urlBase})`);
   } else {
-    log(`a partial release (${platforms.length} of ${PLATFORMS.length} platforms): krew-manifests/ in the repository left as it is; see ${relative(process.cwd(), manifestDir)}`);
+    const why = platforms.length < PLATFORMS.length ? `a partial release (${platforms.length} of ${PLATFORMS.length} platforms)` : values['no-validate'] ? 'not validated' : 'the build inputs have uncommitted changes (--commit HEAD builds the last commit)';
+    log(`${why}: krew-manifests/ in the repository left as it is; see ${relative(process.cwd(), manifestDir)}`);
   }
 
   rmSync(work, { recursive: true, force: true });
   times.total = Math.round((performance.now() - t0) / 100) / 10;
-  const rec: ReleaseRecord = { version, nodeVersion, inputs, urlBase, platforms: record, manifests: manifests.map((m) => relative(out, m)), files, seconds: times };
+  const rec: ReleaseRecord = { version, nodeVersion, inputs, sourceDateEpoch: epoch, validated: !values['no-validate'], urlBase, platforms: record, manifests: manifests.map((m) => relative(out, m)), files, seconds: times };
   writeFileSync(join(out, 'release.json'), `${JSON.stringify(rec, null, 2)}\n`);
 
   process.stderr.write('\nplatform        binary     archive (each)  signed\n');
@@ -438,7 +536,7 @@ export async function release(argv: string[]): Promise<ReleaseRecord> {
     process.stderr.write(`${r.id.padEnd(15)} ${mb(r.binaryBytes).padStart(9)}  ${mb(r.archives[0]!.bytes).padStart(9)}       ${r.signed === null ? '-' : r.signed ? 'ad-hoc' : 'NO'}\n`);
   }
   log(`built in ${times.total}s: ${files.length} files in ${relative(process.cwd(), out) || '.'}`);
-  for (const r of record) if (r.signed === false) warn(`${r.id} is NOT SIGNED (see above)`);
+  for (const r of record) if (r.signed === false) warn(`${r.id} is NOT SIGNED (--unsigned)${r.id.endsWith('arm64') ? ': Apple silicon refuses to run it' : ''}`);
   return rec;
 }
 

@@ -58,22 +58,40 @@ export function wrap(text: string, width = 80): string {
   return out.join('\n');
 }
 
-export function description(plugin: string, summary: string, usage: string, all: readonly string[]): string {
+/**
+ * The summary and usage line of a plugin's --help: the summary is its first line that is not a
+ * usage line; the usage is the line after a "Usage:" heading, or what follows "Usage:" on its line.
+ */
+export function aboutFromHelp(plugin: string, help: string): { summary: string; usage: string } {
+  const lines = help.split('\n').map((l) => l.trim());
+  let usage: string | undefined;
+  const at = lines.findIndex((l) => /^usage:/i.test(l));
+  if (at >= 0) usage = lines[at]!.replace(/^usage:\s*/i, '') || lines.slice(at + 1).find((l) => l !== '');
+  usage ??= lines.find((l) => l.startsWith(`kubectl ${plugin}`));
+  const summary = lines.find((l, i) => l !== '' && i !== at && l !== usage && !/^usage:/i.test(l));
+  if (!summary) throw new Error(`${plugin} --help says nothing about what it does`);
+  return { summary, usage: usage ?? `kubectl ${plugin} [flags]` };
+}
+
+/** What the plugin does, as krew's index asks of a description (how to run it is in caveats). */
+export function description(plugin: string, summary: string, all: readonly string[]): string {
   const others = all.filter((p) => p !== plugin);
   return wrap([
     `${summary}.`.replace(/\.\.$/, '.'),
-    '',
-    'Usage:',
-    `  ${usage}`,
     '',
     "Part of kt, kubectl plugins that join a developer's machine to a cluster through a per-session " +
       `shadow pod reached over one port-forward${others.length ? `. The others: ${others.join(', ')}` : ''}.`,
   ].join('\n'));
 }
 
-export function caveats(plugin: string): string {
+/** Shown after install: how to run the plugin, and how to link its completion helper. */
+export function caveats(plugin: string, usage: string): string {
   const u = plugin.replaceAll('-', '_');
   return wrap([
+    'Usage:',
+    `  ${usage}`,
+    `  kubectl ${plugin} --help`,
+    '',
     `Shell completion of "kubectl ${plugin}" (kubectl 1.26+, with kubectl's own completion loaded) runs ` +
       `the helper kubectl_complete-${u} from PATH. krew puts only the plugin there; link the helper beside it:`,
     '  cd "${KREW_ROOT:-$HOME/.krew}/bin"',

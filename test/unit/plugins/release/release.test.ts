@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readTarGzEntry, tarGz, zip } from '../../../../plugins/release/archive.ts';
-import { discoverPlugins } from '../../../../plugins/release/build.ts';
+import { buildEpoch, discoverPlugins } from '../../../../plugins/release/build.ts';
 import { multicallEntry, stubOptionalRequires } from '../../../../plugins/release/bundle-post.ts';
-import { caveats, description, krewManifest, shortDescription, wrap } from '../../../../plugins/release/manifest.ts';
+import { aboutFromHelp, caveats, description, krewManifest, shortDescription, wrap } from '../../../../plugins/release/manifest.ts';
 import { resolveInvocation } from '../../../../plugins/release/multicall.ts';
 import { archiveName, completeHelperName, parsePlatforms, PLATFORMS, pluginBinName } from '../../../../plugins/release/platforms.ts';
 
@@ -116,6 +116,18 @@ describe('archives', () => {
     expect(readTarGzEntry(a, 'nope')).toBeUndefined();
   });
 
+  it('.tar.gz: every gzip member says Unix and no time, as it would when built on Windows', () => {
+    const a = tarGz(files.slice(1), 1700000000);
+    let members = 0;
+    for (let i = 0; i + 10 <= a.length; i++) {
+      if (a[i] !== 0x1f || a[i + 1] !== 0x8b || a[i + 2] !== 8) continue;
+      members++;
+      expect(a.readUInt32LE(i + 4)).toBe(0);
+      expect(a[i + 9]).toBe(3);
+    }
+    expect(members).toBeGreaterThanOrEqual(4);
+  });
+
   it('.tar.gz: the same file compresses once and is shared between archives', () => {
     const t0 = performance.now();
     tarGz([{ ...files[0]!, name: 'other-name' }], 1700000000);
@@ -152,8 +164,8 @@ describe('krew manifests', () => {
     version: '0.1.0',
     homepage: 'https://example.invalid/kt',
     shortDescription: shortDescription('kt-connect', 'whatever'),
-    description: description('kt-connect', 'Reach cluster Services by name, ClusterIPs and pod IPs from this machine, through a shadow pod', 'kubectl kt-connect [--mode socks|transparent|hosts] [flags] [-- command [args...]]', SIX),
-    caveats: caveats('kt-connect'),
+    description: description('kt-connect', 'Reach cluster Services by name, ClusterIPs and pod IPs from this machine, through a shadow pod', SIX),
+    caveats: caveats('kt-connect', 'kubectl kt-connect [--mode socks|transparent|hosts] [flags] [-- command [args...]]'),
     platforms: plats.map((p, i) => ({ platform: p, uri: `https://example.invalid/releases/v0.1.0/${archiveName('kt-connect', '0.1.0', p)}`, sha256: sha(i) })),
   });
   interface Doc {
@@ -192,6 +204,18 @@ describe('krew manifests', () => {
     expect(doc.spec.caveats).toContain('  ln -sf kubectl-kt_connect kubectl_complete-kt_connect');
   });
 
+  it('says in the description what the plugin does, and how to run it only in caveats (as krew index reviewers ask)', () => {
+    expect(doc.spec.description).not.toMatch(/usage|--mode|\bflags\b/i);
+    expect(doc.spec.description.startsWith('Reach cluster Services by name, ClusterIPs and pod IPs from this machine,')).toBe(true);
+    expect(doc.spec.caveats.startsWith('Usage:\n  kubectl kt-connect [--mode socks|transparent|hosts] [flags] [-- command\n    [args...]]\n  kubectl kt-connect --help\n\n')).toBe(true);
+  });
+
+  it('take the summary and usage from --help, in the form kt prints it and in yargs\'s', () => {
+    expect(aboutFromHelp('kt-status', 'List kt sessions\n\nUsage:\n  kubectl kt-status [-A] [-o wide|json]\n\nCommands:\n')).toEqual({ summary: 'List kt sessions', usage: 'kubectl kt-status [-A] [-o wide|json]' });
+    expect(aboutFromHelp('kt-status', 'Usage: kubectl kt-status [flags]\n\nList kt sessions\n\nOptions:\n')).toEqual({ summary: 'List kt sessions', usage: 'kubectl kt-status [flags]' });
+    expect(aboutFromHelp('kt-status', 'kubectl kt-status [flags]\n\nList kt sessions\n')).toEqual({ summary: 'List kt sessions', usage: 'kubectl kt-status [flags]' });
+  });
+
   it('refuses a sha256 that is not 64 lowercase hex digits, and a version that is not semver', () => {
     const base = { plugin: 'kt-x', version: '0.1.0', homepage: 'h', shortDescription: 's', description: 'd', platforms: [{ platform: plats[0]!, uri: 'u', sha256: 'ABC' }] };
     expect(() => krewManifest(base)).toThrow('sha256 "ABC" is not 64 lowercase hex digits');
@@ -214,3 +238,27 @@ describe('krew manifests', () => {
     expect(r.status, r.stderr).toBe(0);
   });
 });
+
+describe('the release build', () => {
+  const root = join(import.meta.dirname, '../../../..');
+  const node = join(root, 'node_modules/.bin/node');
+
+  it('dates archive entries SOURCE_DATE_EPOCH, else the last commit of the build inputs', () => {
+    expect(buildEpoch(root, { SOURCE_DATE_EPOCH: '1700000000' })).toEqual({ epoch: 1700000000, from: 'SOURCE_DATE_EPOCH' });
+    expect(() => buildEpoch(root, { SOURCE_DATE_EPOCH: 'yesterday' })).toThrow('SOURCE_DATE_EPOCH must be seconds since 1970');
+    const git = execFileSync('git', ['-C', root, 'log', '-1', '--format=%ct', '--', 'plugins', 'contract', 'runtime', 'package.json', 'package-lock.json', 'LICENSE', 'images/bundle.ts'], { encoding: 'utf8' }).trim();
+    expect(buildEpoch(root, {})).toEqual({ epoch: Number(git), from: 'the last commit of the build inputs' });
+    expect(buildEpoch(dir, {})).toEqual({ epoch: 315532800, from: 'no git history (1980-01-01)' });
+  });
+
+  it('that cannot sign the macOS binaries fails at once, in one sentence, unless --unsigned', () => {
+    const out = join(dir, 'unsigned-out');
+    const r = spawnSync(node, [join(root, 'plugins/release/build.ts'), '--platforms', 'linux-amd64,darwin-arm64', '--rcodesign', join(dir, 'no-such-rcodesign'), '--out', out, '--no-validate'], { encoding: 'utf8', env: { ...process.env, RCODESIGN: '' } });
+    expect(r.status).toBe(1);
+    const said = r.stderr.trim().split('\n').filter((l) => l.trim() !== '');
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(new RegExp(`^release: FAILED: cannot sign the darwin-arm64 binaries: rcodesign is not at ${join(dir, 'no-such-rcodesign').replaceAll('/', '\\/')} \\(.*cargo install apple-codesign.*or pass --unsigned.*\\)$`));
+    expect(spawnSync('ls', [out]).status).not.toBe(0); // nothing was built
+  });
+});
+
