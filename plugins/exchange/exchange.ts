@@ -195,6 +195,7 @@ export async function runExchange(p: Parsed): Promise<number> {
     Object.assign(shadowLabels, podLabels);
     await step(`scale deployment/${depName} to 0`);
     await call(kube, 'patch', 'deployments', scaleToZero);
+    await sw.realPodsStopping();
     await step(`give service/${svcName} its own selector back`);
     const back = await runRecovery({ ...plan, steps: [{ op: 'restore-selector', service: svcName }] }, recoveryApi(kube));
     if (back.failed.length > 0) throw new Error(back.failed.join('; '));

@@ -176,6 +176,28 @@ export class ExchangeSwitch {
     await sleep(SWITCH_TIMING.otherNodesMs);
   }
 
+  /**
+   * Scale mode, after scaling to 0 and before the Service gets its own selector back: until every
+   * real pod is terminating (or gone). A pod not yet deleted would be listed ready again, and callers
+   * sent to it would be refused a moment later when it gets SIGTERM; a terminating one is listed
+   * not ready, so kube-proxy keeps sending callers to the shadow alone.
+   */
+  async realPodsStopping(): Promise<void> {
+    const { kube, log, original, shadowPod } = this.#o;
+    const sel = Object.entries(original).map(([k, v]) => `${k}=${v}`).join(',');
+    const end = Date.now() + SWITCH_TIMING.endpointsMs;
+    for (;;) {
+      const pods = await call(kube, 'list', 'pods', () => kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: sel }));
+      const running = pods.items.filter((p) => p.metadata?.name !== shadowPod && !p.metadata?.deletionTimestamp);
+      if (running.length === 0) return;
+      if (Date.now() >= end) {
+        log.warn(`${running.map((p) => `pod/${p.metadata!.name}`).join(', ')} still not stopping ${SWITCH_TIMING.endpointsMs / 1000}s after scaling to 0; callers may reach them`);
+        return;
+      }
+      await sleep(SWITCH_TIMING.pollMs / 4);
+    }
+  }
+
   /** Scale mode, after the Service got its own selector back: the shadow is still its only ready endpoint. */
   async stillOnlyShadow(): Promise<void> {
     if (!await this.#waitEndpoints(this.#onlyShadow)) {
