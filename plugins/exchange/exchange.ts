@@ -100,7 +100,9 @@ export async function runExchange(p: Parsed): Promise<number> {
   const svcName = target.svc.metadata!.name!;
   const ports: ResolvedPort[] = resolveExpose(specs, target.svc, target.pods);
   if (parseLock(target.svc.metadata?.annotations)?.kind === 'mesh') {
-    const table = parseTable((await kube.core.readNamespacedConfigMap({ namespace: kube.namespace, name: meshNames(svcName).routes }).catch(() => undefined))?.data?.[ROUTES_KEY]);
+    const raw = (await kube.core.readNamespacedConfigMap({ namespace: kube.namespace, name: meshNames(svcName).routes }).catch(() => undefined))?.data?.[ROUTES_KEY];
+    let table: ReturnType<typeof parseTable>;
+    try { table = parseTable(raw); } catch (e) { throw new UserError(`service/${svcName} is meshed, and its route table cannot be read (${(e as Error).message}); it cannot be exchanged until the mesh is gone.`); }
     if (table) throw new UserError(`service/${svcName} is meshed by ${table.routes.map((r) => r.user).join(', ') || 'someone'}; it cannot be exchanged until they are done.`);
   }
   const staleSvcLock = await checkLock(kube, `service/${svcName}`, target.svc.metadata?.annotations);

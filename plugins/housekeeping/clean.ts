@@ -38,6 +38,13 @@ export async function runClean(p: Parsed): Promise<number> {
       continue;
     }
     const why = s.state === 'orphaned' ? 'its process on this machine is gone' : `no heartbeat for ${formatDuration(s.heartbeatAgeMs)}`;
+    // A plan this kt cannot read (or a step it cannot run) is never skipped: the pod that carries it
+    // stays, so a kt that knows it (or the shadow's watchdog) can still undo the session.
+    if (s.planErrors.length > 0) {
+      for (const e of s.planErrors) log.warn(`session ${s.id} of ${s.user}: cannot read what it changed (${e}); left it for a kt release that can`);
+      continue;
+    }
+    let undoFailed = false;
     // Undo what the session changed (its plan travels in its shadow pod) before removing the pod.
     for (const plan of s.plans) {
       if (dryRun) {
@@ -48,6 +55,11 @@ export async function runClean(p: Parsed): Promise<number> {
       const r = await runRecovery(plan, recoveryApi(kube));
       for (const d of r.done) { process.stdout.write(`${d} (session ${s.id} of ${s.user}: ${why})\n`); actions++; }
       for (const f of r.failed) log.warn(`could not undo for session ${s.id}: ${f}`);
+      undoFailed ||= r.failed.length > 0;
+    }
+    if (undoFailed) {
+      log.warn(`session ${s.id}: its shadow pod is kept, with its plan, until the rest can be undone; run kubectl kt-clean again`);
+      continue;
     }
     for (const o of s.objects) {
       if (!dryRun) await deletePod(kube, o.name, o.namespace);

@@ -26,6 +26,8 @@ export interface ClusterSession {
   objects: { kind: string; name: string; namespace: string }[];
   /** What the session changed, from its shadow pod (see RecoveryPlan). */
   plans: RecoveryPlan[];
+  /** Plans found but not readable by this kt (a newer contract, a damaged pod): why, one each. */
+  planErrors: string[];
 }
 
 export interface ListOptions {
@@ -57,14 +59,14 @@ export async function listSessions(kube: Kube, o: ListOptions): Promise<{ now: n
         kind: pod.metadata?.annotations?.[ANNOTATION.kind] ?? 'unknown',
         user: pod.metadata?.annotations?.[ANNOTATION.user] ?? 'unknown',
         target: pod.metadata?.annotations?.[ANNOTATION.target] ?? '-',
-        createdAt: created, lastHeartbeat: 0, ageMs: now - created, heartbeatAgeMs: 0, state: 'healthy', objects: [], plans: [],
+        createdAt: created, lastHeartbeat: 0, ageMs: now - created, heartbeatAgeMs: 0, state: 'healthy', objects: [], plans: [], planErrors: [],
       };
       byId.set(`${ns}/${id}`, s);
     }
     s.objects.push({ kind: 'Pod', name: pod.metadata!.name!, namespace: ns });
     const rawPlan = pod.spec?.containers[0]?.env?.find((e) => e.name === SHADOW_ENV.recoveryPlan)?.value;
     if (rawPlan) {
-      try { s.plans.push(parseRecoveryPlan(rawPlan)); } catch { /* not ours to judge */ }
+      try { s.plans.push(parseRecoveryPlan(rawPlan)); } catch (e) { s.planErrors.push(`pod/${pod.metadata!.name}: ${(e as Error).message}`); }
     }
     if (pod.metadata?.labels?.[LABEL.role] === ROLE.shadow) s.lastHeartbeat = Math.max(s.lastHeartbeat, lastHeartbeat(pod));
   }
