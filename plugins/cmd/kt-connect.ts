@@ -3,14 +3,19 @@ import { KUBE_FLAGS, type CommandSpec } from '../cli/cli.ts';
 import { main } from '../cli/main.ts';
 import { CONNECT_MODES, runConnect } from '../connect/connect.ts';
 import { runConnectStatus } from '../connect/status.ts';
+import { OUTPUT_FORMATS } from '../housekeeping/schema.ts';
 import { runPrintRole } from '../kube/rbac-role.ts';
 import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
 
 const status: CommandSpec = {
   name: 'status',
   summary: 'Show whether a kt-connect session is up on this machine, and how healthy it is',
-  usage: 'kubectl kt-connect status [-o json]',
-  flags: [...KUBE_FLAGS, { name: 'output', short: 'o', type: 'string', description: 'Output format', choices: ['text', 'json'], default: 'text' }],
+  usage: 'kubectl kt-connect status [-o json|yaml|wide|name] [--no-headers]',
+  flags: [
+    ...KUBE_FLAGS,
+    { name: 'output', short: 'o', type: 'string', description: 'Output format: a SessionList (apiVersion kt.dev/v1) as json or yaml, session names, or a table', choices: OUTPUT_FORMATS },
+    { name: 'no-headers', type: 'boolean', description: 'Print tables without their header line' },
+  ],
   run: runConnectStatus,
 };
 

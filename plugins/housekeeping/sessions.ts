@@ -6,7 +6,7 @@ import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import { ANNOTATION, LABEL, ROLE, SHADOW_ENV, STALE_AFTER_MS, type RecoveryPlan } from '../../contract/index.ts';
 import { lastHeartbeat } from '../session/heartbeat.ts';
 import { call, clusterNow, type Kube } from '../kube/kube.ts';
-import { listLocalSessions, processAlive } from '../session/local-state.ts';
+import { listLocalSessions, processAlive, type LocalSession } from '../session/local-state.ts';
 import { allKtSelector } from '../session/session.ts';
 import { parseRecoveryPlan } from '../../contract/documents.ts';
 
@@ -23,6 +23,8 @@ export interface ClusterSession {
   ageMs: number;
   heartbeatAgeMs: number;
   state: SessionState;
+  /** connect: its mode (from the local record); exchange: selector or scale. */
+  mode?: string;
   objects: { kind: string; name: string; namespace: string }[];
   /** What the session changed, from its shadow pod (see RecoveryPlan). */
   plans: RecoveryPlan[];
@@ -44,8 +46,16 @@ export async function listSessions(kube: Kube, o: ListOptions): Promise<{ now: n
   const pods: V1Pod[] = o.allNamespaces
     ? (await call(kube, 'list', 'pods', () => kube.core.listPodForAllNamespaces({ labelSelector: allKtSelector }), undefined)).items
     : (await call(kube, 'list', 'pods', () => kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: allKtSelector }))).items;
-  const local = new Map(listLocalSessions().map((s) => [s.id, s]));
-  const staleAfter = o.staleAfterMs ?? STALE_AFTER_MS;
+  return { now, sessions: sessionsFromPods(pods, now, listLocalSessions(), o.staleAfterMs) };
+}
+
+/**
+ * Sessions from kt's pods (objects in, sessions out): `now` is the cluster's clock, `local` this
+ * machine's session records (a session whose process is gone is orphaned at once).
+ */
+export function sessionsFromPods(pods: readonly V1Pod[], now: number, localRecords: readonly LocalSession[], staleAfterMs = STALE_AFTER_MS, alive: (pid: number) => boolean = processAlive): ClusterSession[] {
+  const local = new Map(localRecords.map((s) => [s.id, s]));
+  const staleAfter = staleAfterMs;
   const byId = new Map<string, ClusterSession>();
   for (const pod of pods) {
     const id = key(pod);
@@ -73,9 +83,10 @@ export async function listSessions(kube: Kube, o: ListOptions): Promise<{ now: n
   for (const s of byId.values()) {
     s.heartbeatAgeMs = Math.max(0, now - s.lastHeartbeat);
     const rec = local.get(s.id);
-    if (rec && !processAlive(rec.pid)) s.state = 'orphaned';
+    if (rec?.mode) s.mode = rec.mode;
+    else if (s.kind === 'exchange') s.mode = s.target.startsWith('deployment/') ? 'scale' : 'selector';
+    if (rec && !alive(rec.pid)) s.state = 'orphaned';
     else if (s.heartbeatAgeMs > staleAfter) s.state = 'stale';
   }
-  return { now, sessions: [...byId.values()].sort((a, b) => a.createdAt - b.createdAt) };
+  return [...byId.values()].sort((a, b) => a.createdAt - b.createdAt);
 }
-

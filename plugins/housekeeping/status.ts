@@ -1,7 +1,7 @@
-// kubectl kt-status: a table (or JSON) of the kt sessions in the cluster.
+// kubectl kt-status: the kt sessions in the cluster, as a table or as a SessionList (schema.ts).
 import { bool, str, type Parsed } from '../cli/cli.ts';
-import { formatDuration } from '../cli/duration.ts';
 import { listSessions } from './sessions.ts';
+import { printSessionList, sessionFromCluster, sessionList } from './schema.ts';
 import { kubeFromFlags } from '../session/shadow-session.ts';
 
 export async function runStatus(p: Parsed): Promise<number> {
@@ -9,21 +9,11 @@ export async function runStatus(p: Parsed): Promise<number> {
   const all = bool(p, 'all-namespaces');
   const { now, sessions } = await listSessions(kube, { allNamespaces: all });
   const out = str(p, 'output');
-  if (out === 'json') {
-    process.stdout.write(`${JSON.stringify({ clusterTime: new Date(now).toISOString(), sessions }, null, 2)}\n`);
+  if (sessions.length === 0 && (out === undefined || out === 'wide')) {
+    // kubectl says this on stderr, so a script reading the table gets an empty one.
+    process.stderr.write(all ? 'No kt sessions found.\n' : `No kt sessions found in namespace ${kube.namespace}.\n`);
     return 0;
   }
-  if (sessions.length === 0) {
-    process.stdout.write(all ? 'No kt sessions found.\n' : `No kt sessions found in namespace ${kube.namespace}.\n`);
-    return 0;
-  }
-  const wide = out === 'wide';
-  const header = [...(all ? ['NAMESPACE'] : []), 'SESSION', 'KIND', 'TARGET', 'USER', 'AGE', 'HEARTBEAT', 'STATE', ...(wide ? ['OBJECTS'] : [])];
-  const rows = sessions.map((s) => [
-    ...(all ? [s.namespace] : []), s.id, s.kind, s.target, s.user, formatDuration(s.ageMs), `${formatDuration(s.heartbeatAgeMs)} ago`, s.state,
-    ...(wide ? [s.objects.map((o) => `${o.kind.toLowerCase()}/${o.name}`).join(',')] : []),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const r of [header, ...rows]) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('   ').trimEnd()}\n`);
+  process.stdout.write(printSessionList(sessionList(sessions.map(sessionFromCluster), now), out, { noHeaders: bool(p, 'no-headers'), allNamespaces: all }));
   return 0;
 }

@@ -102,8 +102,9 @@ describe.each<Mode>(['socks', 'transparent', 'hosts'])('kt-connect --mode %s', (
   it('kt-connect status and kt-status report a healthy session', async () => {
     const st = await runPlugin('kt-connect', ['status', '-o', 'json']);
     expect(st.code, st.stdout + st.stderr).toBe(0);
-    const sessions = (JSON.parse(st.stdout) as { sessions: { state: string; namespace: string; mode: string }[] }).sessions;
-    expect(sessions.some((s) => s.state === 'healthy' && s.namespace === ns.name && s.mode === mode)).toBe(true);
+    const list = JSON.parse(st.stdout) as { apiVersion: string; kind: string; items: { metadata: { namespace: string }; spec: { mode: string }; status: { state: string } }[] };
+    expect(list).toMatchObject({ apiVersion: 'kt.dev/v1', kind: 'SessionList' });
+    expect(list.items.some((s) => s.status.state === 'healthy' && s.metadata.namespace === ns.name && s.spec.mode === mode)).toBe(true);
     const ks = await runPlugin('kt-status', kubeconfigArgs);
     expect(ks.code, ks.stderr).toBe(0);
     expect(ks.stdout).toMatch(/connect\s+-\s+\S+\s+\S+\s+\S+ ago\s+healthy/);

@@ -187,8 +187,9 @@ describe('kt-exchange, kt-preview, self-healing', () => {
     await p.waitFor(/Press Ctrl-C to remove it/, 120_000);
     expect(whoAnswers(`http://mine.${ns.name}:8080/preview`)).toBe('laptop');
     const st = await runPlugin('kt-status', ['-n', ns.name, '-o', 'json']);
-    const sessions = (JSON.parse(st.stdout) as { sessions: { kind: string; target: string; state: string }[] }).sessions;
-    expect(sessions).toContainEqual(expect.objectContaining({ kind: 'preview', target: 'service/mine', state: 'healthy' }));
+    const list = JSON.parse(st.stdout) as { kind: string; items: { spec: { type: string; target: string }; status: { state: string } }[] };
+    expect(list.kind).toBe('SessionList');
+    expect(list.items).toContainEqual(expect.objectContaining({ spec: expect.objectContaining({ type: 'preview', target: 'service/mine' }), status: expect.objectContaining({ state: 'healthy' }) }));
     const taken = await runPlugin('kt-preview', ['echo', '-n', ns.name, '--expose', '18181']);
     expect(taken.stderr).toContain('service "echo" already exists');
     expect(await p.stop('SIGINT')).toBe(0);
