@@ -58,8 +58,12 @@ async function stopPlugin(p: RunningPlugin): Promise<void> {
   if (warnings.length > 0) console.log(`  plugin warnings: ${warnings.join(' | ')}`);
 }
 
-const settle = (): void => {
+// Also until the replaced pods are gone: a rollout's old pods still stopping (after the preStop
+// patch) cost the next run's caller errors that are not the switch's.
+const settle = async (): Promise<void> => {
   kubectl(['rollout', 'status', 'deployment/echo', '-n', ns.name, '--timeout=120s']);
+  const want = Number(kubectl(['get', 'deployment/echo', '-n', ns.name, '-o', 'jsonpath={.spec.replicas}']));
+  await eventually('only the rolled-out echo pods left', 60_000, () => (kubectlJson<{ items: unknown[] }>(['get', 'pods', '-n', ns.name, '-l', 'app=echo']).items.length === want ? true : undefined));
 };
 
 try {
@@ -73,9 +77,9 @@ try {
   await eventually('the laptop echo server listening', 10_000, () => (laptopLog.includes('echo listening') ? true : undefined));
   for (let run = 1; run <= RUNS; run++) {
     console.log(`run ${run} of ${RUNS}`);
-    if (want('selector')) { await onOff('exchange selector', 'kt-exchange', ['echo', ...expose]); settle(); }
-    if (want('scale')) { await onOff('exchange scale', 'kt-exchange', ['deployment/echo', '--mode', 'scale', ...expose]); settle(); }
-    if (want('mesh')) { await onOff('mesh (first join, last leave)', 'kt-mesh', ['echo', ...expose, '--version-mark', 'alice']); settle(); }
+    if (want('selector')) { await onOff('exchange selector', 'kt-exchange', ['echo', ...expose]); await settle(); }
+    if (want('scale')) { await onOff('exchange scale', 'kt-exchange', ['deployment/echo', '--mode', 'scale', ...expose]); await settle(); }
+    if (want('mesh')) { await onOff('mesh (first join, last leave)', 'kt-mesh', ['echo', ...expose, '--version-mark', 'alice']); await settle(); }
     if (want('keepalive')) {
       // The keep-alive load starts with the mesh up and runs 20 s; the developer leaves after 5 s.
       const p = startPlugin('kt-mesh', ['echo', ...expose, '--version-mark', 'alice']);
@@ -85,20 +89,20 @@ try {
       await sleep(5000);
       await stopPlugin(p);
       note(`mesh last leave, ${KEEPALIVE_S} s keep-alive load`, await c.done);
-      settle();
+      await settle();
     }
   }
   if (want('scale-prestop')) {
-    // Scale mode's start stops the real pods; echo stops accepting at SIGTERM, while kube-proxy
-    // may still send it callers for a moment. The same switch with pods that linger 1 s first
-    // (a preStop sleep, what a workload does for any rollout) separates kt's part from the pods'.
+    // Scale mode's start stops the real pods only once callers are no longer sent to them, so
+    // echo, which stops accepting at SIGTERM, loses nothing; pods that linger 1 s first (a preStop
+    // sleep) must lose nothing either (their slower stop must not open another gap).
     kubectl(['patch', 'deployment/echo', '-n', ns.name, '--type=json', '-p',
       '[{"op":"add","path":"/spec/template/spec/containers/0/lifecycle","value":{"preStop":{"sleep":{"seconds":1}}}}]']);
-    settle();
+    await settle();
     for (let run = 1; run <= RUNS; run++) {
       console.log(`run ${run} of ${RUNS} (pods with a 1 s preStop sleep)`);
       await onOff('exchange scale, pods linger 1 s', 'kt-exchange', ['deployment/echo', '--mode', 'scale', ...expose]);
-      settle();
+      await settle();
     }
   }
 } finally {

@@ -164,7 +164,8 @@ export type RecoveryStep =
   /**
    * Scale a Deployment back to its original replicas, if this session still holds it, and wait
    * (bounded) until its pods are Ready and, when `service` is named, listed ready in that
-   * Service's endpoints besides the session's own shadow.
+   * Service's endpoints besides the session's own shadow (unless the session still points that
+   * Service at its shadow: then Ready only, and a restore-selector step after it follows).
    */
   | { op: 'restore-replicas'; deployment: string; service?: string }
   /** Delete an object the session created. */
