@@ -6,6 +6,7 @@ import { runConnectStatus } from '../connect/status.ts';
 import { OUTPUT_FORMATS } from '../housekeeping/schema.ts';
 import { runPrintRole } from '../kube/rbac-role.ts';
 import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
+import { ENV_FROM_FLAG, PODENV_FLAGS } from '../podenv/podenv.ts';
 
 const status: CommandSpec = {
   name: 'status',
@@ -47,6 +48,8 @@ export const spec: CommandSpec = {
     { name: 'hosts-file', type: 'string', description: 'The hosts file to edit (hosts mode)', default: process.platform === 'win32' ? 'C:\\Windows\\System32\\drivers\\etc\\hosts' : '/etc/hosts' },
     { name: 'quiet', short: 'q', type: 'boolean', description: 'Print only errors and the banner' },
     ...SHADOW_FLAGS,
+    ENV_FROM_FLAG,
+    ...PODENV_FLAGS,
   ],
   subcommands: [status, rbac],
   run: runConnect,

@@ -3,11 +3,13 @@ import { KUBE_FLAGS, type CommandSpec } from '../cli/cli.ts';
 import { main } from '../cli/main.ts';
 import { MESH_MODES, runMesh } from '../mesh/mesh.ts';
 import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
+import { PODENV_FLAGS } from '../podenv/podenv.ts';
 
 export const spec: CommandSpec = {
   name: 'kt-mesh',
+  positionals: 1,
   summary: 'Route only requests that carry your version mark (a header, or the same key in OpenTelemetry baggage) to this laptop; several developers at once',
-  usage: 'kubectl kt-mesh SERVICE --expose LOCAL[:REMOTE][,...] [--version-mark [KEY:]VALUE] [--mode auto|manual]',
+  usage: 'kubectl kt-mesh SERVICE --expose LOCAL[:REMOTE][,...] [--version-mark [KEY:]VALUE] [--mode auto|manual] [--env-file PATH] [--mount DIR] [-- COMMAND [ARGS...]]',
   examples: [
     'kubectl kt-mesh echo --expose 8080:80                       # prints the random mark it picked',
     'kubectl kt-mesh echo --expose 8080:80 --version-mark alice    # header kt-version: alice',
@@ -21,6 +23,7 @@ export const spec: CommandSpec = {
     { name: 'router-image', type: 'string', description: 'Router image (default: $KT_ROUTER_IMAGE, $KT_IMAGE_REGISTRY/kt-router:VERSION, or ~/.kt/config.yaml)' },
     { name: 'recover-after', type: 'string', description: 'How long the cluster waits for a vanished laptop before dropping its route', default: '60s' },
     ...SHADOW_FLAGS,
+    ...PODENV_FLAGS,
   ],
   run: runMesh,
 };

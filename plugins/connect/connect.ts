@@ -13,6 +13,7 @@ import type { ModeHandle } from './mode.ts';
 import { proxyEnv, startProxy, type Proxy } from './socks/socks-proxy.ts';
 import { startSocksMode } from './socks/start.ts';
 import { startTransparentMode } from './transparent/start.ts';
+import { checkPodEnvFlags, preparePodEnv, type PodEnv } from '../podenv/podenv.ts';
 
 export { CONNECT_MODES, defaultMode, type ConnectMode } from './flags.ts';
 
@@ -27,6 +28,8 @@ function lateDialer(): { dial: Dialer; attach: (d: Dialer) => void } {
 
 export async function runConnect(p: Parsed): Promise<number> {
   const flags = parseConnectFlags(p);
+  const envReq = checkPodEnvFlags(p, true);
+  let podEnv: PodEnv | undefined;
   const { mode } = flags;
   const late = lateDialer();
   let proxy: Proxy | undefined;
@@ -34,7 +37,8 @@ export async function runConnect(p: Parsed): Promise<number> {
   const s = await startShadowSession(p, {
     kind: 'connect',
     mode,
-    preflight: async () => {
+    preflight: async (kube, log) => {
+      podEnv = await preparePodEnv(kube, log, envReq);
       if (mode === 'transparent') {
         refuseSecondTransparent();
         await checkDnsPortFree(flags.dnsPort);
@@ -51,6 +55,7 @@ export async function runConnect(p: Parsed): Promise<number> {
     },
   });
   late.attach(s.tunnel.dial);
+  await podEnv?.materialise(s);
 
   let handle: ModeHandle;
   if (mode === 'socks') {
@@ -72,7 +77,7 @@ export async function runConnect(p: Parsed): Promise<number> {
 
   if (p.rest.length > 0) {
     const [cmd, ...args] = p.rest;
-    const child = spawn(cmd!, args, { stdio: 'inherit', env: { ...process.env, ...handle.env } });
+    const child = spawn(cmd!, args, { stdio: 'inherit', env: { ...process.env, ...podEnv?.env, ...handle.env } });
     const code = await Promise.race([
       new Promise<number>((resolve) => {
         child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)));

@@ -18,6 +18,7 @@ import { checkNamespace, kubeFromFlags, startShadowSession } from '../session/sh
 import { objectName } from '../session/session.ts';
 import { ExchangeSwitch, recycleTargets } from './switch.ts';
 import { step } from '../session/steps.ts';
+import { checkPodEnvFlags, preparePodEnv, runCommand } from '../podenv/podenv.ts';
 
 export const EXCHANGE_MODES = ['selector', 'scale'] as const;
 
@@ -90,6 +91,7 @@ export async function runExchange(p: Parsed): Promise<number> {
   if (!arg || p.positionals.length > 1) throw new UserError('name one Service to exchange: kubectl kt-exchange SERVICE --expose LOCAL[:REMOTE].', 2);
   const mode = str(p, 'mode') ?? 'selector';
   const specs = parseExpose(str(p, 'expose'));
+  const envReq = checkPodEnvFlags(p, false);
   const recoverAfterMs = parseDuration(str(p, 'recover-after') ?? '60s', 'recover-after', MIN_RECOVER_AFTER_MS);
   const log = createLogger({ debug: bool(p, 'debug') });
   const kube = kubeFromFlags(p);
@@ -121,6 +123,7 @@ export async function runExchange(p: Parsed): Promise<number> {
       ? [{ op: 'restore-replicas', deployment: depName!, service: svcName }, { op: 'restore-selector', service: svcName }]
       : [{ op: 'restore-selector', service: svcName }],
   });
+  const podEnv = await preparePodEnv(kube, log, envReq, { what: `service/${svcName}`, pods: target.pods, deployment: target.deployment, targetPorts: ports.map((x) => x.remote) });
   const serviceRights = [{ verb: 'get', resource: 'services' }, { verb: 'patch', resource: 'services' }];
   // Scale mode's shadow is created with the exchange label only: were it to carry the pod labels
   // from the start, the Service would send callers to it before the laptop's forwards listen.
@@ -146,6 +149,7 @@ export async function runExchange(p: Parsed): Promise<number> {
     },
   });
   const { session, tunnel, life } = s;
+  await podEnv?.materialise(s);
   const sw = new ExchangeSwitch({ kube, tunnel, log, svc: target.svc, servicePort: ports[0]!.servicePort, shadowPod: objectName(session), mode: mode === 'scale' ? 'scale' : 'selector', original: originalSelector });
   await forwardPorts(tunnel, ports, log, sw.traffic);
   const lock: Lock = { session: session.id, user: session.user, kind: 'exchange', since: await clusterNow(kube) };
@@ -214,5 +218,6 @@ export async function runExchange(p: Parsed): Promise<number> {
   if (mode === 'selector') s.log.info(recycle ? '  the real pods are restarting, so kept-alive callers reconnect here.' : '  connections opened before now (keep-alive, gRPC) stay with the real pods; --recycle-pods moves them.');
   s.log.info(`  restored on Ctrl-C; if this laptop disappears the cluster restores itself after ${Math.round(recoverAfterMs / 1000)}s.`);
   s.log.info('Press Ctrl-C to stop.');
+  if (p.rest.length > 0) return runCommand(s, p.rest, podEnv?.env ?? {});
   return s.runUntilSignal('restoring', `kt-exchange: service/${svcName} restored; nothing is left in the cluster.`);
 }

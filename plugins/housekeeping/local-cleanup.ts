@@ -6,6 +6,7 @@ import { hostsCleaner } from '../connect/hosts/cleanup.ts';
 import type { Cleaner } from '../connect/mode.ts';
 import { transparentCleaners } from '../connect/transparent/cleanup.ts';
 import { listLocalSessions, processAlive } from '../session/local-state.ts';
+import { podenvCleaner } from '../podenv/cleanup.ts';
 
 export type { Cleaner } from '../connect/mode.ts';
 
@@ -21,5 +22,5 @@ const isLive = (id: string): boolean => {
 export function localCleaners(hosts = '/etc/hosts', resolvConf = '/etc/resolv.conf'): Cleaner[] {
   // iptables, routes and resolv.conf are only ever changed as root (transparent mode).
   const root = process.platform === 'linux' && process.getuid?.() === 0;
-  return [...(root ? transparentCleaners(isLive, resolvConf) : []), hostsCleaner(isLive, hosts)];
+  return [...(root ? transparentCleaners(isLive, resolvConf) : []), hostsCleaner(isLive, hosts), podenvCleaner(isLive)];
 }

@@ -26,6 +26,12 @@ rules:
 - apiGroups: [""]
   resources: [secrets]
   verbs: [create, delete]
+# --env-file, --mount and -- COMMAND: the Secrets the workload's container references, read by
+# name (watch: --mount keeps its files in step). Without them kt says so in one sentence, or goes
+# on without the pod's environment with --env-optional.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, watch]
 # Why a shadow does not start.
 - apiGroups: [""]
   resources: [events]
@@ -55,7 +61,7 @@ rules:
   resources: [roles, rolebindings]
   verbs: [create, patch, delete]
 # kt-mesh: the route table (list and watch: the router's own account watches it, and a Role can
-# only grant what its creator holds).
+# only grant what its creator holds); --env-file and --mount: the ConfigMaps the workload references.
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, list, watch, create, patch, delete]

@@ -28,6 +28,7 @@ import { annotations, labels } from '../session/session.ts';
 import { ROLE } from '../../contract/index.ts';
 import { checkNamespace, kubeFromFlags, startShadowSession } from '../session/shadow-session.ts';
 import { step, throwIfInterrupted } from '../session/steps.ts';
+import { checkPodEnvFlags, preparePodEnv, runCommand, type PodEnv } from '../podenv/podenv.ts';
 
 export const MESH_MODES = ['auto', 'manual'] as const;
 const KEY_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -57,6 +58,7 @@ export async function runMesh(p: Parsed): Promise<number> {
   const svcName = p.positionals[0];
   if (!svcName || p.positionals.length > 1) throw new UserError('name one Service to mesh: kubectl kt-mesh SERVICE --expose LOCAL[:REMOTE].', 2);
   const specs = parseExpose(str(p, 'expose'));
+  const envReq = checkPodEnvFlags(p, false);
   const mark = parseMark(str(p, 'version-mark'));
   const mode = str(p, 'mode') ?? 'auto';
   const recoverAfterMs = parseDuration(str(p, 'recover-after') ?? '60s', 'recover-after', MIN_RECOVER_AFTER_MS);
@@ -105,7 +107,8 @@ export async function runMesh(p: Parsed): Promise<number> {
   const routerImage = imageRef('router', str(p, 'router-image'));
   const versions = routerVersionCheck(kube, svcName, routerImage, log);
   if (table && mode === 'auto') for (const doc of await readRouterStatuses(kube, svcName)) await versions.check(doc);
-  if (mode === 'manual') return runManual(p, kube, svc, pods[0]?.metadata?.labels ?? selector, ports, mark, recoverAfterMs);
+  const podEnv = await preparePodEnv(kube, log, envReq, { what: `service/${svcName}`, pods, targetPorts: ports.map((x) => x.remote) });
+  if (mode === 'manual') return runManual(p, kube, svc, pods[0]?.metadata?.labels ?? selector, ports, mark, recoverAfterMs, podEnv);
 
   const devService = (sid: string): string => `${svcName.slice(0, 49)}-kt-${sid}`;
   const planFor = (sid: string): RecoveryPlan => ({
@@ -136,6 +139,7 @@ export async function runMesh(p: Parsed): Promise<number> {
     }),
   });
   const { session, tunnel, life } = s;
+  await podEnv?.materialise(s);
   await forwardPorts(tunnel, ports, log);
 
   // This developer's own Service in front of the shadow: the router's target for the version.
@@ -205,6 +209,7 @@ export async function runMesh(p: Parsed): Promise<number> {
   s.log.info(`  try from a pod: curl -H '${mark.header}: ${mark.version}' http://${svcName}.${ns}${example.servicePort === 80 ? '' : `:${example.servicePort}`}/`);
   s.log.info(`  established connections stay with the pod they were opened to: a kept-alive HTTP or gRPC connection opened before service/${svcName} pointed at the router still reaches the real pods, marked or not, until its caller reconnects.`);
   s.log.info('Press Ctrl-C to stop.');
+  if (p.rest.length > 0) return runCommand(s, p.rest, podEnv?.env ?? {});
   return s.runUntilSignal('leaving the mesh', `kt-mesh: left service/${svcName}; nothing of this session is left in the cluster.`);
 }
 
@@ -252,7 +257,7 @@ async function waitRouted(kube: Kube, tunnel: Tunnel, svcName: string, devHost: 
 }
 
 /** Manual mode: only a pod with the real pods' labels plus `version`, for Istio rules. */
-async function runManual(p: Parsed, kube: Kube, svc: V1Service, podLabels: Record<string, string>, ports: ResolvedPort[], mark: { header: string; version: string }, recoverAfterMs: number): Promise<number> {
+async function runManual(p: Parsed, kube: Kube, svc: V1Service, podLabels: Record<string, string>, ports: ResolvedPort[], mark: { header: string; version: string }, recoverAfterMs: number, podEnv: PodEnv | undefined): Promise<number> {
   const svcName = svc.metadata!.name!;
   const { 'pod-template-hash': _hash, ...base } = podLabels;
   const s = await startShadowSession(p, {
@@ -266,10 +271,12 @@ async function runManual(p: Parsed, kube: Kube, svc: V1Service, podLabels: Recor
       selfHealing: { plan: { session: session.id, namespace: kube.namespace, steps: [] }, recoverAfterMs },
     }),
   });
+  await podEnv?.materialise(s);
   await forwardPorts(s.tunnel, ports, s.log);
   s.record({ target: `service/${svcName}`, version: mark.version }, 'manual');
   s.log.info(`kt-mesh (manual): pod kt-mesh-${s.session.id} carries the labels of service/${svcName}'s pods plus version=${mark.version}.`);
   s.log.info(`  write Istio rules for it: a DestinationRule subset with label version: ${mark.version}, and a VirtualService route matching header "${mark.header}: ${mark.version}" to that subset.`);
   s.log.info('Press Ctrl-C to stop.');
+  if (p.rest.length > 0) return runCommand(s, p.rest, podEnv?.env ?? {});
   return s.runUntilSignal('leaving', `kt-mesh: left service/${svcName}; nothing of this session is left in the cluster.`);
 }

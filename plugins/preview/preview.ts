@@ -15,6 +15,7 @@ import { HEALTH_SERVICE_PORT, waitServiceAnswers } from '../inbound/service-chec
 import { annotations, labels, type Session } from '../session/session.ts';
 import { checkNamespace, kubeFromFlags, startShadowSession } from '../session/shadow-session.ts';
 import { step } from '../session/steps.ts';
+import { checkPodEnvFlags, preparePodEnv, runCommand } from '../podenv/podenv.ts';
 
 export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
 const NAME_RE = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -64,10 +65,12 @@ export async function runPreview(p: Parsed): Promise<number> {
     return { local: e.local, remote: e.remote === undefined ? e.local : Number(e.remote) };
   });
   const recoverAfterMs = parseDuration(str(p, 'recover-after') ?? '60s', 'recover-after', MIN_RECOVER_AFTER_MS);
+  const envReq = checkPodEnvFlags(p, true);
   const log = createLogger({ debug: bool(p, 'debug') });
   const kube = kubeFromFlags(p);
   await checkNamespace(kube);
   const replace = await checkName(kube, name);
+  const podEnv = await preparePodEnv(kube, log, envReq);
 
   const planFor = (session: string): RecoveryPlan => ({ session, namespace: kube.namespace, steps: [{ op: 'delete', kind: 'Service', name }] });
   const s = await startShadowSession(p, {
@@ -82,6 +85,7 @@ export async function runPreview(p: Parsed): Promise<number> {
     }),
   });
   const { session, tunnel, life } = s;
+  await podEnv?.materialise(s);
   await forwardPorts(tunnel, ports, log);
   if (replace) {
     await step(`delete service/${name}, left by a dead preview`);
@@ -101,5 +105,6 @@ export async function runPreview(p: Parsed): Promise<number> {
   s.log.info(`kt-preview: service/${name} (${type}, ${svc.spec?.clusterIP ?? ''}) in namespace "${kube.namespace}" now serves this laptop (session ${session.id}).`);
   for (const x of ports) s.log.info(`  ${name}.${kube.namespace}:${x.remote} -> localhost:${x.local}`);
   s.log.info('Press Ctrl-C to remove it.');
+  if (p.rest.length > 0 && podEnv) return runCommand(s, p.rest, podEnv.env);
   return s.runUntilSignal(`removing service/${name}`, `kt-preview: service/${name} removed; nothing is left in the cluster.`);
 }
