@@ -10,7 +10,7 @@ import type { RecoveryStep } from '../../contract/index.ts';
 import { recoveryApi, appsApi } from '../kube/recovery-api.ts';
 import { lockIsLive } from '../session/service-lock.ts';
 import { formatDuration, parseDuration } from '../cli/duration.ts';
-import { listSessions } from './sessions.ts';
+import { listSessions, type ClusterSession } from './sessions.ts';
 import { kubeFromFlags } from '../session/shadow-session.ts';
 
 
@@ -25,7 +25,6 @@ export async function runClean(p: Parsed): Promise<number> {
   const olderThan = str(p, 'older-than');
   const kube = kubeFromFlags(p);
   const { sessions } = await listSessions(kube, { allNamespaces: bool(p, 'all-namespaces'), ...(olderThan ? { staleAfterMs: parseDuration(olderThan, 'older-than') } : {}) });
-  const verb = dryRun ? 'would delete' : 'deleted';
   let actions = 0;
   // Local changes first: they are found through the local records removed below.
   for (const undo of localCleaners()) {
@@ -37,36 +36,9 @@ export async function runClean(p: Parsed): Promise<number> {
       log.debug(`session ${s.id} (${s.kind}, ${s.user}) is live: heartbeat ${formatDuration(s.heartbeatAgeMs)} ago; left alone`);
       continue;
     }
-    const why = s.state === 'orphaned' ? 'its process on this machine is gone' : `no heartbeat for ${formatDuration(s.heartbeatAgeMs)}`;
-    // A plan this kt cannot read (or a step it cannot run) is never skipped: the pod that carries it
-    // stays, so a kt that knows it (or the shadow's watchdog) can still undo the session.
-    if (s.planErrors.length > 0) {
-      for (const e of s.planErrors) log.warn(`session ${s.id} of ${s.user}: cannot read what it changed (${e}); left it for a kt release that can`);
-      continue;
-    }
-    let undoFailed = false;
-    // Undo what the session changed (its plan travels in its shadow pod) before removing the pod.
-    for (const plan of s.plans) {
-      if (dryRun) {
-        for (const step of plan.steps) process.stdout.write(`would ${describeStep(step)} (session ${s.id} of ${s.user}: ${why})\n`);
-        actions += plan.steps.length;
-        continue;
-      }
-      const r = await runRecovery(plan, recoveryApi(kube));
-      for (const d of r.done) { process.stdout.write(`${d} (session ${s.id} of ${s.user}: ${why})\n`); actions++; }
-      for (const f of r.failed) log.warn(`could not undo for session ${s.id}: ${f}`);
-      undoFailed ||= r.failed.length > 0;
-    }
-    if (undoFailed) {
-      log.warn(`session ${s.id}: its shadow pod is kept, with its plan, until the rest can be undone; run kubectl kt-clean again`);
-      continue;
-    }
-    for (const o of s.objects) {
-      if (!dryRun) await deletePod(kube, o.name, o.namespace);
-      process.stdout.write(`${verb} ${o.kind.toLowerCase()}/${o.name} and its secret in namespace ${o.namespace} (session ${s.id} of ${s.user}, ${s.kind}: ${why})\n`);
-      actions++;
-    }
-    if (!dryRun) removeLocalSession(s.id);
+    const r = await cleanSession(kube, s, dryRun);
+    for (const line of r.done) { process.stdout.write(`${line}\n`); actions++; }
+    for (const w of r.warnings) log.warn(w);
   }
   // Services and Deployments still held by sessions whose pods are gone altogether.
   actions += await releaseDeadLocks(kube, dryRun, new Set(sessions.filter((x) => x.state === 'healthy').map((x) => x.id)));
@@ -82,6 +54,46 @@ export async function runClean(p: Parsed): Promise<number> {
   return 0;
 }
 
+/**
+ * Undoes one stale or orphaned session, as kt-clean does (kt-dashboard's clean action runs this
+ * too): its recovery plans first, then its pods and their Secrets, then its local record. What was
+ * (or, dry, would be) done comes back one sentence each; a plan that cannot be read or fully run
+ * keeps the pods, and so the plan, for a later try.
+ */
+export async function cleanSession(kube: Kube, s: ClusterSession, dryRun: boolean): Promise<{ done: string[]; warnings: string[] }> {
+  const done: string[] = [];
+  const warnings: string[] = [];
+  const verb = dryRun ? 'would delete' : 'deleted';
+  const why = s.state === 'orphaned' ? 'its process on this machine is gone' : `no heartbeat for ${formatDuration(s.heartbeatAgeMs)}`;
+  // A plan this kt cannot read (or a step it cannot run) is never skipped: the pod that carries it
+  // stays, so a kt that knows it (or the shadow's watchdog) can still undo the session.
+  if (s.planErrors.length > 0) {
+    for (const e of s.planErrors) warnings.push(`session ${s.id} of ${s.user}: cannot read what it changed (${e}); left it for a kt release that can`);
+    return { done, warnings };
+  }
+  let undoFailed = false;
+  // Undo what the session changed (its plan travels in its shadow pod) before removing the pod.
+  for (const plan of s.plans) {
+    if (dryRun) {
+      for (const step of plan.steps) done.push(`would ${describeStep(step)} (session ${s.id} of ${s.user}: ${why})`);
+      continue;
+    }
+    const r = await runRecovery(plan, recoveryApi(kube));
+    for (const d of r.done) done.push(`${d} (session ${s.id} of ${s.user}: ${why})`);
+    for (const f of r.failed) warnings.push(`could not undo for session ${s.id}: ${f}`);
+    undoFailed ||= r.failed.length > 0;
+  }
+  if (undoFailed) {
+    warnings.push(`session ${s.id}: its shadow pod is kept, with its plan, until the rest can be undone; run kubectl kt-clean again`);
+    return { done, warnings };
+  }
+  for (const o of s.objects) {
+    if (!dryRun) await deletePod(kube, o.name, o.namespace);
+    done.push(`${verb} ${o.kind.toLowerCase()}/${o.name} and its secret in namespace ${o.namespace} (session ${s.id} of ${s.user}, ${s.kind}: ${why})`);
+  }
+  if (!dryRun) removeLocalSession(s.id);
+  return { done, warnings };
+}
 
 function describeStep(step: RecoveryStep): string {
   switch (step.op) {

@@ -26,6 +26,7 @@ const SHORT: Record<string, string> = {
   'kt-preview': 'Publish a local process as a cluster Service',
   'kt-status': 'List kt sessions and their health',
   'kt-clean': 'Remove what crashed kt sessions left behind',
+  'kt-dashboard': 'See exchanges, meshes and stale sessions live in a browser',
 };
 
 export function shortDescription(plugin: string, summary: string): string {

@@ -184,7 +184,7 @@ describe('the real plugins, through the helpers in plugins/bin', () => {
   });
 
   it('kubectl_complete-kt_status answers with flags and output formats', () => {
-    expect(sh('kubectl_complete-kt_status', ['-o', ''])).toBe('text\nwide\njson\n:4\n');
+    expect(sh('kubectl_complete-kt_status', ['-o', ''])).toBe('json\nyaml\nwide\nname\n:4\n');
     expect(sh('kubectl_complete-kt_status', ['--all'])).toMatch(/^--all-namespaces\t.+\n:4\n$/);
   });
 

@@ -47,8 +47,8 @@ describe('platforms', () => {
 });
 
 describe('the plugins a release holds', () => {
-  it('are every plugins/cmd/kt-*.ts: the six kubectl plugins', () => {
-    expect(discoverPlugins().map((p) => p.plugin)).toEqual(SIX);
+  it('are every plugins/cmd/kt-*.ts: the seven kubectl plugins', () => {
+    expect(discoverPlugins().map((p) => p.plugin)).toEqual([...SIX, 'kt-dashboard'].sort());
   });
 });
 
