@@ -61,6 +61,7 @@ export function completionCommand(parent: CommandSpec): CommandSpec {
       `ln -sf kubectl-${u} "\${KREW_ROOT:-$HOME/.krew}/bin/kubectl_complete-${u}"`,
     ],
     flags: [],
+    positionals: 1,
     run: async (p: Parsed) => {
       const { UserError } = await import('./errors.ts');
       const shell = p.positionals[0];

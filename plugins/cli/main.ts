@@ -1,6 +1,6 @@
 // The command runner every plugin entry calls: shell completion, help, version, subcommands, and
 // errors as one sentence with an exit code, after undoing whatever the command had changed.
-import { helpText, parse, type CommandSpec, type FlagValues } from './cli.ts';
+import { checkPositionals, helpText, parse, type CommandSpec, type FlagValues } from './cli.ts';
 import { runComplete, withCompletion } from './completion.ts';
 import { UserError } from './errors.ts';
 import { VERSION } from './version.ts';
@@ -15,22 +15,24 @@ export async function main(spec: CommandSpec, argv = process.argv.slice(2)): Pro
   let code: number;
   try {
     // Shell completion: kubectl's kubectl_complete-<plugin> helper asks `<plugin> __complete words...`.
-    if (argv[0] === '__complete' || argv[0] === '__completeNoDesc') process.exit(await runComplete(spec, argv.slice(1), argv[0] === '__complete'));
+    if (argv[0] === '__complete' || argv[0] === '__completeNoDesc') return await exitAfterOutput(await runComplete(spec, argv.slice(1), argv[0] === '__complete'));
     spec = withCompletion(spec);
     const sub = spec.subcommands?.find((s) => s.name === argv[0]);
     const target = sub ?? spec;
     const rest = sub ? argv.slice(1) : argv;
     if (rest.includes('--help') || rest.includes('-h')) {
       process.stdout.write(`${helpText(target)}\n`);
-      process.exit(0);
+      return await exitAfterOutput(0);
     }
     if (rest.includes('--version') && !rest.slice(0, rest.indexOf('--version')).includes('--')) {
       let flags: FlagValues = {};
       try { flags = parse(target, rest).flags; } catch { /* the defaults, then */ }
       process.stdout.write(`${spec.name} ${VERSION}\n${(await import('./images.ts')).imageLines(flags)}`);
-      process.exit(0);
+      return await exitAfterOutput(0);
     }
-    code = await target.run(parse(target, rest));
+    const parsed = parse(target, rest);
+    checkPositionals(target, parsed.positionals, sub ? spec : undefined);
+    code = await target.run(parsed);
     await closeOpenLifecycles();
   } catch (e) {
     // Whatever step failed, what was changed is undone before the error is reported.
@@ -41,9 +43,40 @@ export async function main(spec: CommandSpec, argv = process.argv.slice(2)): Pro
     } else {
       const err = e as Error;
       process.stderr.write(`${spec.name}: ${err.message}\n`);
-      if (process.argv.includes('--debug')) process.stderr.write(`${err.stack ?? ''}\n`);
+      if (debugAsked(argv)) process.stderr.write(`${err.stack ?? ''}\n`);
       code = 1;
     }
   }
+  return exitAfterOutput(code);
+}
+
+/** --debug or kubectl's -v 4 and up, read from the words as given (the parse may be what failed). */
+function debugAsked(argv: readonly string[]): boolean {
+  return argv.some((w, i) => {
+    if (w === '--debug') return true;
+    const m = /^--?v(?:=?(\d+))?$/.exec(w);
+    const level = m ? m[1] ?? argv[i + 1] : undefined;
+    return level !== undefined && Number(level) >= 4;
+  });
+}
+
+/** Resolves once everything written to `stream` so far is handed to the OS, or the stream is gone. */
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.destroyed || stream.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('close', () => resolve());
+    stream.once('error', () => resolve());
+    stream.write('', () => resolve());
+  });
+}
+
+/**
+ * Exits with `code` once stdout and stderr are flushed: process.exit() right after a write drops
+ * what a pipe has not taken yet (`kt-status -o json | slow-reader`). The exit itself stays
+ * explicit, as open keep-alive connections to the API server would hold the process otherwise.
+ */
+async function exitAfterOutput(code: number): Promise<never> {
+  process.exitCode = code;
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
   process.exit(code);
 }

@@ -172,6 +172,8 @@ export function transportCause(e: unknown, server: string): string | undefined {
 /** The one sentence for a transport failure, or undefined when `e` is something else. */
 export function describeTransport(e: unknown, server: string): ApiUnreachable | undefined {
   if (e instanceof ApiException) return undefined;
+  // The signal --request-timeout puts on every API call.
+  if (causes(e).some((c) => c.name === 'TimeoutError')) return new ApiUnreachable(`the API server ${server} did not answer within --request-timeout; give it longer (e.g. --request-timeout 30s) or leave the flag out.`, e);
   const why = transportCause(e, server);
   return why ? new ApiUnreachable(`cannot reach the API server ${server}: ${why}; check the kubeconfig's server and the network.`, e) : undefined;
 }

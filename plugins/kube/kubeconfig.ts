@@ -3,18 +3,56 @@
 // wins), else ~/.kube/config; then --context and -n/--namespace. Relative file references are
 // resolved against the file that names them. client-node cannot do this itself: it throws on a
 // name that appears twice.
-import { KubeConfig, type ApiConstructor, type ApiType } from '@kubernetes/client-node';
+import { KubeConfig, type ApiConstructor, type ApiType, type RequestContext } from '@kubernetes/client-node';
 import { load, dump } from 'js-yaml';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { wrapApiClient } from './api-errors.ts';
+import { bool, str, type Parsed } from '../cli/cli.ts';
+import { parseRequestTimeout } from '../cli/duration.ts';
 import { UserError } from '../cli/errors.ts';
+import { createLogger, type Logger } from '../cli/log.ts';
 
-export interface KubeOptions {
+export interface KubeOptions extends KubeOverrides {
   kubeconfig?: string | undefined;
   context?: string | undefined;
   namespace?: string | undefined;
+}
+
+/** kubectl's generic flags beyond --kubeconfig, --context and -n (client-go's ConfigOverrides). */
+export interface KubeOverrides {
+  cluster?: string | undefined;
+  user?: string | undefined;
+  server?: string | undefined;
+  certificateAuthority?: string | undefined;
+  insecureSkipTlsVerify?: boolean | undefined;
+  tlsServerName?: string | undefined;
+  token?: string | undefined;
+  clientCertificate?: string | undefined;
+  clientKey?: string | undefined;
+  as?: string | undefined;
+  asGroups?: string[] | undefined;
+  asUid?: string | undefined;
+  /** Each API request's limit; 0 or unset: none. */
+  requestTimeoutMs?: number | undefined;
+  /** kubectl's -v: 6 and up logs every API request. */
+  verbosity?: number | undefined;
+}
+
+/** The kubeconfig part of a command's flags (KUBE_FLAGS). */
+export function kubeOptions(p: Parsed): KubeOptions {
+  const groups = p.flags['as-group'];
+  return {
+    kubeconfig: str(p, 'kubeconfig'), context: str(p, 'context'), namespace: str(p, 'namespace'),
+    cluster: str(p, 'cluster'), user: str(p, 'user'), server: str(p, 'server'),
+    certificateAuthority: str(p, 'certificate-authority'), insecureSkipTlsVerify: bool(p, 'insecure-skip-tls-verify'),
+    tlsServerName: str(p, 'tls-server-name'), token: str(p, 'token'),
+    clientCertificate: str(p, 'client-certificate'), clientKey: str(p, 'client-key'),
+    as: str(p, 'as'), asGroups: Array.isArray(groups) ? groups : typeof groups === 'string' ? [groups] : undefined, asUid: str(p, 'as-uid'),
+    requestTimeoutMs: parseRequestTimeout(str(p, 'request-timeout') ?? '0'),
+    verbosity: str(p, 'v') === undefined ? undefined : Number(str(p, 'v')),
+  };
 }
 
 export interface LoadedKube {
@@ -101,16 +139,16 @@ export function loadKube(opts: KubeOptions, env = process.env): LoadedKube {
     docs.push({ raw: (raw ?? {}) as RawConfig, dir: dirname(resolve(f)) });
   }
   if (docs.length === 0) throw new UserError(`no kubeconfig found (looked at ${files.join(', ')}); pass --kubeconfig or set KUBECONFIG.`);
-  const merged = mergeFirstWins(docs);
-  const kc = new KubeConfig();
+  const merged = applyOverrides(mergeFirstWins(docs), opts);
+  const context = merged['current-context'];
+  const user = (merged.users ?? []).find((u) => u.name === contextField(merged, context, 'user'))?.user as Record<string, unknown> | undefined;
+  const kc = new OverriddenKubeConfig({
+    groups: Array.isArray(user?.['as-groups']) ? (user['as-groups'] as unknown[]).map(String) : [],
+    uid: typeof user?.['as-uid'] === 'string' ? user['as-uid'] : undefined,
+    timeoutMs: opts.requestTimeoutMs && opts.requestTimeoutMs > 0 ? Math.max(1, Math.ceil(opts.requestTimeoutMs)) : 0,
+    logRequests: (opts.verbosity ?? 0) >= 6 ? createLogger({ debug: true }) : undefined,
+  });
   kc.loadFromString(dump({ apiVersion: 'v1', kind: 'Config', ...merged }));
-
-  const context = opts.context ?? merged['current-context'] ?? '';
-  if (!context) throw new UserError('no current context in the kubeconfig; pass --context.');
-  if (!kc.getContextObject(context)) {
-    const names = kc.getContexts().map((c) => c.name).join(', ');
-    throw new UserError(`context "${context}" is not in the kubeconfig (it has: ${names || 'none'}).`);
-  }
   kc.setCurrentContext(context);
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new UserError(`context "${context}" names a cluster that is not in the kubeconfig.`);
@@ -121,4 +159,153 @@ export function loadKube(opts: KubeOptions, env = process.env): LoadedKube {
   const ctx = { server: cluster.server, contextNamespace: contextNamespace ?? 'default' };
   kc.makeApiClient = <T extends ApiType>(type: ApiConstructor<T>): T => wrapApiClient(make(type), ctx);
   return { kc, context, namespace, server: cluster.server, contextNamespace };
+}
+
+function contextField(raw: RawConfig, context: string, field: 'cluster' | 'user'): string {
+  const c = (raw.contexts ?? []).find((x) => x.name === context)?.context as Record<string, unknown> | undefined;
+  return typeof c?.[field] === 'string' ? c[field] : '';
+}
+
+const names = (list: Named[] | null | undefined): string => (list ?? []).map((x) => x.name).join(', ') || 'none';
+
+/**
+ * The merged kubeconfig with kubectl's generic flags applied to the context in use, as client-go's
+ * DirectClientConfig does: --cluster and --user pick other entries for the context; --server,
+ * --certificate-authority, --insecure-skip-tls-verify and --tls-server-name override the cluster
+ * (a CA or insecure flag replaces the kubeconfig's CA and insecure setting together; --server
+ * drops the kubeconfig's tls-server-name); --token, --client-certificate, --client-key, --as,
+ * --as-group and --as-uid override the user. Paths given on the command line are relative to the
+ * working directory. Exported for tests.
+ */
+export function applyOverrides(merged: RawConfig, o: KubeOptions, cwd = process.cwd()): RawConfig & { 'current-context': string } {
+  const context = o.context ?? merged['current-context'] ?? '';
+  if (!context) throw new UserError('no current context in the kubeconfig; pass --context.');
+  const contextEntry = (merged.contexts ?? []).find((c) => c.name === context);
+  if (!contextEntry) throw new UserError(`context "${context}" is not in the kubeconfig (it has: ${names(merged.contexts)}).`);
+  const ctx: Record<string, unknown> = { ...(contextEntry.context as Record<string, unknown> | undefined ?? {}) };
+  if (o.cluster) ctx.cluster = o.cluster;
+  if (o.user) ctx.user = o.user;
+
+  const clusterName = typeof ctx.cluster === 'string' ? ctx.cluster : '';
+  const clusterEntry = (merged.clusters ?? []).find((c) => c.name === clusterName);
+  if (!clusterEntry && o.cluster) throw new UserError(`cluster "${o.cluster}" is not in the kubeconfig (it has: ${names(merged.clusters)}).`);
+  if (!clusterEntry && !o.server) throw new UserError(`context "${context}" names a cluster that is not in the kubeconfig.`);
+  const cluster: Record<string, unknown> = { ...(clusterEntry?.cluster as Record<string, unknown> | undefined ?? {}) };
+  if (o.server) cluster.server = o.server;
+  if (o.insecureSkipTlsVerify || o.certificateAuthority) {
+    delete cluster['certificate-authority'];
+    delete cluster['certificate-authority-data'];
+    cluster['insecure-skip-tls-verify'] = o.insecureSkipTlsVerify === true;
+    if (o.certificateAuthority) cluster['certificate-authority'] = resolve(cwd, o.certificateAuthority);
+  }
+  if (o.tlsServerName || o.server) {
+    delete cluster['tls-server-name'];
+    if (o.tlsServerName) cluster['tls-server-name'] = o.tlsServerName;
+  }
+
+  const userName = typeof ctx.user === 'string' ? ctx.user : '';
+  const userEntry = (merged.users ?? []).find((u) => u.name === userName);
+  if (!userEntry && o.user) throw new UserError(`user "${o.user}" is not in the kubeconfig (it has: ${names(merged.users)}).`);
+  const user: Record<string, unknown> = { ...(userEntry?.user as Record<string, unknown> | undefined ?? {}) };
+  if (o.token) user.token = o.token;
+  for (const [flag, field, value] of [['client-certificate', 'client-certificate', o.clientCertificate], ['client-key', 'client-key', o.clientKey]] as const) {
+    if (!value) continue;
+    // kubectl refuses a file beside embedded data too: the data would silently win.
+    if (user[`${field}-data`]) throw new UserError(`--${flag} cannot be used with the kubeconfig user "${userName}", which embeds ${field}-data; pick another --user.`, 2);
+    user[field] = resolve(cwd, value);
+  }
+  if (o.as) user.as = o.as;
+  if (o.asGroups?.length) user['as-groups'] = [...o.asGroups];
+  if (o.asUid) user['as-uid'] = o.asUid;
+  if (!o.as && (user['as-groups'] || user['as-uid']) && !user.as) {
+    throw new UserError('--as-group and --as-uid need --as (the user to impersonate).', 2);
+  }
+
+  const FLAGS = 'kt-flags';
+  const cName = clusterName || FLAGS;
+  const uName = userName || FLAGS;
+  const replace = (list: Named[] | null | undefined, name: string, key: string, value: Record<string, unknown>): Named[] => [
+    ...(list ?? []).filter((x) => x.name !== name), { name, [key]: value },
+  ];
+  return {
+    ...merged,
+    clusters: replace(merged.clusters, cName, 'cluster', cluster),
+    users: replace(merged.users, uName, 'user', user),
+    contexts: replace(merged.contexts, context, 'context', { ...ctx, cluster: cName, user: uName }),
+    'current-context': context,
+  };
+}
+
+type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+/** Carries the groups to the dispatcher: fetch joins repeated headers into one, the API server wants one header per group. */
+const GROUPS_CARRIER = 'x-kt-impersonate-groups';
+
+interface Extras {
+  groups: string[];
+  uid: string | undefined;
+  timeoutMs: number;
+  logRequests: Logger | undefined;
+}
+
+/**
+ * What client-node leaves out of a kubeconfig user, applied where it builds every request: API
+ * calls and watches (applySecurityAuthentication) and the port-forward WebSocket
+ * (applyToHTTPSOptions). client-node sends Impersonate-User for `as`, but neither groups nor uid;
+ * the per-request timeout goes on API calls only (a watch sets its own signal, and the
+ * port-forward lives as long as the session).
+ */
+class OverriddenKubeConfig extends KubeConfig {
+  readonly #x: Extras;
+
+  constructor(extras: Extras) {
+    super();
+    this.#x = extras;
+  }
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    const x = this.#x;
+    if (x.uid) context.setHeaderParam('Impersonate-Uid', x.uid);
+    if (x.groups.length > 0) {
+      context.setHeaderParam(GROUPS_CARRIER, JSON.stringify(x.groups));
+      const d = context.getDispatcher();
+      if (d) context.setDispatcher(d.compose((dispatch) => (opts, handler) => dispatch({ ...opts, headers: expandGroups(opts.headers) }, handler)));
+    }
+    if (x.timeoutMs > 0) {
+      const own = context.getSignal();
+      const limit = AbortSignal.timeout(x.timeoutMs);
+      context.setSignal(own ? AbortSignal.any([own, limit]) : limit);
+    }
+    x.logRequests?.debug(`${context.getHttpMethod()} ${context.getUrl()}`);
+  }
+
+  override async applyToHTTPSOptions(opts: Parameters<KubeConfig['applyToHTTPSOptions']>[0]): Promise<void> {
+    await super.applyToHTTPSOptions(opts);
+    const x = this.#x;
+    const headers: Record<string, string | string[]> = { ...(opts.headers as Record<string, string | string[]> | undefined) };
+    if (x.uid) headers['Impersonate-Uid'] = x.uid;
+    if (x.groups.length > 0) headers['Impersonate-Group'] = [...x.groups];
+    opts.headers = headers;
+  }
+
+  // Without any TLS setting client-node sends through fetch's global dispatcher, which the groups
+  // cannot be added to; an agent of its own is what client-node makes in every other case.
+  override createDispatcherOptions(...args: Parameters<KubeConfig['createDispatcherOptions']>): ReturnType<KubeConfig['createDispatcherOptions']> {
+    const o = super.createDispatcherOptions(...args);
+    if (o.type === 'none' && this.#x.groups.length > 0) return { type: 'agent', connect: { keepAlive: true, keepAliveInitialDelay: 30_000 } };
+    return o;
+  }
+}
+
+/** One `impersonate-group` line per group (undici sends each item of an array value as its own line). */
+export function expandGroups(headers: Parameters<Dispatcher['dispatch']>[0]['headers']): Parameters<Dispatcher['dispatch']>[0]['headers'] {
+  if (!headers || Array.isArray(headers) || typeof headers !== 'object' || Symbol.iterator in headers) return headers;
+  const out: Record<string, string | string[] | undefined> = {};
+  let groups: string[] = [];
+  for (const [k, v] of Object.entries(headers as Record<string, string | string[] | undefined>)) {
+    if (k.toLowerCase() === GROUPS_CARRIER && typeof v === 'string') groups = JSON.parse(v) as string[];
+    else out[k] = v;
+  }
+  if (groups.length > 0) out['impersonate-group'] = groups;
+  return out;
 }

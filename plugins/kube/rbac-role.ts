@@ -2,7 +2,7 @@
 // user with only the installed binary can print it for an admin (`kubectl kt-connect rbac`).
 // test/unit/rbac-role.test.ts keeps the two identical.
 import { str, type Parsed } from '../cli/cli.ts';
-import { loadKube } from './kubeconfig.ts';
+import { kubeOptions, loadKube } from './kubeconfig.ts';
 
 export const DEVELOPER_ROLE_YAML = `# The least RBAC a developer needs to use every kt plugin in one namespace. Bind it with a
 # RoleBinding in each namespace a developer works in; nothing cluster-wide is required.
@@ -76,7 +76,7 @@ export function developerRole(namespace: string): string {
 
 /** `kubectl kt-connect rbac`: the namespace from -n, else the context's; no cluster access needed. */
 export function runPrintRole(p: Parsed): Promise<number> {
-  const namespace = str(p, 'namespace') ?? loadKube({ kubeconfig: str(p, 'kubeconfig'), context: str(p, 'context') }).namespace;
+  const namespace = str(p, 'namespace') ?? loadKube({ ...kubeOptions(p), namespace: undefined }).namespace;
   process.stdout.write(developerRole(namespace));
   return Promise.resolve(0);
 }

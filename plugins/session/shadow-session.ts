@@ -1,12 +1,12 @@
 // What every kt command that deploys a shadow does first: load kubeconfig, check the namespace,
 // create per-session keys and the shadow pod, connect the tunnel, start the heartbeat, record the
 // session locally, and register how to undo each step. Ctrl-C at any point undoes what was done.
-import { bool, str, type Parsed } from '../cli/cli.ts';
+import { bool, type Parsed } from '../cli/cli.ts';
 import { UserError } from '../cli/errors.ts';
 import { podBeat, startHeartbeat } from './heartbeat.ts';
 import { generateSessionKeys } from './keys.ts';
 import { apiStatus, checkMayCreatePods, explain, makeKube, type Kube } from '../kube/kube.ts';
-import { loadKube } from '../kube/kubeconfig.ts';
+import { kubeOptions, loadKube } from '../kube/kubeconfig.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { removeLocalSession, writeLocalSession, type LocalSession } from './local-state.ts';
 import { createLogger, type Logger } from '../cli/log.ts';
@@ -37,7 +37,7 @@ export interface ShadowSession {
 }
 
 export function kubeFromFlags(p: Parsed): Kube {
-  const loaded = loadKube({ kubeconfig: str(p, 'kubeconfig'), context: str(p, 'context'), namespace: str(p, 'namespace') });
+  const loaded = loadKube(kubeOptions(p));
   return makeKube(loaded.kc, loaded.namespace, loaded.context, loaded.server, loaded.contextNamespace);
 }
 
