@@ -28,6 +28,8 @@ export interface Target {
   kubeconfig?: string | undefined;
   context?: string | undefined;
   namespace?: string | undefined;
+  cluster?: string | undefined;
+  user?: string | undefined;
 }
 
 /** Where dynamic candidates come from; the real ones read the kubeconfig and ask the cluster. */
@@ -35,6 +37,9 @@ export interface Sources {
   contexts(t: Target): Promise<string[]>;
   namespaces(t: Target): Promise<string[]>;
   services(t: Target): Promise<string[]>;
+  /** The kubeconfig's cluster and user names, for --cluster and --user. */
+  clusters?(t: Target): Promise<string[]>;
+  users?(t: Target): Promise<string[]>;
 }
 
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
@@ -135,7 +140,7 @@ export async function complete(specIn: CommandSpec, words: string[], sources: So
       positionals.push(w);
     }
   }
-  const target: Target = { kubeconfig: values.kubeconfig, context: values.context, namespace: values.namespace };
+  const target: Target = { kubeconfig: values.kubeconfig, context: values.context, namespace: values.namespace, cluster: values.cluster, user: values.user };
 
   // After `--` comes a command of the user's (kt-connect -- curl ...): the shell completes it.
   if (terminated) return { candidates: [], directive: Directive.Default };
@@ -180,6 +185,8 @@ async function flagValues(f: FlagSpec, cur: string, prefix: string, target: Targ
     case 'context': return done((await sources.contexts(target).catch(() => [])).sort());
     case 'namespace': return done((await sources.namespaces(target).catch(() => [])).sort());
     case 'service': return done((await sources.services(target).catch(() => [])).sort());
+    case 'cluster': return done((await sources.clusters?.(target).catch(() => []) ?? []).sort());
+    case 'user': return done((await sources.users?.(target).catch(() => []) ?? []).sort());
     default: return { candidates: [], directive: Directive.NoFileComp };
   }
 }
@@ -200,14 +207,14 @@ function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
 
 /** Candidates from the kubeconfig (kubectl's merge rules) and, best effort, from the cluster. */
 export function clusterSources(env = process.env, timeoutMs = CLUSTER_TIMEOUT_MS): Sources {
-  const raw = async (t: Target): Promise<{ contexts: { name: string; context?: { namespace?: string } }[]; current?: string }> => {
+  const raw = async (t: Target): Promise<{ contexts: { name: string; context?: { namespace?: string } }[]; clusters: { name: string }[]; users: { name: string }[]; current?: string }> => {
     const { kubeconfigFiles, mergeFirstWins } = await import('../kube/kubeconfig.ts');
     const { load } = await import('js-yaml');
     const { existsSync, readFileSync } = await import('node:fs');
     const { dirname, resolve } = await import('node:path');
     const docs = kubeconfigFiles(t.kubeconfig, env).filter((f) => existsSync(f)).map((f) => ({ raw: (load(readFileSync(f, 'utf8')) ?? {}) as Parameters<typeof mergeFirstWins>[0][number]['raw'], dir: dirname(resolve(f)) }));
     const merged = mergeFirstWins(docs);
-    return { contexts: (merged.contexts ?? []) as { name: string; context?: { namespace?: string } }[], current: merged['current-context'] };
+    return { contexts: (merged.contexts ?? []) as { name: string; context?: { namespace?: string } }[], clusters: merged.clusters ?? [], users: merged.users ?? [], current: merged['current-context'] };
   };
   const api = async (t: Target): Promise<{ core: import('@kubernetes/client-node').CoreV1Api; namespace: string }> => {
     const { loadKube } = await import('../kube/kubeconfig.ts');
@@ -217,6 +224,8 @@ export function clusterSources(env = process.env, timeoutMs = CLUSTER_TIMEOUT_MS
   };
   return {
     contexts: async (t) => (await raw(t)).contexts.map((c) => c.name),
+    clusters: async (t) => (await raw(t)).clusters.map((c) => c.name),
+    users: async (t) => (await raw(t)).users.map((u) => u.name),
     namespaces: async (t) => {
       const cfg = await raw(t).catch(() => ({ contexts: [] as { name: string; context?: { namespace?: string } }[] }));
       const fromConfig = cfg.contexts.map((c) => c.context?.namespace).filter((n): n is string => !!n);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KUBE_FLAGS, type CommandSpec } from '../../../../plugins/cli/cli.ts';
-import { complete, completionScript, Directive, formatCompletion, withCompletion, type Sources, type Target } from '../../../../plugins/cli/completion.ts';
+import { clusterSources, complete, completionScript, Directive, formatCompletion, withCompletion, type Sources, type Target } from '../../../../plugins/cli/completion.ts';
 
 const run = async (): Promise<number> => 0;
 const spec: CommandSpec = {
@@ -193,5 +193,22 @@ describe('the real plugins, through the helpers in plugins/bin', () => {
     const r = spawnSync(join(bin, 'kubectl-kt_connect'), ['completion', 'tcsh'], { encoding: 'utf8', env });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('completion takes one of bash, zsh, fish');
+  });
+});
+
+describe('kubectl generic flags', () => {
+  it('completes --cluster and --user from the kubeconfig, and hands them on to the cluster queries', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kt-compl-'));
+    const kc = join(dir, 'config');
+    writeFileSync(kc, 'apiVersion: v1\nkind: Config\nclusters: [{name: prod, cluster: {server: "https://p:1"}}, {name: dev, cluster: {server: "https://d:1"}}]\n'
+      + 'users: [{name: alice, user: {token: a}}, {name: bob, user: {token: b}}]\ncontexts: [{name: x, context: {cluster: prod, user: alice}}]\ncurrent-context: x\n');
+    const real = clusterSources({});
+    const words = (w: string[]): Promise<string[]> => complete(spec, w, real).then((c) => c.candidates.map((x) => x.value));
+    expect(await words(['--kubeconfig', kc, '--cluster', ''])).toEqual(['dev', 'prod']);
+    expect(await words(['--kubeconfig', kc, '--user', 'b'])).toEqual(['bob']);
+    expect(await words(['--kubeconfig', kc, '--as-gr'])).toEqual(['--as-group']);
+    asked.length = 0;
+    await values(['--cluster', 'dev', '--user', 'bob', '--service', '']);
+    expect(asked[0]!.t).toMatchObject({ cluster: 'dev', user: 'bob' });
   });
 });
