@@ -289,10 +289,13 @@ class OverriddenKubeConfig extends KubeConfig {
   }
 
   // Without any TLS setting client-node sends through fetch's global dispatcher, which the groups
-  // cannot be added to; an agent of its own is what client-node makes in every other case.
+  // cannot be added to; an agent of its own is what client-node makes in every other case. Several
+  // groups need HTTP/1.1: undici's HTTP/2 client joins repeated headers into one field, which the
+  // API server would read as one group named "a, b".
   override createDispatcherOptions(...args: Parameters<KubeConfig['createDispatcherOptions']>): ReturnType<KubeConfig['createDispatcherOptions']> {
-    const o = super.createDispatcherOptions(...args);
-    if (o.type === 'none' && this.#x.groups.length > 0) return { type: 'agent', connect: { keepAlive: true, keepAliveInitialDelay: 30_000 } };
+    let o = super.createDispatcherOptions(...args);
+    if (o.type === 'none' && this.#x.groups.length > 0) o = { type: 'agent', connect: { keepAlive: true, keepAliveInitialDelay: 30_000 } };
+    if (o.type === 'agent' && this.#x.groups.length > 1) o = { ...o, connect: { ...o.connect, allowH2: false } as typeof o.connect };
     return o;
   }
 }
