@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cluster, createNamespace, kubectl, runInLaptop } from './cluster.ts';
-import { laptopEnv, runPlugin } from './plugin.ts';
+import { laptopEnv, runPlugin, startPlugin } from './plugin.ts';
 import { restrictedKubeconfig } from './rbac.ts';
 
 const ns = createNamespace('kt-flags');
@@ -160,6 +160,21 @@ describe('kubectl generic flags', () => {
     expect(verbose.code).toBe(0);
     expect(verbose.stderr).toMatch(new RegExp(`debug: GET ${server}/api/v1/namespaces/${ns.name}/pods`));
   });
+});
+
+describe('a session as someone else', () => {
+  it('kt-connect --as runs the whole session as the ServiceAccount: pod, port-forward WebSocket, tunnel, undo', async () => {
+    const p = startPlugin('kt-connect', ['--kubeconfig', kubeconfig, '--context', 'imp', '--as', `system:serviceaccount:${ns.name}:kt-dev`, '--mode', 'socks', '--proxy-port', '23311']);
+    try {
+      await p.waitFor(/Press Ctrl-C to disconnect/, 120_000);
+      // The impersonator itself may not create pods nor port-forward: every request, the
+      // port-forward's WebSocket included, went as the ServiceAccount.
+      expect(kubectl(['get', 'pods', '-n', ns.name, '-l', 'app.kubernetes.io/managed-by=kt', '-o', 'name']).trim()).toMatch(/^pod\//);
+    } finally {
+      expect(await p.stop('SIGINT')).toBe(0);
+    }
+    expect(kubectl(['get', 'pods', '-n', ns.name, '-l', 'app.kubernetes.io/managed-by=kt', '-o', 'name']).trim()).toBe('');
+  }, 180_000);
 });
 
 describe('mistakes and pipes', () => {
