@@ -12,6 +12,7 @@ echo "== lint and type check"
 eslint . && tsc -p tsconfig.json --noEmit
 
 echo "== local cluster"
+bash test/cluster/prereqs.sh    # also when the cluster is already up: the tests' own packages
 bash test/cluster/ensure.sh
 
 echo "== test images"

@@ -82,7 +82,7 @@ function serviceRow(s: ServiceView): string {
     : `<ul class="pods">${s.serving.map((p) => `<li class="pod r-${p.role}"><span class="dot ${p.ready ? 'ok' : 'no'}" aria-hidden="true"></span>${esc(p.name)} <span class="muted">${p.role}${p.ready ? '' : ', not ready'}</span></li>`).join('')}</ul>`;
   const pic = routing(s);
   return `<tr class="svc${s.attention ? ' attention' : ''}" data-service="${esc(s.name)}" data-state="${s.state}">` +
-    `<th scope="row"><span class="name">${esc(s.name)}</span><div class="muted">${esc(s.type)} ${esc(s.clusterIP)}<br>${esc(s.ports.join(', '))}</div></th>` +
+    `<th scope="row"><span class="name">${esc(s.name)}</span><div class="muted">${esc(s.type)} ${esc(s.clusterIP)} · ${esc(s.ports.join(', '))}</div></th>` +
     `<td>${badge(s.state)}</td>` +
     `<td>${details(s)}${s.attention ? `<div class="alert" role="note">⚠ ${esc(s.attention)}</div>` : ''}${pic ? `<div class="pic">${pic}</div>` : ''}</td>` +
     `<td>${pods}</td></tr>`;
@@ -101,7 +101,12 @@ function namespaceSection(ns: NamespaceView): string {
   const hidden = ns.hidden.length > 0 ? `<div class="hidden" role="note"><b>Not shown</b> (your rights): <ul>${ns.hidden.map((h) => `<li>${esc(h)}</li>`).join('')}</ul></div>` : '';
   const table = ns.services.length === 0 ? '<p class="muted">No Services.</p>'
     : `<table class="services"><caption>Services in ${esc(ns.name)}</caption><thead><tr><th scope="col">Service</th><th scope="col">State</th><th scope="col">Who and how</th><th scope="col">Serving now</th></tr></thead><tbody>${ns.services.map(serviceRow).join('')}</tbody></table>`;
-  return `<section class="ns" aria-labelledby="ns-${esc(ns.name)}" data-namespace="${esc(ns.name)}"><h2 id="ns-${esc(ns.name)}">namespace ${esc(ns.name)}</h2>${hidden}${table}${sessionRows(ns)}</section>`;
+  const count = (state: ServiceView['state']): number => ns.services.filter((x) => x.state === state).length;
+  const cleanable = ns.sessions.filter((x) => x.cleanable).length;
+  const summary = `<p class="summary">${ns.services.length} Services: ${count('exchanged')} exchanged, ${count('meshed')} meshed, ${count('previewed')} previewed; ` +
+    `${ns.sessions.length} session${ns.sessions.length === 1 ? '' : 's'}${cleanable ? `, <b class="warn">${cleanable} to clean</b>` : ''}</p>`;
+  // Sessions first: the short list, and the one that may need action.
+  return `<section class="ns" aria-labelledby="ns-${esc(ns.name)}" data-namespace="${esc(ns.name)}"><h2 id="ns-${esc(ns.name)}">namespace ${esc(ns.name)}</h2>${summary}${hidden}${sessionRows(ns)}${table}</section>`;
 }
 
 /** What the server swaps in on each update. */
@@ -119,7 +124,7 @@ h1{font-size:1.1rem;margin:0}h2{font-size:1rem;margin:1.2rem 0 .4rem}main{paddin
 table{border-collapse:collapse;width:100%;margin:.4rem 0 1rem}caption{text-align:left;font-weight:600;padding:.3rem 0;color:var(--muted)}
 th,td{text-align:left;vertical-align:top;padding:.45rem .6rem;border-bottom:1px solid var(--line)}thead th{font-size:12px;color:var(--muted);font-weight:600}
 tr.attention{background:var(--warn-bg)}tr.attention>th{box-shadow:inset 4px 0 var(--warn)}
-.name{font-weight:600}.badge{display:inline-block;padding:0 .45rem;border-radius:1rem;font-size:12px;border:1px solid currentColor}
+.name{font-weight:600}th .muted{font-weight:400;font-size:12px}.summary{margin:.2rem 0 .6rem}dialog h2{margin-top:0}.badge{display:inline-block;padding:0 .45rem;border-radius:1rem;font-size:12px;border:1px solid currentColor}
 .b-natural{color:var(--muted)}.b-exchanged,.b-meshed,.b-previewed{color:var(--accent)}.b-healthy{color:var(--ok)}.b-stale,.b-orphaned,.b-gone{color:var(--bad);font-weight:700}.b-starting,.b-reconnecting{color:var(--warn)}
 .alert{color:var(--warn);font-weight:600;margin-top:.3rem}.warn{color:var(--warn)}
 ul.pods,ul.routes{margin:0;padding:0;list-style:none}ul.routes{margin-top:.2rem}
@@ -163,7 +168,7 @@ const SCRIPT = `
     if (!b) return;
     pending = { namespace: b.dataset.namespace, session: b.dataset.clean };
     title.textContent = 'Clean session ' + pending.session + ' (dry run)';
-    out.textContent = 'Asking what would be done...';
+    out.textContent = 'Asking for a dry run...';
     confirm.hidden = true;
     dialog.showModal();
     try { out.textContent = show(await clean(pending, true)); confirm.hidden = false; confirm.focus(); } catch (e) { out.textContent = 'error: ' + e.message; }

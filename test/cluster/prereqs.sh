@@ -22,6 +22,9 @@ declare -A pkgs=(
   [curl]=/usr/bin/curl
   [procps]=/usr/bin/pgrep
   [bind9-dnsutils]=/usr/bin/dig
+  # kt-dashboard's end-to-end test drives this browser (puppeteer-core, no browser download).
+  [chromium]=/usr/bin/chromium
+  [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 )
 missing=()
 for p in "${!pkgs[@]}"; do [ -e "${pkgs[$p]}" ] || missing+=("$p"); done
