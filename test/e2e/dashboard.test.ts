@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { cluster, createNamespace, deployEcho, eventually, kubectl, runInLaptop, spawnInLaptop } from './cluster.ts';
 import { runPlugin, startPlugin as startPluginRaw, type RunningPlugin } from './plugin.ts';
+import { restrictedKubeconfig } from './rbac.ts';
 
 const running: RunningPlugin[] = [];
 const startPlugin = (...args: Parameters<typeof startPluginRaw>): RunningPlugin => {
@@ -162,6 +163,21 @@ describe('kt-dashboard', () => {
     expect(d.namespaces[0]!.name).toBe(ns.name);
     expect(d.namespaces[0]!.services).toHaveLength(SERVICES);
     expect(d.namespaces[0]!.services.find((s) => s.name === 'echo')!.state).toBe('natural');
+  });
+
+  it('with only the documented Role: lists what it may not watch every second, and refuses -A in one sentence', async () => {
+    const kubeconfig = restrictedKubeconfig(ns.name, (y) => y, 'kt-dash');
+    const all = await runPlugin('kt-dashboard', ['--kubeconfig', kubeconfig, '-A', '-o', 'json']);
+    expect(all.code).not.toBe(0);
+    expect(all.stderr.trim()).toBe('kt-dashboard: you may not list services in all namespaces; pick one namespace with -n, so there is nothing to show.');
+    const d = startPlugin('kt-dashboard', ['--kubeconfig', kubeconfig, '--port', '0']);
+    const scoped = (await d.waitFor(/http:\/\/127\.0\.0\.1:\d+\/\?token=\S+/, 60_000))[0];
+    await d.waitFor(/Press Ctrl-C to stop/);
+    expect(d.output()).toContain('you may not watch services, pods, deployments, endpointslices: listed every second instead');
+    const state = await runInLaptop('curl', ['-s', scoped.replace('/?', '/api/state?')]);
+    const model = JSON.parse(state.stdout) as { namespaces: { name: string; services: unknown[]; hidden: string[] }[] };
+    expect(model.namespaces[0]).toMatchObject({ name: ns.name, hidden: [] });
+    expect(model.namespaces[0]!.services).toHaveLength(SERVICES);
   });
 
   it('bad input: a port in use, an address not of this machine; one sentence, non-zero exit', async () => {
