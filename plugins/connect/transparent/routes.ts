@@ -3,8 +3,21 @@
 // before the redirect can happen. For such ranges kt adds a route via lo for the session.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import type { Logger } from '../../cli/log.ts';
+import { parseIpRoutes, type SystemRoute } from './route-clash.ts';
 
 const run = promisify(execFile);
+
+/** The machine's IPv4 routes in every table, for the clash check; none when `ip` cannot tell. */
+export async function systemRoutes(log: Pick<Logger, 'debug'>): Promise<SystemRoute[]> {
+  try {
+    const { stdout } = await run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']);
+    return parseIpRoutes(stdout);
+  } catch (e) {
+    log.debug(`cannot read the routes (${(e as Error).message}); no clash check`);
+    return [];
+  }
+}
 
 function firstAddress(cidr: string): string {
   const [ip] = cidr.split('/');

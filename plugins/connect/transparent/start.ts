@@ -8,9 +8,10 @@ import type { ShadowSession } from '../../session/shadow-session.ts';
 import { step } from '../../session/steps.ts';
 import type { ModeHandle } from '../mode.ts';
 import { apiServerAddresses, clusterRanges } from './cluster-ranges.ts';
-import { startLocalDns } from './local-dns.ts';
+import { shortClusterNames, startLocalDns } from './local-dns.ts';
 import { upstreamsFromResolvConf, wireResolver } from './resolver-config.ts';
-import { ensureRoutes, removeRoutes } from './routes.ts';
+import { ensureRoutes, removeRoutes, systemRoutes } from './routes.ts';
+import { planCapture } from './route-clash.ts';
 import { startTransparent } from './transparent.ts';
 import { DEFAULT_CLUSTER_DOMAIN } from '../../../contract/index.ts';
 
@@ -27,9 +28,13 @@ export async function startTransparentMode(p: Parsed, s: ShadowSession): Promise
   const { kube, log, life, session, tunnel } = s;
   const domain = str(p, 'cluster-domain') ?? DEFAULT_CLUSTER_DOMAIN;
   const ranges = await clusterRanges(kube, log);
-  const cidrs = [...new Set([...ranges.serviceCidrs, ...ranges.podCidrs, ...list(p, 'include-cidr')])];
+  const userExclude = [...(await apiServerAddresses(kube.server)), ...list(p, 'exclude-cidr')];
+  const clash = planCapture({ ranges: [...ranges.serviceCidrs, ...ranges.podCidrs], include: list(p, 'include-cidr'), exclude: userExclude, routes: await systemRoutes(log) });
+  if (clash.refusal) throw new UserError(clash.refusal);
+  for (const line of clash.lines) log.warn(line);
+  const { cidrs } = clash;
   if (cidrs.length === 0) throw new UserError('could not learn the cluster\'s address ranges; pass them with --include-cidr.');
-  const exclude = [...(await apiServerAddresses(kube.server)), ...list(p, 'exclude-cidr')];
+  const exclude = [...userExclude, ...clash.leftOut];
 
   // Cluster names: anything under the cluster domain, a single label (a Service of the session's
   // namespace), `svc.ns` for a namespace that exists, `svc.ns.svc`.
@@ -37,12 +42,7 @@ export async function startTransparentMode(p: Parsed, s: ShadowSession): Promise
   const refresh = setInterval(() => { void namespaceNames(s).then((n) => { if (n) namespaces = n; }); }, 30_000);
   refresh.unref();
   life.defer('stop refreshing namespaces', () => clearInterval(refresh));
-  const isClusterName = (name: string): boolean => {
-    const labels = name.split('.');
-    if (labels.length === 1) return true;
-    if (labels.length === 2) return namespaces ? namespaces.has(labels[1]!) : true;
-    return labels.length === 3 && labels[2] === 'svc';
-  };
+  const isClusterName = shortClusterNames(() => namespaces, kube.namespace);
 
   // Listeners first, capture after: a port that cannot be bound fails before any rule exists.
   const resolvPath = '/etc/resolv.conf';
