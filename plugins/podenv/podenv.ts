@@ -173,6 +173,7 @@ export async function preparePodEnv(kube: Kube, log: Logger, req: PodEnvRequest 
   const { objects, refused } = await readObjects(kube, refs);
   const what = `${src.what} (container ${w.container.name})`;
   if (refused.length > 0) {
+    refused.sort();
     const kinds = [...new Set(refused.map((r) => r.split('/')[0]!))].map((k) => `get ${k}s`).join(' and ');
     const sentence = `you may not read ${refused.join(', ')} in namespace "${kube.namespace}", which ${what} uses; kt needs the rule ${kinds} in a Role bound to you ('kubectl kt-connect rbac' prints it)`;
     if (!req.optional) throw new UserError(`${sentence}, or pass --env-optional to go on without the pod's environment and files.`);
