@@ -172,7 +172,7 @@ describe('the laptop process runs like the pod', () => {
     const dir = fresh('mnt');
     const p = startPlugin('kt-exchange', ['api', '--kubeconfig', kubeconfig, '--expose', '18380:80', '--env-file', envFile, '--env-format', 'json', '--mount', dir]);
     await p.waitFor(/Press Ctrl-C to stop/, 120_000);
-    const expected = { ...podEnv(), KT_MOUNT: dir };
+    const expected: Record<string, string> = { ...podEnv(), KT_MOUNT: dir };
     expect(JSON.parse(readFileSync(envFile, 'utf8'))).toEqual(expected);
     expect(expected.COMBINED).toMatch(/^info-fast-\$\(LEVEL\)-10\.\d+\.\d+\.\d+-\$\(NOT_DEFINED\)-\$\(LATER\)$/);
     expect(statSync(envFile).mode & 0o777).toBe(0o600);
