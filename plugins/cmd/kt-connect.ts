@@ -7,6 +7,7 @@ import { OUTPUT_FORMATS } from '../housekeeping/schema.ts';
 import { runPrintRole } from '../kube/rbac-role.ts';
 import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
 import { ENV_FROM_FLAG, PODENV_FLAGS } from '../podenv/podenv.ts';
+import { defaultHostsFile } from '../connect/hosts/windows.ts';
 
 const status: CommandSpec = {
   name: 'status',
@@ -45,7 +46,7 @@ export const spec: CommandSpec = {
     { name: 'exclude-cidr', type: 'string', multiple: true, description: 'Address ranges never to route to the cluster (transparent mode)' },
     { name: 'dns-port', type: 'string', description: 'Port of the local DNS server (transparent mode)', default: '53' },
     { name: 'namespaces', type: 'string', multiple: true, description: 'Hosts mode: more namespaces whose Services get names, for a user who may list Services there but not list namespaces (a,b)', complete: 'namespace' },
-    { name: 'hosts-file', type: 'string', description: 'The hosts file to edit (hosts mode)', default: process.platform === 'win32' ? 'C:\\Windows\\System32\\drivers\\etc\\hosts' : '/etc/hosts' },
+    { name: 'hosts-file', type: 'string', description: 'The hosts file to edit (hosts mode)', default: defaultHostsFile() },
     { name: 'quiet', short: 'q', type: 'boolean', description: 'Print only errors and the banner' },
     ...SHADOW_FLAGS,
     ENV_FROM_FLAG,

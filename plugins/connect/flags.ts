@@ -7,6 +7,7 @@ import { list, str, type Parsed } from '../cli/cli.ts';
 import { UserError } from '../cli/errors.ts';
 import { cannotListen } from '../../runtime/listen.ts';
 import { namespacesFlag } from './hosts/hosts-services.ts';
+import { defaultHostsFile } from './hosts/windows.ts';
 import { listLocalSessions, processAlive } from '../session/local-state.ts';
 import { normalizeIpv4Cidr } from './transparent/transparent.ts';
 
@@ -53,7 +54,7 @@ export function parseConnectFlags(p: Parsed): ConnectFlags {
     dnsPort: parsePortFlag(p, 'dns-port', false),
     includeCidrs: cidrs(p, 'include-cidr'),
     excludeCidrs: cidrs(p, 'exclude-cidr'),
-    hostsFile: str(p, 'hosts-file') ?? '/etc/hosts',
+    hostsFile: str(p, 'hosts-file') ?? defaultHostsFile(),
   };
   if (mode === 'transparent' && (process.platform !== 'linux' || process.getuid?.() !== 0)) {
     throw new UserError('transparent mode needs root on Linux (it changes iptables and the resolver); run with sudo or use --mode socks or --mode hosts.');

@@ -5,6 +5,7 @@ import type { ShadowSession } from '../../session/shadow-session.ts';
 import { step } from '../../session/steps.ts';
 import type { ModeHandle } from '../mode.ts';
 import { startHostsMode } from './hosts-mode.ts';
+import { macosAliasHooks } from './macos.ts';
 import { listHostsServices, namespacesFlag, unreadableLine, type ServiceListing } from './hosts-services.ts';
 import { DEFAULT_CLUSTER_DOMAIN } from '../../../contract/index.ts';
 
@@ -24,6 +25,8 @@ export async function startHostsModeFor(p: Parsed, s: ShadowSession): Promise<Mo
   const mode = await startHostsMode({
     services, namespace: kube.namespace, clusterDomain: str(p, 'cluster-domain') ?? DEFAULT_CLUSTER_DOMAIN,
     dial: tunnel.dial, hostsFile, sessionId: session.id, log,
+    // lo0 on macOS answers only on the addresses aliased to it.
+    ...(process.platform === 'darwin' ? macosAliasHooks((d) => s.record(d)) : {}),
   });
   life.defer(`restore ${hostsFile}`, () => mode.close());
   // Services created later get their entry too.

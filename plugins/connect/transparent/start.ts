@@ -13,6 +13,8 @@ import { upstreamsFromResolvConf, wireResolver } from './resolver-config.ts';
 import { ensureRoutes, removeRoutes, systemRoutes } from './routes.ts';
 import { planCapture } from './route-clash.ts';
 import { startTransparent } from './transparent.ts';
+import { wireDesktopNames } from './desktop-names.ts';
+import { listLocalSessions, processAlive } from '../../session/local-state.ts';
 import { DEFAULT_CLUSTER_DOMAIN } from '../../../contract/index.ts';
 
 async function namespaceNames(s: ShadowSession): Promise<Set<string> | undefined> {
@@ -46,7 +48,9 @@ export async function startTransparentMode(p: Parsed, s: ShadowSession): Promise
 
   // Listeners first, capture after: a port that cannot be bound fails before any rule exists.
   const resolvPath = '/etc/resolv.conf';
-  const dnsPort = Number(str(p, 'dns-port') ?? '53');
+  const requestedPort = Number(str(p, 'dns-port') ?? '53');
+  // macOS's resolver files name a port, so kt takes one of its own there rather than 53.
+  const dnsPort = process.platform === 'darwin' && requestedPort === 53 ? 0 : requestedPort;
   const original = await readFile(resolvPath, 'utf8').catch(() => '');
   const upstreams = upstreamsFromResolvConf(original).filter((u) => !(u.address === '127.0.0.1' && u.port === dnsPort));
   await step(`start the local DNS server on 127.0.0.1:${dnsPort}`);
@@ -66,7 +70,11 @@ export async function startTransparentMode(p: Parsed, s: ShadowSession): Promise
   // Recorded so that kt-clean can remove them if this process dies without doing it.
   s.record({ routes: added });
 
-  if (dnsPort === 53) {
+  if (process.platform === 'darwin' || process.platform === 'win32') {
+    await step('send the cluster\'s names to the local DNS server');
+    const isLive = (id: string): boolean => listLocalSessions().some((l) => l.id === id && processAlive(l.pid));
+    await wireDesktopNames(process.platform, { sessionId: session.id, clusterDomain: domain, namespaces: [...(namespaces ?? [kube.namespace])], port: dns.port, isLive }, (what, undo) => life.defer(what, undo));
+  } else if (dnsPort === 53) {
     await step(`point ${resolvPath} at the local DNS server`);
     const wired = await wireResolver({ sessionId: session.id, nameserver: '127.0.0.1', path: resolvPath });
     for (const w of wired.warnings) log.warn(w);
