@@ -1,5 +1,6 @@
 // Bad input to any plugin, in any mode: one sentence, a non-zero exit, and nothing created in the
 // cluster or changed on the laptop. Run as a user bound only to the documented Role.
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNamespace, deployEcho, kubectl, objectsAsWritten } from './cluster.ts';
 import { laptopState } from './laptop-state.ts';
@@ -27,6 +28,15 @@ const BAD: [string, string[], RegExp][] = [
   ['kt-preview', ['ok-name', '--expose', '18080', '--type', 'Magic'], /--type must be one of/],
   ['kt-preview', ['ok-name', '--expose', '18080', '--service-account', 'No_Such'], /--service-account must name a Kubernetes object/],
   ['kt-clean', ['--older-than', 'yesterday'], /--older-than "yesterday" is not a duration/],
+  ['kt-exchange', ['echo', '--expose', '18080:80', '--env-file', '/nonexistent/dir/echo.env'], /--env-file \/nonexistent\/dir\/echo.env: the directory \/nonexistent\/dir does not exist/],
+  ['kt-exchange', ['echo', '--expose', '18080:80', '--mount', '/etc'], /--mount \/etc is not empty/],
+  ['kt-exchange', ['echo', '--expose', '18080:80', '--env-file', '/tmp/kt-bad-input.env', '--env-format', 'xml'], /--env-format must be one of dotenv, json, sh, not "xml"/],
+  ['kt-exchange', ['echo', '--expose', '18080:80', '--env-file', '/tmp/kt-bad-input.env', '--container', 'nope'], /container "nope" is not in the pods of service\/echo \(they have echo\)/],
+  ['kt-mesh', ['echo', '--expose', '18080:80', '--mount', '/tmp/kt-bad-input-mnt', '--container', 'nope'], /container "nope" is not in the pods of service\/echo/],
+  ['kt-preview', ['ok-name', '--expose', '18080', '--env-from', 'deployment/missing', '--env-file', '/tmp/kt-bad-input.env'], /deployment "missing" does not exist in namespace "kt-badin-\w+" \(--env-from\)/],
+  ['kt-preview', ['ok-name', '--expose', '18080', '--env-file', '/tmp/kt-bad-input.env'], /--env-file needs --env-from deployment\/NAME or pod\/NAME/],
+  ['kt-connect', ['--mode', 'socks', '--env-from', 'pod/missing', '--env-file', '/tmp/kt-bad-input.env'], /pod "missing" does not exist in namespace "kt-badin-\w+" \(--env-from\)/],
+  ['kt-connect', ['--mode', 'socks', '--env-from', 'statefulset/db', '--env-file', '/tmp/kt-bad-input.env'], /--env-from must be deployment\/NAME or pod\/NAME, not "statefulset\/db"/],
 ];
 
 describe('bad input creates nothing', () => {
@@ -51,6 +61,7 @@ describe('bad input creates nothing', () => {
     expect(lines[0]).toMatch(expected);
     expect(cluster()).toBe(before.cluster);
     expect(await laptopState()).toBe(before.laptop);
+    expect(existsSync('/tmp/kt-bad-input.env') || existsSync('/tmp/kt-bad-input-mnt')).toBe(false);
   });
 
   it('a Role without patch on services: kt-exchange names the missing rule before creating anything', async () => {
