@@ -4,7 +4,7 @@
 // the cluster (no kt-labelled object; Services and Deployments as before, ignoring status) and the
 // laptop (iptables, routes, resolv.conf, hosts files, kt's local state) must be exactly as before.
 // Everything runs as a user bound only to the documented Role, in a `restricted` namespace.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +23,7 @@ interface Case {
 const LAPTOP_PORT = 18680;
 const stateDir = mkdtempSync(join(tmpdir(), 'kt-fault-state-'));
 const hostsFile = join(mkdtempSync(join(tmpdir(), 'kt-fault-hosts-')), 'hosts');
+const podenvDir = mkdtempSync(join(tmpdir(), 'kt-fault-podenv-'));
 
 const cases: Case[] = [
   { name: 'connect socks', plugin: 'kt-connect', args: ['--mode', 'socks', '--proxy-port', '2491'], ready: /Press Ctrl-C to disconnect/ },
@@ -32,6 +33,7 @@ const cases: Case[] = [
   { name: 'exchange scale', plugin: 'kt-exchange', args: ['deployment/echo', '--mode', 'scale', '--expose', `${LAPTOP_PORT}:80`, '--recover-after', '30s'], ready: /Press Ctrl-C to stop/ },
   { name: 'mesh auto', plugin: 'kt-mesh', args: ['echo', '--expose', `${LAPTOP_PORT}:80`, '--version-mark', 'fault', '--recover-after', '30s'], ready: /Press Ctrl-C to stop/ },
   { name: 'mesh manual', plugin: 'kt-mesh', args: ['echo', '--mode', 'manual', '--expose', `${LAPTOP_PORT}:80`, '--recover-after', '30s'], ready: /Press Ctrl-C to stop/ },
+  { name: 'exchange with env file and mount', plugin: 'kt-exchange', args: ['echo', '--expose', `${LAPTOP_PORT}:80`, '--recover-after', '30s', '--env-file', join(podenvDir, 'echo.env'), '--mount', join(podenvDir, 'mnt')], ready: /Press Ctrl-C to stop/ },
   { name: 'preview', plugin: 'kt-preview', args: ['fault-preview', '--expose', `${LAPTOP_PORT}:80`, '--recover-after', '30s'], ready: /Press Ctrl-C to remove it/ },
 ];
 
@@ -55,6 +57,7 @@ describe('fault injection at every start-up step', () => {
       return d.status?.readyReplicas === 1 ? true : undefined;
     });
     expect(await laptop(), `${what}: the laptop as before`).toBe(before.laptop);
+    expect(existsSync(join(podenvDir, 'echo.env')) || existsSync(join(podenvDir, 'mnt')), `${what}: no env file, no mount directory`).toBe(false);
   };
 
   beforeAll(async () => {
