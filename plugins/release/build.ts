@@ -380,6 +380,9 @@ export async function release(argv: string[]): Promise<ReleaseRecord> {
       executable: bases.get(p.id)!.path,
       output,
       disableExperimentalSEAWarning: true,
+      // Node scans its command line for options such as --env-file before the app runs; a leading
+      // `--` ends its options, so a plugin's own --env-file (kt-exchange's) reaches the plugin.
+      execArgv: ['--'],
       useSnapshot: false,
       // V8's code cache would be made for the host's CPU and is not byte-stable.
       useCodeCache: false,

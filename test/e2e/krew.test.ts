@@ -2,7 +2,7 @@
 // (or reused from dist/ when up to date), its krew manifests validated, kt-connect and kt-status
 // installed with krew into a temporary KREW_ROOT, and the standalone kt-connect binary run for real
 // from the laptop namespace against the local cluster, with no Node and no source tree involved.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -79,6 +79,13 @@ describe('krew install of the released binaries', () => {
     expect(lstatSync(join(krewRoot, 'bin', 'kubectl-kt_connect')).isSymbolicLink()).toBe(true);
     const v = execFileSync('kubectl', ['kt-connect', '--version'], { env, encoding: 'utf8' });
     expect(v).toMatch(new RegExp(`^kt-connect ${version.replaceAll('.', '\\.')}\\nshadow image: ghcr\\.io/kt-dev/kt-shadow:${version.replaceAll('.', '\\.')} \\(default\\)\\nrouter image: `));
+  });
+
+  it('the standalone binary hands its own --env-file to the plugin (Node does not take it)', () => {
+    const r = spawnSync('kubectl', ['kt-connect', '--mode', 'socks', '--env-file', join(krewRoot, 'no-such-dir', 'env')], { env, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^kt-connect: .*--env-file/);
   });
 
   it('kubectl completes the krew-installed plugin through the linked helper, with the cluster\'s namespaces', () => {
