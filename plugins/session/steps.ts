@@ -35,23 +35,14 @@ let fault: Fault | undefined;
 let faultRead = false;
 let count = 0;
 let signalled: NodeJS.Signals | undefined;
-let markSignalled: (sig: NodeJS.Signals) => void = () => {};
-const signalledPromise = new Promise<NodeJS.Signals>((resolve) => { markSignalled = resolve; });
 
-/** Called by the signal handler: start-up stops at its next step or interruptible wait. */
+/** Called by the signal handler: start-up stops at its next step or wait that checks throwIfInterrupted. */
 export function noteSignal(sig: NodeJS.Signals): void {
-  if (signalled) return;
-  signalled = sig;
-  markSignalled(sig);
+  signalled ??= sig;
 }
 
 export function throwIfInterrupted(): void {
   if (signalled) throw new Interrupted(signalled);
-}
-
-/** Races a slow wait (a pod starting, a router loading) against Ctrl-C. */
-export function interruptible<T>(p: Promise<T>): Promise<T> {
-  return Promise.race([p, signalledPromise.then((sig) => { throw new Interrupted(sig); })]);
 }
 
 /** Marks the next change; throws when the user interrupted, or when a test injects a fault here. */
