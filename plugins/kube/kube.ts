@@ -43,9 +43,12 @@ export function explain(e: unknown, verb: string, resource: string, namespace: s
  * may create); undefined when the cluster does not say.
  */
 export async function canI(kube: Kube, verb: string, resource: string, namespace: string | undefined, group = ''): Promise<boolean | undefined> {
+  // "pods/portforward" is the resource pods with the subresource portforward: a rule on pods/* or
+  // */portforward matches only when the review names them apart.
+  const [name = resource, subresource] = resource.split('/', 2);
   try {
     const r = await kube.kc.makeApiClient(AuthorizationV1Api).createSelfSubjectAccessReview({
-      body: { spec: { resourceAttributes: { verb, resource, group, ...(namespace ? { namespace } : {}) } } },
+      body: { spec: { resourceAttributes: { verb, resource: name, group, ...(subresource ? { subresource } : {}), ...(namespace ? { namespace } : {}) } } },
     });
     return r.status?.allowed === true;
   } catch {

@@ -12,10 +12,12 @@ export interface Right {
   group?: string;
 }
 
-/** What every session needs for its shadow pod and the Secret holding its keys. */
+/** What every session needs for its shadow pod, the Secret holding its keys and the tunnel into it. */
 export const SHADOW_RIGHTS: readonly Right[] = [
   { verb: 'create', resource: 'pods' }, { verb: 'get', resource: 'pods' }, { verb: 'delete', resource: 'pods' },
   { verb: 'create', resource: 'secrets' },
+  // The port-forward is a WebSocket, an HTTP GET (portForwardTo names the same right when refused).
+  { verb: 'get', resource: 'pods/portforward' },
 ];
 
 export async function requireRights(kube: Kube, rights: readonly Right[]): Promise<void> {

@@ -119,6 +119,16 @@ describe('kt-connect bad input', () => {
     expect(ktObjects(ns.name)).toBe('');
   });
 
+  it('a Role without the port-forward is refused before the shadow pod exists', async () => {
+    const noTunnel = restrictedKubeconfig(ns.name, (y) => y.replace('- apiGroups: [""]\n  resources: [pods/portforward]\n  verbs: [get, create]\n', ''), 'kt-notunnel');
+    const r = await runPlugin('kt-connect', ['--mode', 'socks', '--proxy-port', '2348', '--kubeconfig', noTunnel], {}, 60_000);
+    expect(r.code).not.toBe(0);
+    const line = oneSentence(r.stderr);
+    expect(line).toContain(`missing permission: cannot get pods/portforward in namespace "${ns.name}"`);
+    expect(r.stderr).not.toContain('creating shadow pod');
+    expect(ktObjects(ns.name)).toBe('');
+  });
+
   it('an API server that refuses connections: every plugin names it and the cause', async () => {
     const kc = kubeconfigWith('refused', 'https://127.0.0.1:2344');
     await everyPluginFails(kc, /: cannot reach the API server https:\/\/127\.0\.0\.1:2344: the connection was refused/);
