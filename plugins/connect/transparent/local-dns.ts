@@ -8,6 +8,9 @@
 // every reply goes back under the client's id. dns2's UDP server receives the UDP queries; TCP
 // framing is done here, because dns2's TCP server hands over only the decoded message and
 // re-encoding it would drop what dns2 does not decode (unknown EDNS options such as cookies).
+//
+// Replies are cached on the laptop by their TTLs (answer-cache.ts), so a name asked again costs no
+// trip through the tunnel; the session flushes the cache when the tunnel reconnects.
 import { createSocket } from 'node:dgram';
 import type { RemoteInfo } from 'node:dgram';
 import { BlockList, Server, connect, isIP, isIPv4, isIPv6 } from 'node:net';
@@ -19,6 +22,8 @@ import { ListenError, bindUdp, cannotListen, listenTcp } from '../../../runtime/
 import type { Nameserver } from '../../../runtime/resolv-conf.ts';
 import type { Dialer } from '../../tunnel/dialer.ts';
 import type { Logger } from '../../cli/log.ts';
+import { AnswerCache, questionKey } from './answer-cache.ts';
+import type { AnswerCacheOptions, AnswerCacheStats } from './answer-cache.ts';
 
 /** What the local DNS server logs through: one human-readable line per call (plugins/cli/log.ts). */
 export type LocalDnsLog = Pick<Logger, 'debug' | 'info' | 'warn'>;
@@ -53,6 +58,8 @@ export interface LocalDnsOptions extends NameRules {
   clusterTimeoutMs?: number;
   /** How long each upstream nameserver gets; default 2000 ms. */
   upstreamTimeoutMs?: number;
+  /** The reply cache; false forwards every query. */
+  cache?: AnswerCacheOptions | false;
 }
 
 export interface LocalDnsStats {
@@ -62,6 +69,8 @@ export interface LocalDnsStats {
   failures: number;
   /** Streams opened to the shadow's DNS server. */
   shadowStreams: number;
+  /** Undefined when the cache is off. */
+  cache?: AnswerCacheStats;
 }
 
 export interface LocalDnsHandle {
@@ -69,6 +78,8 @@ export interface LocalDnsHandle {
   /** The port bound, for both UDP and TCP. */
   readonly port: number;
   stats(): LocalDnsStats;
+  /** Forgets every cached reply (the tunnel reached what may be a new shadow pod). */
+  flushCache(): void;
   close(): Promise<void>;
 }
 
@@ -481,6 +492,7 @@ export async function startLocalDns(options: LocalDnsOptions): Promise<LocalDnsH
   );
   const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 2000;
   const stats: LocalDnsStats = { clusterQueries: 0, upstreamQueries: 0, failures: 0, shadowStreams: 0 };
+  const cache = options.cache === false ? undefined : new AnswerCache(options.cache);
   let lastWarning = 0;
 
   // TCP first; UDP takes the same number (with port 0, try again if that one is taken for UDP).
@@ -541,14 +553,25 @@ export async function startLocalDns(options: LocalDnsOptions): Promise<LocalDnsH
     }
     const route = classify(info.name);
     const started = performance.now();
-    let reply: Buffer;
-    try {
+    const ask = (): Promise<Buffer> => {
       if (route === 'cluster') {
         stats.clusterQueries++;
-        reply = await shadow.query(query);
+        return shadow.query(query);
+      }
+      stats.upstreamQueries++;
+      return forwardUpstream(query, transport === 'tcp');
+    };
+    const key = cache === undefined ? undefined : questionKey(query, info.name, info.type);
+    let reply: Buffer;
+    let from: string = route;
+    try {
+      if (cache === undefined || key === undefined) {
+        reply = await ask();
       } else {
-        stats.upstreamQueries++;
-        reply = await forwardUpstream(query, transport === 'tcp');
+        // Upstream, a UDP asker may get a truncated reply a TCP asker must not share.
+        const answered = await cache.answer(`${route}|${route === 'upstream' ? transport : ''}|${key}`, query, ask);
+        reply = answered.reply;
+        if (answered.from !== 'asked') from = `${route}, ${answered.from}`;
       }
     } catch (err) {
       stats.failures++;
@@ -562,7 +585,7 @@ export async function startLocalDns(options: LocalDnsOptions): Promise<LocalDnsH
       }
       return errorReply(query, RCODE.SERVFAIL);
     }
-    log.debug(`local DNS: ${info.name} ${Packet.typeName(info.type)} over ${transport} -> ${route}, ${Math.round(performance.now() - started)} ms`);
+    log.debug(`local DNS: ${info.name} ${Packet.typeName(info.type)} over ${transport} -> ${from}, ${(performance.now() - started).toFixed(1)} ms`);
     const mine = withId(reply, info.id);
     return transport === 'udp' ? fitUdp(mine, info.udpLimit) : mine;
   }
@@ -612,7 +635,12 @@ export async function startLocalDns(options: LocalDnsOptions): Promise<LocalDnsH
   return {
     host,
     port: boundPort,
-    stats: () => ({ ...stats, shadowStreams: shadow.streams() }),
+    stats: () => ({ ...stats, shadowStreams: shadow.streams(), ...(cache ? { cache: cache.stats() } : {}) }),
+    flushCache() {
+      if (cache === undefined) return;
+      cache.flush();
+      log.debug('local DNS: cache dropped');
+    },
     close() {
       closing ??= (async () => {
         shadow.close();

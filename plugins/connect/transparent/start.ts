@@ -57,6 +57,10 @@ export async function startTransparentMode(p: Parsed, s: ShadowSession): Promise
   const dns = await startLocalDns({ host: '127.0.0.1', port: dnsPort, dial: tunnel.dial, upstreams, log, clusterDomain: domain, isClusterName, reverseCidrs: cidrs })
     .catch((e: unknown) => { throw new UserError(`cannot start the local DNS server on 127.0.0.1:${dnsPort}: ${(e as Error).message}`); });
   life.defer('stop the local DNS server', () => dns.close());
+  // The tunnel is up by now, so a later 'up' is a reconnect, maybe to a recreated shadow pod.
+  const onTunnelState = (state: string): void => { if (state === 'up') dns.flushCache(); };
+  tunnel.on('state', onTunnelState);
+  life.defer('stop dropping the DNS cache on reconnects', () => { tunnel.off('state', onTunnelState); });
 
   log.progress(`routing ${cidrs.join(', ')} to the cluster (never ${exclude.join(', ')})`);
   await step('install the iptables rules');
