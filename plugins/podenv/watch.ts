@@ -50,13 +50,21 @@ export async function watchObjects(kube: Kube, refs: Refs, objects: Objects, onC
         void k.read(name).then(set, (e: unknown) => { if (apiStatus(e) === 404) set(undefined); }).finally(() => later(poll, POLL_MS));
       };
       const watch = (): void => {
+        // An ended watch's controller leaves the set: a session restarts its watches for hours.
+        let current: AbortController | undefined;
+        let ended = false;
         void new Watch(kube.kc).watch(`/api/v1/namespaces/${ns}/${k.resource}`, { fieldSelector: `metadata.name=${name}` }, (phase, obj: V1ConfigMap | V1Secret) => {
           set(phase === 'DELETED' ? undefined : obj);
         }, (err: unknown) => {
+          ended = true;
+          if (current) aborts.delete(current);
           if (stopped) return;
           if (err) log.debug(`the watch of ${k.resource.slice(0, -1)}/${name} ended (${apiStatus(err) ?? 'connection error'}); restarting it`);
           later(watch, err ? 1000 : 0);
-        }).then((a) => { if (stopped) a.abort(); else aborts.add(a); }, () => later(watch, 1000));
+        }).then((a) => {
+          if (stopped) a.abort();
+          else if (!ended) { current = a; aborts.add(a); }
+        }, () => later(watch, 1000));
       };
       if (mayWatch) watch(); else poll();
     }
