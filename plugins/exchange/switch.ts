@@ -18,6 +18,7 @@ import type { ForwardWatch } from '../inbound/forward.ts';
 import { apiStatus, call, mergePatch, type Kube } from '../kube/kube.ts';
 import type { Logger } from '../cli/log.ts';
 import { appsApi, recoveryApi } from '../kube/recovery-api.ts';
+import { throwIfInterrupted } from '../session/steps.ts';
 import type { Tunnel } from '../tunnel/tunnel.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -108,9 +109,11 @@ export class ExchangeSwitch {
     return eps;
   }
 
-  async #waitEndpoints(ok: (eps: EndpointView[]) => boolean): Promise<boolean> {
+  /** `startUp`: a Ctrl-C ends the wait (on exit the signal is what started it, so it must not). */
+  async #waitEndpoints(ok: (eps: EndpointView[]) => boolean, startUp: boolean): Promise<boolean> {
     const end = Date.now() + SWITCH_TIMING.endpointsMs;
     for (;;) {
+      if (startUp) throwIfInterrupted();
       if (ok(await this.#endpoints())) return true;
       if (Date.now() >= end) return false;
       await sleep(SWITCH_TIMING.pollMs);
@@ -150,6 +153,7 @@ export class ExchangeSwitch {
     if (!this.#probeable()) return true;
     const end = Date.now() + SWITCH_TIMING.routedMs;
     while (Date.now() < end) {
+      throwIfInterrupted();
       if (await this.#probe(1000)) return true;
       await sleep(SWITCH_TIMING.pollMs);
     }
@@ -159,7 +163,7 @@ export class ExchangeSwitch {
 
   /** After the switch, before saying ready: only the shadow is listed, and traffic arrives here. */
   async switched(): Promise<void> {
-    if (!await this.#waitEndpoints(this.#onlyShadow)) {
+    if (!await this.#waitEndpoints(this.#onlyShadow, true)) {
       this.#o.log.warn(`service/${this.#name}'s endpoints still listed other ready pods after ${SWITCH_TIMING.endpointsMs / 1000}s; some callers may still reach them`);
     }
     await this.#routedHere();
@@ -187,6 +191,7 @@ export class ExchangeSwitch {
     const sel = Object.entries(original).map(([k, v]) => `${k}=${v}`).join(',');
     const end = Date.now() + SWITCH_TIMING.endpointsMs;
     for (;;) {
+      throwIfInterrupted();
       const pods = await call(kube, 'list', 'pods', () => kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: sel }));
       const running = pods.items.filter((p) => p.metadata?.name !== shadowPod && !p.metadata?.deletionTimestamp);
       if (running.length === 0) return;
@@ -200,7 +205,7 @@ export class ExchangeSwitch {
 
   /** Scale mode, after the Service got its own selector back: the shadow is still its only ready endpoint. */
   async stillOnlyShadow(): Promise<void> {
-    if (!await this.#waitEndpoints(this.#onlyShadow)) {
+    if (!await this.#waitEndpoints(this.#onlyShadow, true)) {
       this.#o.log.warn(`service/${this.#name}'s endpoints did not list the shadow alone after ${SWITCH_TIMING.endpointsMs / 1000}s; some callers may see errors`);
     }
   }
@@ -225,7 +230,7 @@ export class ExchangeSwitch {
       const realReady = await this.#readyPods();
       const moved = (eps: EndpointView[]): boolean => !eps.some((e) => e.pod === shadowPod)
         && realReady.every((pod) => eps.some((e) => e.pod === pod && e.ready));
-      if (!await this.#waitEndpoints(moved)) log.warn(`service/${this.#name}'s endpoints had not moved back after ${SWITCH_TIMING.endpointsMs / 1000}s; callers may see errors`);
+      if (!await this.#waitEndpoints(moved, false)) log.warn(`service/${this.#name}'s endpoints had not moved back after ${SWITCH_TIMING.endpointsMs / 1000}s; callers may see errors`);
       if (this.#listed && this.#probeable()) await this.#quiet();
       await this.#drain();
     } catch (e) {
