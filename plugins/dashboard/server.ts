@@ -107,9 +107,10 @@ export function startServer(o: ServerOptions): Promise<DashboardServer> {
   keepAlive.unref();
 
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (e: Error): void => { clearInterval(keepAlive); reject(e); };
+    server.once('error', failed);
     server.listen(o.port, o.address, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       const addr = server.address();
       resolve({
         server,
