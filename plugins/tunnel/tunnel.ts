@@ -202,6 +202,9 @@ export class Tunnel extends EventEmitter {
         await this.#o.pod.ensure();
         if (this.#isClosed()) return;
         await this.#connect();
+        // Closed while connecting: 'up' now would reopen a tunnel the session has ended, and its
+        // next loss would have ensure() recreate the shadow pod the session deleted.
+        if (this.#isClosed()) { this.close(); return; }
         this.#reconnects++;
         this.#reconnecting = false;
         this.#setState('up');

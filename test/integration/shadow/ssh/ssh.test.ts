@@ -491,4 +491,25 @@ describe('the tunnel over the shadow', () => {
     socket.end('forwarded after the cut');
     expect((await withTimeout(reply, 5000, 'remote forward after reconnect')).toString()).toBe('forwarded after the cut');
   });
+
+  it('closed while a reconnect is connecting: stays closed, drops that connection and never asks the pod again', async () => {
+    const { tunnel, pod, streams } = await startTunnel(shadow.ports.ssh);
+    // The session ends (tunnel closed, then the pod deleted) while the reconnect opens its stream.
+    const ensure = pod.ensure;
+    let connecting: Promise<void> | undefined;
+    pod.ensure = async () => {
+      await ensure();
+      connecting = new Promise((resolve) => setTimeout(() => { tunnel.close(); resolve(); }, 0));
+    };
+    streams[0]!.destroy();
+    await withTimeout(new Promise<void>((resolve) => { const t = setInterval(() => { if (connecting) { clearInterval(t); resolve(); } }, 5); }), 5000, 'reconnect started');
+    await connecting;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(tunnel.health().state).toBe('closed');
+    expect(streams).toHaveLength(2);
+    expect(streams[1]!.destroyed).toBe(true);
+    const ensured = pod.ensured;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(pod.ensured).toBe(ensured);
+  });
 });
