@@ -45,7 +45,7 @@ export const spec: CommandSpec = {
     { name: 'include-cidr', type: 'string', multiple: true, description: 'Extra address ranges to route to the cluster (transparent mode)' },
     { name: 'exclude-cidr', type: 'string', multiple: true, description: 'Address ranges never to route to the cluster (transparent mode)' },
     { name: 'dns-port', type: 'string', description: 'Port of the local DNS server (transparent mode)', default: '53' },
-    { name: 'namespaces', type: 'string', multiple: true, description: 'Hosts mode: more namespaces whose Services get names, for a user who may list Services there but not list namespaces (a,b)', complete: 'namespace' },
+    { name: 'namespaces', type: 'string', multiple: true, description: 'Hosts and transparent mode: more namespaces whose Services get short names (svc.ns), for a user who may not list namespaces (a,b)', complete: 'namespace' },
     { name: 'hosts-file', type: 'string', description: 'The hosts file to edit (hosts mode)', default: defaultHostsFile() },
     { name: 'quiet', short: 'q', type: 'boolean', description: 'Print only errors and the banner' },
     ...SHADOW_FLAGS,

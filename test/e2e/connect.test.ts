@@ -47,10 +47,10 @@ describe.each<Mode>(['socks', 'transparent', 'hosts'])('kt-connect --mode %s', (
     podIp = kubectlJson<PodList>(['get', 'pods', '-n', ns.name, '-l', 'app=echo']).items[0]!.status.podIP;
     clusterIp = kubectl(['get', 'service', 'echo', '-n', ns.name, '-o', 'jsonpath={.spec.clusterIP}']);
     // Every mode as a user bound only to the documented Role, in this namespace and the other one
-    // (hosts mode is told the other namespace: such a user may not list namespaces).
+    // (hosts and transparent mode are told the other namespace: such a user may not list namespaces).
     kubeconfigArgs = ['--kubeconfig', restrictedKubeconfig(ns.name)];
     bindRoleIn(other.name, ns.name);
-    plugin = startPlugin('kt-connect', ['--mode', mode, '--proxy-port', String(port), ...kubeconfigArgs, ...(mode === 'hosts' ? ['--namespaces', other.name] : [])]);
+    plugin = startPlugin('kt-connect', ['--mode', mode, '--proxy-port', String(port), ...kubeconfigArgs, ...(mode === 'socks' ? [] : ['--namespaces', other.name])]);
     await plugin.waitFor(/Press Ctrl-C to disconnect/, 120_000);
   });
   afterAll(async () => {

@@ -14,7 +14,7 @@ const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** --namespaces a,b: checked with the other flags, before anything is created. */
 export function namespacesFlag(p: Parsed, mode: string): string[] {
   const names = list(p, 'namespaces');
-  if (names.length > 0 && mode !== 'hosts') throw new UserError(`--namespaces only applies to --mode hosts (this session is ${mode}).`, 2);
+  if (names.length > 0 && mode === 'socks') throw new UserError('--namespaces only applies to --mode hosts and --mode transparent (socks mode resolves every name in the cluster).', 2);
   for (const n of names) if (!NAMESPACE_RE.test(n)) throw new UserError(`--namespaces: "${n}" is not a namespace name.`, 2);
   return [...new Set(names)];
 }

@@ -169,16 +169,17 @@ export function nameClassifier(rules: NameRules): (name: string) => Route {
 /**
  * The short cluster names outside the cluster domain: `svc` (a Service of the session's
  * namespace), `svc.ns` and `svc.ns.svc` for a namespace that exists. While the namespaces cannot
- * be listed only the session's own counts, so `example.com` or `corp.internal` never go to the
- * cluster for want of a list.
+ * be listed only the session's own and those named with --namespaces count, so `example.com` or
+ * `corp.internal` never go to the cluster for want of a list.
  */
-export function shortClusterNames(namespaces: () => ReadonlySet<string> | undefined, sessionNamespace: string): (name: string) => boolean {
+export function shortClusterNames(namespaces: () => ReadonlySet<string> | undefined, sessionNamespace: string, named: readonly string[] = []): (name: string) => boolean {
   return (name) => {
     const labels = name.split('.');
     if (labels.length === 1) return labels[0] !== '';
     if (labels.length > 3 || (labels.length === 3 && labels[2] !== 'svc')) return false;
     const ns = labels[1]!;
-    return (namespaces() ?? new Set([sessionNamespace])).has(ns);
+    // Namespaces the user named (--namespaces) count even when they cannot be listed.
+    return named.includes(ns) || (namespaces() ?? new Set([sessionNamespace])).has(ns);
   };
 }
 

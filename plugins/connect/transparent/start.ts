@@ -9,6 +9,7 @@ import { step } from '../../session/steps.ts';
 import type { ModeHandle } from '../mode.ts';
 import { apiServerAddresses, clusterRanges } from './cluster-ranges.ts';
 import { shortClusterNames, startLocalDns } from './local-dns.ts';
+import { namespacesFlag } from '../hosts/hosts-services.ts';
 import { upstreamsFromResolvConf, wireResolver } from './resolver-config.ts';
 import { ensureRoutes, removeRoutes, systemRoutes } from './routes.ts';
 import { planCapture } from './route-clash.ts';
@@ -44,7 +45,7 @@ export async function startTransparentMode(p: Parsed, s: ShadowSession): Promise
   const refresh = setInterval(() => { void namespaceNames(s).then((n) => { if (n) namespaces = n; }); }, 30_000);
   refresh.unref();
   life.defer('stop refreshing namespaces', () => clearInterval(refresh));
-  const isClusterName = shortClusterNames(() => namespaces, kube.namespace);
+  const isClusterName = shortClusterNames(() => namespaces, kube.namespace, namespacesFlag(p, 'transparent'));
 
   // Listeners first, capture after: a port that cannot be bound fails before any rule exists.
   const resolvPath = '/etc/resolv.conf';

@@ -117,4 +117,12 @@ describe('the DNS side takes no names outside the cluster', () => {
     expect(classifyName('echo.team-a', unknown)).toBe('cluster');
     expect(classifyName('echo.default', unknown)).toBe('upstream');
   });
+
+  it('namespaces named with --namespaces count too, listed or not', () => {
+    const named = { clusterDomain: 'cluster.local', isClusterName: shortClusterNames(() => undefined, 'team-a', ['team-b']) };
+    expect(classifyName('echo.team-b', named)).toBe('cluster');
+    expect(classifyName('echo.team-b.svc', named)).toBe('cluster');
+    expect(classifyName('echo.default', named)).toBe('upstream');
+    expect(classifyName('example.com', named)).toBe('upstream');
+  });
 });
