@@ -182,7 +182,15 @@ export class Tunnel extends EventEmitter {
         void joinStreams(ch, local, { halfClose: 'end', cut: 'destroy', onClose: 'unless-done' });
       }, () => reject());
     });
-    for (const f of this.#forwards.values()) await this.#requestForward(client, f.bindAddr, f.port);
+    try {
+      for (const f of this.#forwards.values()) await this.#requestForward(client, f.bindAddr, f.port);
+    } catch (e) {
+      // The attempt failed: its connection goes with it, or every retry would leave one open.
+      this.#client = undefined;
+      client.end();
+      pf.destroy();
+      throw e;
+    }
   }
 
   #lost(why: string): void {

@@ -492,6 +492,31 @@ describe('the tunnel over the shadow', () => {
     expect((await withTimeout(reply, 5000, 'remote forward after reconnect')).toString()).toBe('forwarded after the cut');
   });
 
+  it('a reconnect whose remote forward the shadow refuses closes that connection before it retries', async () => {
+    const { tunnel, pod, streams } = await startTunnel(shadow.ports.ssh);
+    const port = await tunnel.forwardIn('127.0.0.1', 0, () => Promise.reject(new Error('unused')));
+    // Once the old connection let go of the port, something else takes it: the shadow cannot listen again.
+    const squatter = createServer();
+    pod.ensure = async () => {
+      pod.ensured++;
+      if (squatter.listening) return;
+      for (let i = 0; i < 100 && !squatter.listening; i++) {
+        await new Promise<void>((resolve) => { squatter.once('error', () => resolve()); squatter.listen(port, '127.0.0.1', () => resolve()); });
+        if (!squatter.listening) await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      streams[0]!.destroy();
+      await withTimeout(new Promise<void>((resolve) => { const t = setInterval(() => { if (pod.ensured >= 3) { clearInterval(t); resolve(); } }, 10); }), 10_000, 'three reconnect attempts');
+      // Each failed attempt's stream is closed; only the attempt under way may still be open.
+      expect(streams.length).toBeGreaterThanOrEqual(3);
+      expect(streams.slice(0, -1).every((s) => s.destroyed)).toBe(true);
+    } finally {
+      tunnel.close();
+      squatter.close();
+    }
+  });
+
   it('closed while a reconnect is connecting: stays closed, drops that connection and never asks the pod again', async () => {
     const { tunnel, pod, streams } = await startTunnel(shadow.ports.ssh);
     // The session ends (tunnel closed, then the pod deleted) while the reconnect opens its stream.
