@@ -1,10 +1,11 @@
 // DNS lookup latency on the laptop's resolver address, cold (a name asked for the first time,
 // so every cache on the way misses) and cached (the same names again). Run inside the laptop
-// namespace by bench/connect.ts:  node dns-bench.ts SERVER NAME...
+// namespace by bench/connect.ts and bench/wan.ts:  node dns-bench.ts SERVER[:PORT] NAME...
 // Prints {"coldMedianMs":…, "cachedMedianMs":…, "answered":N}.
 import { createSocket } from 'node:dgram';
 
-const [server, ...names] = process.argv.slice(2);
+const [serverArg, ...names] = process.argv.slice(2);
+const [server, port = '53'] = serverArg!.split(':');
 
 function query(name: string, id: number): Buffer {
   const labels = name.split('.').flatMap((l) => [Buffer.from([l.length]), Buffer.from(l)]);
@@ -25,7 +26,7 @@ function ask(name: string): Promise<{ ms: number; answers: number }> {
       resolve({ ms: performance.now() - t0, answers: m.readUInt16BE(6) });
     };
     sock.on('message', onMsg);
-    sock.send(query(name, id), 53, server);
+    sock.send(query(name, id), Number(port), server);
   });
 }
 

@@ -4,6 +4,9 @@
 K8S_VERSION=v1.33.13
 COREDNS_VERSION=v1.12.4
 KREW_VERSION=v0.5.0
+# The network emulator of `npm run bench:wan` (latest on the Go module proxy for /v2); built on
+# first use into $KT_CACHE/bin/toxiproxy-$TOXIPROXY_VERSION, apart from the cluster's binaries.
+TOXIPROXY_VERSION=v2.5.0
 
 # Everything built or downloaded lives outside the repository, keyed by version, so a second
 # run (or a fresh clone on the same machine) builds nothing.

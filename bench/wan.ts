@@ -1,0 +1,147 @@
+// kt-connect over an emulated WAN: toxiproxy between the laptop namespace and the API server
+// (bench/tools/wan-link.ts), one profile after another, each against baselines measured in the
+// same run over the same link:
+//   npm run bench:wan     (KT_BENCH_RUNS, default 3; KT_BENCH_WAN_PROFILES=0,3 picks profiles by index)
+// - time to ready: `kubectl kt-connect` to its ready banner, against a bare pod's create-to-Ready
+//   (kubectl run + kubectl wait, from the laptop, through the link);
+// - a new connection and its first byte, and one-byte round trips on a kept connection, through
+//   kt's SOCKS proxy against `kubectl port-forward` to the same pod;
+// - download and upload throughput, separately, 16 MiB each, same two paths;
+// - DNS through transparent mode's local server, cold and cached (answered on the laptop).
+// Figures are medians, and ratios to the baseline: the machine is shared and noisy.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cluster, createNamespace, eventually, kubectl, runInLaptop, spawnInLaptop } from '../test/e2e/cluster.ts';
+import { startPlugin } from '../test/e2e/plugin.ts';
+import { WAN_PROFILES, startWanLink, type WanProfile } from './tools/wan-link.ts';
+
+const RUNS = Number(process.env.KT_BENCH_RUNS ?? 3);
+const BYTES = 16 * 1024 * 1024;
+const FIRST_BYTES = 10;
+const ROUND_TRIPS = 30;
+const BULK_PORT = 7071;
+// Ports of their own in the laptop namespace, clear of the e2e tests' that may run at the same time.
+const SOCKS_PORT = 23917;
+const PF_PORT = 23918;
+const DNS_PORT = 23953;
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const ratio = (a: number, b: number): string => (a / b).toFixed(2);
+const hostIp = execFileSync('bash', ['-c', '. test/cluster/versions.sh; printf %s "$LAPTOP_HOST_IP"'], { encoding: 'utf8' });
+const binDir = execFileSync('bash', ['bench/toxiproxy.sh'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+const wanted = process.env.KT_BENCH_WAN_PROFILES?.split(',');
+const profiles: WanProfile[] = WAN_PROFILES.filter((_, i) => !wanted || wanted.includes(String(i)));
+
+const link = await startWanLink({ binDir, laptopKubeconfig: cluster.laptopKubeconfig, listenHost: hostIp });
+const ns = createNamespace('kt-bench-wan');
+const tables: string[] = [];
+try {
+  kubectl(['wait', '--for=jsonpath={.status.phase}=Active', `namespace/${ns.name}`]);
+  const script = readFileSync('bench/tools/bulk-server.js', 'utf8');
+  kubectl(['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bulk', namespace: ns.name, labels: { app: 'bulk' } },
+    spec: {
+      automountServiceAccountToken: false, terminationGracePeriodSeconds: 1,
+      securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [{
+        name: 'bulk', image: cluster.echoImage, imagePullPolicy: 'Never', command: ['node', '-e', script, String(BULK_PORT)],
+        ports: [{ containerPort: BULK_PORT }], readinessProbe: { tcpSocket: { port: BULK_PORT }, periodSeconds: 1 },
+        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+      }],
+    },
+  }));
+  kubectl(['wait', '--for=condition=Ready', 'pod/bulk', '-n', ns.name, '--timeout=120s']);
+  const podIp = kubectl(['get', 'pod', 'bulk', '-n', ns.name, '-o', 'jsonpath={.status.podIP}']);
+  for (let i = 0; i < 10; i++) kubectl(['create', 'service', 'clusterip', `dns-${i}`, '-n', ns.name, '--tcp=80:80']);
+  const env = { KUBECONFIG: link.kubeconfig };
+  const laptopKubectl = (args: string[], timeoutMs = 120_000): Promise<void> => runInLaptop(cluster.kubectl, ['--kubeconfig', link.kubeconfig, '-n', ns.name, ...args], timeoutMs)
+    .then((r) => { if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`); });
+  const client = async <T>(args: string[]): Promise<T> => {
+    const r = await runInLaptop(process.execPath, ['bench/tools/wan-client.ts', ...args], 300_000);
+    if (r.code !== 0) throw new Error(r.stderr || r.stdout);
+    return JSON.parse(r.stdout) as T;
+  };
+
+  for (const profile of profiles) {
+    await link.apply(profile);
+    console.error(`profile ${profile.name}`);
+    const rows: [string, string, string, string][] = [];
+
+    // Time to ready, alternated so that drift on the machine hits both alike.
+    const floor: number[] = [];
+    const ready: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const name = `floor-${profile.rttMs}-${profile.mbitPerSec}-${i}`;
+      const t0 = Date.now();
+      await laptopKubectl(['run', name, `--image=${'registry.k8s.io/pause:3.10'}`, '--image-pull-policy=Never', '--restart=Never']);
+      await laptopKubectl(['wait', '--for=condition=Ready', `pod/${name}`, '--timeout=60s']);
+      floor.push(Date.now() - t0);
+      kubectl(['delete', 'pod', name, '-n', ns.name, '--grace-period=0', '--force', '--wait=false']);
+      const t1 = Date.now();
+      const p = startPlugin('kt-connect', ['--mode', 'socks', '--proxy-port', String(SOCKS_PORT), '-n', ns.name], env);
+      await p.waitFor(/Press Ctrl-C to disconnect/, 120_000);
+      ready.push(Date.now() - t1);
+      await p.stop('SIGINT');
+    }
+    rows.push(['time to ready', `${median(ready)} ms`, `${median(floor)} ms (bare pod create-to-Ready)`, `+${median(ready) - median(floor)} ms`]);
+
+    // The data path: one kt session and one port-forward, both to the bulk pod, both open throughout.
+    const pf = spawnInLaptop(cluster.kubectl, ['--kubeconfig', link.kubeconfig, '-n', ns.name, 'port-forward', 'pod/bulk', `${PF_PORT}:${BULK_PORT}`]);
+    const kt = startPlugin('kt-connect', ['--mode', 'socks', '--proxy-port', String(SOCKS_PORT), '-n', ns.name], env);
+    try {
+      await kt.waitFor(/Press Ctrl-C to disconnect/, 120_000);
+      await eventually('port-forward', 30_000, async () => ((await runInLaptop('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${PF_PORT}`])).code === 0 ? true : undefined));
+      const direct = ['direct', '127.0.0.1', String(PF_PORT)];
+      const socks = ['socks', String(SOCKS_PORT), podIp, String(BULK_PORT)];
+      type Lat = { medianMs: number; p99Ms: number };
+      type Bulk = { mibPerSec: number };
+      const fbK = await client<Lat>(['first-byte', String(FIRST_BYTES), ...socks]);
+      const fbP = await client<Lat>(['first-byte', String(FIRST_BYTES), ...direct]);
+      rows.push(['new connection + first byte', `${fbK.medianMs} ms`, `${fbP.medianMs} ms`, ratio(fbK.medianMs, fbP.medianMs)]);
+      const rtK = await client<Lat>(['rtt', String(ROUND_TRIPS), ...socks]);
+      const rtP = await client<Lat>(['rtt', String(ROUND_TRIPS), ...direct]);
+      rows.push(['kept connection round trip p50 / p99', `${rtK.medianMs} / ${rtK.p99Ms} ms`, `${rtP.medianMs} / ${rtP.p99Ms} ms`, ratio(rtK.medianMs, rtP.medianMs)]);
+      for (const way of ['download', 'upload'] as const) {
+        const k: number[] = [];
+        const b: number[] = [];
+        for (let i = 0; i < RUNS; i++) {
+          k.push((await client<Bulk>([way, String(BYTES), ...socks])).mibPerSec);
+          b.push((await client<Bulk>([way, String(BYTES), ...direct])).mibPerSec);
+        }
+        rows.push([`${way} (16 MiB)`, `${median(k)} MiB/s`, `${median(b)} MiB/s`, ratio(median(k), median(b))]);
+      }
+    } finally {
+      await kt.stop('SIGINT');
+      pf.kill('SIGTERM');
+    }
+
+    // DNS: transparent mode with its DNS server on a port of its own, so resolv.conf stays as is.
+    const t = startPlugin('kt-connect', ['--mode', 'transparent', '--dns-port', String(DNS_PORT), '-n', ns.name], env);
+    try {
+      await t.waitFor(/Press Ctrl-C to disconnect/, 120_000);
+      const names = Array.from({ length: 10 }, (_, i) => `dns-${i}.${ns.name}.svc.${cluster.clusterDomain}`);
+      const r = await runInLaptop(process.execPath, ['bench/tools/dns-bench.ts', `127.0.0.1:${DNS_PORT}`, ...names]);
+      if (r.code !== 0) throw new Error(r.stderr || r.stdout);
+      const d = JSON.parse(r.stdout) as { coldMedianMs: number; cachedMedianMs: number; answered: number };
+      rows.push(['DNS lookup, cold / cached', `${d.coldMedianMs} / ${d.cachedMedianMs} ms`, '', `${d.answered}/10 answered`]);
+    } finally {
+      await t.stop('SIGINT');
+    }
+
+    tables.push([
+      `#### ${profile.name}${profile.rttMs === 0 && profile.mbitPerSec === 0 ? ' (the proxy, no toxics)' : ''}`,
+      '',
+      '| measure | kt | baseline (`kubectl port-forward` unless said) | kt / baseline |',
+      '|---|---|---|---|',
+      ...rows.map((r) => `| ${r.join(' | ')} |`),
+      '',
+    ].join('\n'));
+    console.error(tables[tables.length - 1]);
+  }
+} finally {
+  ns.remove();
+  await link.stop();
+}
+const machine = execFileSync('uname', ['-srm'], { encoding: 'utf8' }).trim();
+console.log(`\nkt-connect over an emulated WAN (${new Date().toISOString()}, ${machine}, toxiproxy ${binDir.split('toxiproxy-').pop()}, median of ${RUNS}):\n`);
+console.log(tables.join('\n'));
