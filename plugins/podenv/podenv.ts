@@ -4,7 +4,7 @@
 // checkPodEnvFlags first (flags only), preparePodEnv before it creates anything (reads exactly the
 // objects the container references), then materialise once its session exists, and runCommand.
 import { spawn } from 'node:child_process';
-import { chmodSync, closeSync, fsyncSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fchmodSync, fsyncSync, lstatSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { V1ConfigMap, V1Node, V1Secret, V1Service } from '@kubernetes/client-node';
@@ -52,6 +52,10 @@ function isDir(p: string): boolean | undefined {
   try { return statSync(p).isDirectory(); } catch { return undefined; }
 }
 
+function isSymlink(p: string): boolean {
+  try { return lstatSync(p).isSymbolicLink(); } catch { return false; }
+}
+
 /**
  * Checks the flags without the cluster (one sentence, exit 2); undefined when nothing is asked.
  * `needsEnvFrom`: kt-preview and kt-connect take the workload from --env-from only.
@@ -73,6 +77,7 @@ export function checkPodEnvFlags(p: Parsed, needsEnvFrom: boolean): PodEnvReques
     envFile = resolve(envFileArg);
     if (isDir(dirname(envFile)) !== true) throw new UserError(`--env-file ${envFileArg}: the directory ${dirname(envFile)} does not exist.`, 2);
     if (isDir(envFile)) throw new UserError(`--env-file ${envFileArg} is a directory; name a file.`, 2);
+    if (isSymlink(envFile)) throw new UserError(`--env-file ${envFileArg} is a symbolic link; kt writes the environment only to a regular file.`, 2);
   }
   let mountDir: string | undefined;
   let mountDirExists = false;
@@ -228,11 +233,20 @@ export async function preparePodEnv(kube: Kube, log: Logger, req: PodEnvRequest 
   };
 }
 
-/** Created 0600 (also when it existed with another mode), written whole. */
+/**
+ * Created 0600 (also when it existed with another mode), written whole. Never through a symlink:
+ * the secrets would land wherever the link points, which the undo (removing the path) would miss.
+ */
 function writeEnvFile(path: string, text: string): void {
-  const fd = openSync(path, 'w', 0o600);
+  let fd: number;
   try {
-    chmodSync(path, 0o600);
+    fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW, 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new UserError(`--env-file ${path} is a symbolic link; kt writes the environment only to a regular file.`, 2);
+    throw e;
+  }
+  try {
+    fchmodSync(fd, 0o600);
     writeSync(fd, text);
     fsyncSync(fd);
   } finally {

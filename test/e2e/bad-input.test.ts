@@ -1,11 +1,19 @@
 // Bad input to any plugin, in any mode: one sentence, a non-zero exit, and nothing created in the
 // cluster or changed on the laptop. Run as a user bound only to the documented Role.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNamespace, deployEcho, kubectl, objectsAsWritten } from './cluster.ts';
 import { laptopState } from './laptop-state.ts';
 import { runPlugin } from './plugin.ts';
 import { restrictedKubeconfig } from './rbac.ts';
+
+// An env file path that is a symbolic link: kt must refuse it, not write through it.
+const linkDir = mkdtempSync(join(tmpdir(), 'kt-bad-link-'));
+const linkTarget = join(linkDir, 'target');
+writeFileSync(linkTarget, 'untouched\n');
+symlinkSync(linkTarget, join(linkDir, 'echo.env'));
 
 // [plugin, arguments, what the one sentence says]
 const BAD: [string, string[], RegExp][] = [
@@ -29,6 +37,7 @@ const BAD: [string, string[], RegExp][] = [
   ['kt-preview', ['ok-name', '--expose', '18080', '--service-account', 'No_Such'], /--service-account must name a Kubernetes object/],
   ['kt-clean', ['--older-than', 'yesterday'], /--older-than "yesterday" is not a duration/],
   ['kt-exchange', ['echo', '--expose', '18080:80', '--env-file', '/nonexistent/dir/echo.env'], /--env-file \/nonexistent\/dir\/echo.env: the directory \/nonexistent\/dir does not exist/],
+  ['kt-exchange', ['echo', '--expose', '18080:80', '--env-file', join(linkDir, 'echo.env')], /--env-file \S+echo.env is a symbolic link; kt writes the environment only to a regular file/],
   ['kt-exchange', ['echo', '--expose', '18080:80', '--mount', '/etc'], /--mount \/etc is not empty/],
   ['kt-exchange', ['echo', '--expose', '18080:80', '--env-file', '/tmp/kt-bad-input.env', '--env-format', 'xml'], /--env-format must be one of dotenv, json, sh, not "xml"/],
   ['kt-exchange', ['echo', '--expose', '18080:80', '--env-file', '/tmp/kt-bad-input.env', '--container', 'nope'], /container "nope" is not in the pods of service\/echo \(they have echo\)/],
@@ -50,7 +59,11 @@ describe('bad input creates nothing', () => {
     kubeconfig = restrictedKubeconfig(ns.name);
     before = { cluster: cluster(), laptop: await laptopState() };
   });
-  afterAll(() => ns.remove());
+  afterAll(() => {
+    ns.remove();
+    // The link's target was never written through.
+    expect(readFileSync(linkTarget, 'utf8')).toBe('untouched\n');
+  });
 
   it.each(BAD)('%s %j', async (plugin, args, expected) => {
     const r = await runPlugin(plugin, [...args, '--kubeconfig', kubeconfig]);
