@@ -53,6 +53,7 @@ export async function watchObjects(kube: Kube, refs: Refs, objects: Objects, onC
         // An ended watch's controller leaves the set: a session restarts its watches for hours.
         let current: AbortController | undefined;
         let ended = false;
+        const started = Date.now();
         void new Watch(kube.kc).watch(`/api/v1/namespaces/${ns}/${k.resource}`, { fieldSelector: `metadata.name=${name}` }, (phase, obj: V1ConfigMap | V1Secret) => {
           set(phase === 'DELETED' ? undefined : obj);
         }, (err: unknown) => {
@@ -60,7 +61,9 @@ export async function watchObjects(kube: Kube, refs: Refs, objects: Objects, onC
           if (current) aborts.delete(current);
           if (stopped) return;
           if (err) log.debug(`the watch of ${k.resource.slice(0, -1)}/${name} ended (${apiStatus(err) ?? 'connection error'}); restarting it`);
-          later(watch, err ? 1000 : 0);
+          // The API server ends a watch after its timeout: restart at once. One that ends (or fails)
+          // at once, as behind a proxy that cuts long requests, waits a second: no busy loop.
+          later(watch, err || Date.now() - started < 1000 ? 1000 : 0);
         }).then((a) => {
           if (stopped) a.abort();
           else if (!ended) { current = a; aborts.add(a); }
