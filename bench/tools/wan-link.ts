@@ -66,54 +66,62 @@ export async function startWanLink(o: Options): Promise<WanLink> {
     if (!r.ok) throw new Error(`toxiproxy ${method} ${path}: ${r.status} ${text}`);
     return r.headers.get('content-type')?.includes('json') ? JSON.parse(text) as unknown : text;
   };
-  for (let i = 0; ; i++) {
-    try {
-      await call('GET', '/version');
-      break;
-    } catch (e) {
-      if (i > 100 || server.exitCode !== null) throw new Error(`toxiproxy-server did not start: ${(e as Error).message}\n${log}`, { cause: e });
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  // Whatever fails from here on, the server started above must not outlive this call.
+  const stopServer = (): Promise<unknown> => (server.exitCode === null ? (server.kill('SIGTERM'), new Promise((r) => server.once('exit', r))) : Promise.resolve());
+  try {
+    return await setUp();
+  } catch (e) {
+    await stopServer();
+    throw e;
   }
 
-  const config = load(readFileSync(o.laptopKubeconfig, 'utf8')) as KubeconfigFile;
-  const entry = config.clusters[0]!.cluster;
-  const upstream = new URL(String(entry.server));
-  await call('POST', '/proxies', { name: 'api', listen: `${o.listenHost}:${listenPort}`, upstream: upstream.host, enabled: true });
-  // The API server's certificate does not name the proxy's address; every API server's names
-  // `kubernetes` (its in-cluster Service), and Node refuses an IP address as a TLS server name.
-  entry['tls-server-name'] = 'kubernetes';
-  entry.server = `https://${o.listenHost}:${listenPort}`;
-  const dir = mkdtempSync(join(tmpdir(), 'kt-bench-wan-'));
-  const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, dump(config), { mode: 0o600 });
+  async function setUp(): Promise<WanLink> {
+    for (let i = 0; ; i++) {
+      try {
+        await call('GET', '/version');
+        break;
+      } catch (e) {
+        if (i > 100 || server.exitCode !== null) throw new Error(`toxiproxy-server did not start: ${(e as Error).message}\n${log}`, { cause: e });
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
 
-  let toxics: string[] = [];
-  return {
-    kubeconfig,
-    async apply(profile) {
-      for (const name of toxics) await call('DELETE', `/proxies/api/toxics/${encodeURIComponent(name)}`);
-      toxics = [];
-      for (const stream of ['upstream', 'downstream'] as const) {
-        if (profile.rttMs > 0) {
-          const name = `latency-${stream}`;
-          await call('POST', '/proxies/api/toxics', { name, type: 'latency', stream, toxicity: 1, attributes: { latency: profile.rttMs / 2, jitter: 0 } });
-          toxics.push(name);
+    const config = load(readFileSync(o.laptopKubeconfig, 'utf8')) as KubeconfigFile;
+    const entry = config.clusters[0]!.cluster;
+    const upstream = new URL(String(entry.server));
+    await call('POST', '/proxies', { name: 'api', listen: `${o.listenHost}:${listenPort}`, upstream: upstream.host, enabled: true });
+    // The API server's certificate does not name the proxy's address; every API server's names
+    // `kubernetes` (its in-cluster Service), and Node refuses an IP address as a TLS server name.
+    entry['tls-server-name'] = 'kubernetes';
+    entry.server = `https://${o.listenHost}:${listenPort}`;
+    const dir = mkdtempSync(join(tmpdir(), 'kt-bench-wan-'));
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, dump(config), { mode: 0o600 });
+
+    let toxics: string[] = [];
+    return {
+      kubeconfig,
+      async apply(profile) {
+        for (const name of toxics) await call('DELETE', `/proxies/api/toxics/${encodeURIComponent(name)}`);
+        toxics = [];
+        for (const stream of ['upstream', 'downstream'] as const) {
+          if (profile.rttMs > 0) {
+            const name = `latency-${stream}`;
+            await call('POST', '/proxies/api/toxics', { name, type: 'latency', stream, toxicity: 1, attributes: { latency: profile.rttMs / 2, jitter: 0 } });
+            toxics.push(name);
+          }
+          if (profile.mbitPerSec > 0) {
+            const name = `bandwidth-${stream}`;
+            // toxiproxy's rate is in KB/s (1000 bytes).
+            await call('POST', '/proxies/api/toxics', { name, type: 'bandwidth', stream, toxicity: 1, attributes: { rate: profile.mbitPerSec * 125 } });
+            toxics.push(name);
+          }
         }
-        if (profile.mbitPerSec > 0) {
-          const name = `bandwidth-${stream}`;
-          // toxiproxy's rate is in KB/s (1000 bytes).
-          await call('POST', '/proxies/api/toxics', { name, type: 'bandwidth', stream, toxicity: 1, attributes: { rate: profile.mbitPerSec * 125 } });
-          toxics.push(name);
-        }
-      }
-    },
-    async stop() {
-      if (server.exitCode === null) {
-        server.kill('SIGTERM');
-        await new Promise((r) => server.once('exit', r));
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+      },
+      async stop() {
+        await stopServer();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
 }
