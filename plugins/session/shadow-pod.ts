@@ -1,6 +1,6 @@
 // The per-session shadow pod and its Secret: the manifest, creating both, waiting for the pod to
 // be ready (with progress, and an explanation from its events when it does not start), deleting.
-import type { V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { DEFAULT_CLUSTER_DOMAIN, HEALTH_PATH, ROLE, SESSION_SECRET, SHADOW_DRAIN, SHADOW_ENV, SHADOW_PORT } from '../../contract/index.ts';
 import { UserError } from '../cli/errors.ts';
 import { apiStatus, call, type Kube } from '../kube/kube.ts';
@@ -181,6 +181,12 @@ export function diagnose(pod: V1Pod, image: string): string | undefined {
   return undefined;
 }
 
+/** The event last seen: a list of Events comes in no particular order. */
+export function latestEvent(items: readonly CoreV1Event[]): CoreV1Event | undefined {
+  const seen = (e: CoreV1Event): number => new Date(e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp ?? 0).getTime();
+  return items.reduce<CoreV1Event | undefined>((a, e) => (a && seen(a) >= seen(e) ? a : e), undefined);
+}
+
 /** Waits for the pod to be Ready, logging progress; throws a UserError that says why when it fails. */
 export async function waitReady(kube: Kube, s: Session, image: string, timeoutMs: number, log: Logger): Promise<V1Pod> {
   const name = objectName(s);
@@ -197,7 +203,7 @@ export async function waitReady(kube: Kube, s: Session, image: string, timeoutMs
     if (phase !== lastPhase) { log.progress(`shadow pod ${name}: ${phase}`); lastPhase = phase; }
     if (Date.now() - start > timeoutMs) {
       const events = await kube.core.listNamespacedEvent({ namespace: s.namespace, fieldSelector: `involvedObject.name=${name}` }).catch(() => undefined);
-      const last = events?.items.at(-1);
+      const last = latestEvent(events?.items ?? []);
       throw new UserError(`the shadow pod ${name} was not ready within ${Math.round(timeoutMs / 1000)}s (${phase}${last ? `; last event: ${last.reason}: ${last.message}` : ''}); raise --pod-timeout or check the cluster.`);
     }
     await new Promise((r) => setTimeout(r, 250));
