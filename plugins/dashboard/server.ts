@@ -76,6 +76,8 @@ export function startServer(o: ServerOptions): Promise<DashboardServer> {
       send(res, 200, 'text/html; charset=utf-8', renderPage(model, { nonce, scope: o.scope, generation }), { 'content-security-policy': contentSecurityPolicy(nonce) });
     } else if (path === '/events') {
       res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream', connection: 'keep-alive' });
+      // HEAD asks only whether the stream is there; it must not become a subscriber.
+      if (req.method === 'HEAD') { res.end(); return; }
       res.write(`retry: 1000\n\n${update(o)}`);
       streams.add(res);
       req.on('close', () => streams.delete(res));
