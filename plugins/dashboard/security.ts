@@ -13,7 +13,7 @@ export function newToken(): string {
 
 export interface Verdict {
   ok: boolean;
-  status: 200 | 400 | 403 | 405;
+  status: 200 | 400 | 401 | 403 | 405;
   reason: string;
 }
 
@@ -47,10 +47,10 @@ export function checkRequest(req: Pick<IncomingMessage, 'method' | 'url' | 'head
   const header = req.headers[TOKEN_HEADER];
   const fromHeader = typeof header === 'string' ? header : undefined;
   if (req.method === 'GET' || req.method === 'HEAD') {
-    return sameToken(fromHeader ?? url.searchParams.get('token') ?? undefined, token) ? OK : deny(403, 'missing or wrong token');
+    return sameToken(fromHeader ?? url.searchParams.get('token') ?? undefined, token) ? OK : deny(401, 'missing or wrong token');
   }
   if (req.method !== 'POST') return deny(405, 'method not allowed');
-  if (!sameToken(fromHeader, token)) return deny(403, 'missing or wrong token');
+  if (!sameToken(fromHeader, token)) return deny(401, 'missing or wrong token');
   if (req.headers.origin !== `http://${host}`) return deny(403, 'cross-origin request');
   if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return deny(400, 'expected application/json');
   return OK;

@@ -95,14 +95,14 @@ describe('kt-dashboard', () => {
     expect(await page.$eval('tr[data-service="echo"]', (e) => e.getAttribute('data-state'))).toBe('natural');
   });
 
-  it('refuses every request without the token (403), in the browser and from a script', async () => {
+  it('refuses every request without the token (401), in the browser and from a script', async () => {
     const bare = url.replace(/\?token=.*/, '');
     const other = await browser.newPage();
-    expect((await other.goto(bare))?.status()).toBe(403);
-    expect((await other.goto(`${bare}events`))?.status()).toBe(403);
+    expect((await other.goto(bare))?.status()).toBe(401);
+    expect((await other.goto(`${bare}events`))?.status()).toBe(401);
     await other.close();
     const curl = await runInLaptop('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${bare}api/state`]);
-    expect(curl.stdout).toBe('403');
+    expect(curl.stdout).toBe('401');
     // The token but another site's Origin: no change is made for a page that is not ours.
     const token = new URL(url).searchParams.get('token')!;
     const csrf = await runInLaptop('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', '-H', `x-kt-token: ${token}`, '-H', 'origin: http://evil.example',
@@ -153,6 +153,31 @@ describe('kt-dashboard', () => {
     await page.waitForFunction(`!document.querySelector('tr[data-session="${id}"]')`, { timeout: 10_000 });
     const st = await runPlugin('kt-status', ['-n', ns.name, '-o', 'json']);
     expect(st.stdout).not.toContain(id);
+  });
+
+  it('shows a two-developer mesh started after the page loaded within 2 s, with each mark and its user', async () => {
+    const both = `(() => { const r = document.querySelector('tr[data-service="echo"]'); return r?.getAttribute('data-state') === 'meshed' && /alice/.test(r.textContent ?? '') && /bob/.test(r.textContent ?? '') ? Date.now() : false; })()`;
+    const appeared = page.waitForFunction(both, { polling: 'mutation', timeout: 300_000 });
+    const routes = (): string => kubectl(['get', 'configmap', 'echo-kt-routes', '-n', ns.name, '-o', 'jsonpath={.data}']);
+    const devA = startPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', `${LAPTOP_HTTP}:80`, '--version-mark', 'alice', '--recover-after', '10m']);
+    await devA.waitFor(/Press Ctrl-C to stop/, 180_000);
+    const devB = startPlugin('kt-mesh', ['echo', '-n', ns.name, '--expose', `${LAPTOP_HTTP}:80`, '--version-mark', 'bob', '--recover-after', '10m']);
+    // When the cluster had both: the first time the route table names bob as well as alice.
+    const inCluster = await eventually('both routes in the table', 120_000, () => {
+      try { return /alice/.test(routes()) && /bob/.test(routes()) ? Date.now() : undefined; } catch { return undefined; }
+    });
+    const onPage = Number(await (await appeared).jsonValue());
+    console.log(`kt-dashboard: the second developer's route was on the page ${onPage - inCluster} ms after the cluster had it (polled every 250 ms)`);
+    expect(onPage - inCluster).toBeLessThan(2000);
+    const row = await page.$eval('tr[data-service="echo"]', (e) => e.textContent ?? '');
+    expect(row).toContain(me);
+    expect(row).toMatch(/kt-version: alice/);
+    expect(row).toMatch(/kt-version: bob/);
+    await devB.waitFor(/Press Ctrl-C to stop/, 180_000);
+    await page.screenshot({ path: join(OUT, 'kt-dashboard-mesh.png') });
+    expect(await devB.stop('SIGINT')).toBe(0);
+    expect(await devA.stop('SIGINT')).toBe(0);
+    await page.waitForFunction(`document.querySelector('tr[data-service="echo"]')?.getAttribute('data-state') === 'natural'`, { timeout: 30_000 });
   });
 
   it('-o json prints the same model as a kt.dev/v1 Dashboard', async () => {

@@ -15,12 +15,12 @@ describe('checkRequest', () => {
     expect(newToken()).not.toBe(token);
   });
 
-  it('reads need the token (query or header); without it, or a wrong one, 403', () => {
+  it('reads need the token (query or header); without it, or a wrong one, 401', () => {
     expect(checkRequest(get(`/?token=${token}`), token, hosts).ok).toBe(true);
     expect(checkRequest(get('/events', { 'x-kt-token': token }), token, hosts).ok).toBe(true);
-    expect(checkRequest(get('/'), token, hosts)).toMatchObject({ ok: false, status: 403 });
-    expect(checkRequest(get(`/?token=${token.slice(1)}`), token, hosts)).toMatchObject({ ok: false, status: 403 });
-    expect(checkRequest(get(`/?token=${token}x`), token, hosts)).toMatchObject({ ok: false, status: 403 });
+    expect(checkRequest(get('/'), token, hosts)).toMatchObject({ ok: false, status: 401 });
+    expect(checkRequest(get(`/?token=${token.slice(1)}`), token, hosts)).toMatchObject({ ok: false, status: 401 });
+    expect(checkRequest(get(`/?token=${token}x`), token, hosts)).toMatchObject({ ok: false, status: 401 });
   });
 
   it('answers only to the names it was started on (no DNS rebinding)', () => {
@@ -33,8 +33,8 @@ describe('checkRequest', () => {
     const origin = 'http://127.0.0.1:8080';
     expect(checkRequest(post({ 'x-kt-token': token, origin }), token, hosts).ok).toBe(true);
     // A form on another site can send neither the header nor our Origin.
-    expect(checkRequest(post({ origin }), token, hosts)).toMatchObject({ ok: false, status: 403 });
-    expect(checkRequest({ ...post({ 'x-kt-token': token, origin }), url: `/api/clean?token=${token}`, headers: { host: '127.0.0.1:8080', origin, 'content-type': 'application/json' } }, token, hosts)).toMatchObject({ ok: false, status: 403 });
+    expect(checkRequest(post({ origin }), token, hosts)).toMatchObject({ ok: false, status: 401 });
+    expect(checkRequest({ ...post({ 'x-kt-token': token, origin }), url: `/api/clean?token=${token}`, headers: { host: '127.0.0.1:8080', origin, 'content-type': 'application/json' } }, token, hosts)).toMatchObject({ ok: false, status: 401 });
     expect(checkRequest(post({ 'x-kt-token': token, origin: 'http://evil.example' }), token, hosts)).toMatchObject({ ok: false, status: 403, reason: 'cross-origin request' });
     expect(checkRequest(post({ 'x-kt-token': token }), token, hosts)).toMatchObject({ ok: false, status: 403 });
     expect(checkRequest(post({ 'x-kt-token': token, origin, 'content-type': 'text/plain' }), token, hosts)).toMatchObject({ ok: false, status: 400 });
