@@ -11,19 +11,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { cluster, createNamespace, deployEcho, eventually, kubectl, runInLaptop, spawnInLaptop } from './cluster.ts';
-import { runPlugin, startPlugin as startPluginRaw, type RunningPlugin } from './plugin.ts';
+import { runPlugin, trackedPlugins, type RunningPlugin } from './plugin.ts';
 import { restrictedKubeconfig } from './rbac.ts';
 
-const running: RunningPlugin[] = [];
-const startPlugin = (...args: Parameters<typeof startPluginRaw>): RunningPlugin => {
-  const p = startPluginRaw(...args);
-  running.push(p);
-  return p;
-};
-afterEach(async () => {
-  // The dashboard itself (the first one started) lives through the whole file.
-  for (const p of running.splice(1)) if (p.proc.exitCode === null && p.proc.signalCode === null) await p.stop('SIGINT');
-});
+// The dashboard itself (the first one started) lives through the whole file.
+const plugins = trackedPlugins(1);
+const startPlugin = plugins.start;
+afterEach(plugins.stopStragglers);
 
 const LAPTOP_HTTP = 18480;
 const SERVICES = 50;

@@ -4,19 +4,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { restrictedKubeconfig } from './rbac.ts';
 import { createNamespace, deployEcho, echoManifest, eventually, kubectl, kubectlJson, spawnInLaptop } from './cluster.ts';
-import { runPlugin, startPlugin as startPluginRaw, type RunningPlugin } from './plugin.ts';
+import { runPlugin, trackedPlugins } from './plugin.ts';
 import { startCaller } from './caller.ts';
 
 // Plugins a failed test leaves running are stopped after it, so one failure does not cascade.
-const running: RunningPlugin[] = [];
-const startPlugin = (...args: Parameters<typeof startPluginRaw>): RunningPlugin => {
-  const p = startPluginRaw(...args);
-  running.push(p);
-  return p;
-};
-afterEach(async () => {
-  for (const p of running.splice(0)) if (p.proc.exitCode === null && p.proc.signalCode === null) await p.stop('SIGINT');
-});
+const plugins = trackedPlugins();
+const startPlugin = plugins.start;
+afterEach(plugins.stopStragglers);
 
 const LAPTOP_HTTP = 18180;
 const LAPTOP_TCP = 17170;

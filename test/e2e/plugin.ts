@@ -92,3 +92,17 @@ export function pluginPid(root: number, isPlugin: (cmdline: string) => boolean =
 export function runPlugin(plugin: string, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<RunResult> {
   return runInLaptop('env', [...Object.entries(laptopEnv(env)).filter(([k]) => ['PATH', 'KUBECONFIG', 'HOME', 'KT_STATE_DIR'].includes(k) || k in env).map(([k, v]) => `${k}=${v}`), 'kubectl', plugin, ...args], timeoutMs);
 }
+
+/**
+ * Plugins started through `start` are stopped by `stopStragglers` (run it after each test), so one
+ * failed test does not leave a plugin running into the next; the first `keep` live for the file.
+ */
+export function trackedPlugins(keep = 0): { start: typeof startPlugin; stopStragglers: () => Promise<void> } {
+  const running: RunningPlugin[] = [];
+  return {
+    start: (...args) => { const p = startPlugin(...args); running.push(p); return p; },
+    stopStragglers: async () => {
+      for (const p of running.splice(keep)) if (p.proc.exitCode === null && p.proc.signalCode === null) await p.stop('SIGINT');
+    },
+  };
+}
