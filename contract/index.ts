@@ -23,7 +23,7 @@
 // its route-table document (ROUTER_STATUS), and the route table carries its writer's.
 
 /** The version of this contract; see the rule above before changing anything in this folder. */
-export const CONTRACT_VERSION = '1.0';
+export const CONTRACT_VERSION = '1.1';
 
 /** What a peer that reports no version speaks (it predates versioning). */
 export const UNVERSIONED_CONTRACT = '1.0';
@@ -141,6 +141,31 @@ export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
  * `pong <CONTRACT_VERSION>` and a newline; a shadow from before versioning answers a bare `pong`.
  */
 export const SHADOW_PING = { command: 'kt-ping', reply: 'pong' } as const;
+
+/**
+ * UDP over the SSH connection (contract 1.1; a 1.0 shadow refuses the exec). One flow = one SSH
+ * session channel with the exec request `kt-udp <host> <port> <idleMs>`; the shadow never runs a
+ * shell. It resolves host with its resolver (as direct-tcpip does), opens a UDP socket connected to
+ * the destination, and writes one line on the channel's stderr: `ok` once the socket is ready, or
+ * the reason it is not (then exit status 1 and the channel closes). After `ok`, both directions of
+ * the channel's data carry datagrams, each framed as a 2-byte big-endian length and the payload
+ * (runtime/udp-frames.ts). The laptop closes a flow with no datagram either way for idleMs; the
+ * shadow closes it after idleMs + idleGraceMs (a laptop that vanished), so the laptop, which owns
+ * the flow table, normally ends it first. A frame longer than maxDatagram ends the flow. Neither side queues more than maxQueuedBytes on a
+ * channel or socket: datagrams beyond it are dropped and counted, as UDP may.
+ */
+export const SHADOW_UDP = {
+  command: 'kt-udp',
+  ready: 'ok',
+  lengthBytes: 2,
+  /** The largest UDP payload over IPv4 (65535 - 20 - 8). */
+  maxDatagram: 65_507,
+  defaultIdleMs: 60_000,
+  minIdleMs: 1_000,
+  maxIdleMs: 3_600_000,
+  idleGraceMs: 5_000,
+  maxQueuedBytes: 256 * 1024,
+} as const;
 
 /** Health paths both images serve on their health port (Kubernetes probes use them too). */
 export const HEALTH_PATH = { live: '/healthz', ready: '/readyz' } as const;

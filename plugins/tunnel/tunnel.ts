@@ -279,6 +279,22 @@ export class Tunnel extends EventEmitter {
   }
 
   /**
+   * Opens a session channel running one of the shadow's commands (SHADOW_UDP, say); the channel
+   * counts among the open ones. Rejects when the shadow refuses the command.
+   */
+  async exec(command: string): Promise<ClientChannel> {
+    const client = await this.#ready();
+    return new Promise((resolve, reject) => {
+      client.exec(command, (err, ch) => {
+        if (err) { reject(err); return; }
+        widenWindow(ch);
+        this.#track(ch);
+        resolve(ch);
+      });
+    });
+  }
+
+  /**
    * Runs the shadow's health command over the connection; resolves with the round trip in ms and
    * the contract version the shadow speaks (a bare pong: an older shadow, see SHADOW_PING).
    */
