@@ -2,7 +2,6 @@
 // of three modes (socks/, transparent/, hosts/, each with its start and its crash cleanup). This
 // module checks the flags, reserves local resources before anything is created in the cluster,
 // starts the mode and prints what to do next.
-import { spawn } from 'node:child_process';
 import { bool, type Parsed } from '../cli/cli.ts';
 import type { Dialer } from '../tunnel/dialer.ts';
 import { UserError } from '../cli/errors.ts';
@@ -13,7 +12,7 @@ import type { ModeHandle } from './mode.ts';
 import { proxyEnv, startProxy, type Proxy } from './socks/socks-proxy.ts';
 import { startSocksMode } from './socks/start.ts';
 import { startTransparentMode } from './transparent/start.ts';
-import { checkPodEnvFlags, preparePodEnv, type PodEnv } from '../podenv/podenv.ts';
+import { checkPodEnvFlags, preparePodEnv, runCommand, type PodEnv } from '../podenv/podenv.ts';
 
 export { CONNECT_MODES, defaultMode, type ConnectMode } from './flags.ts';
 
@@ -75,19 +74,8 @@ export async function runConnect(p: Parsed): Promise<number> {
   s.log.info(`kt-connect: connected to namespace "${s.kube.namespace}" (context ${s.kube.context}, session ${s.session.id}, mode ${mode}).`);
   for (const line of handle.banner) s.log.info(line);
 
-  if (p.rest.length > 0) {
-    const [cmd, ...args] = p.rest;
-    const child = spawn(cmd!, args, { stdio: 'inherit', env: { ...process.env, ...podEnv?.env, ...handle.env } });
-    const code = await Promise.race([
-      new Promise<number>((resolve) => {
-        child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
-        child.on('error', (e) => { s.log.warn(`cannot run ${cmd}: ${e.message}`); resolve(127); });
-      }),
-      s.signal.then(() => { child.kill('SIGTERM'); return 130; }),
-    ]);
-    await s.life.close();
-    return code;
-  }
+  // Ctrl-C reaches the program first, and kt exits with its code (as with kt-exchange's).
+  if (p.rest.length > 0) return runCommand(s, p.rest, { ...podEnv?.env, ...handle.env });
 
   if (!bool(p, 'quiet')) s.log.info('Press Ctrl-C to disconnect.');
   return s.runUntilSignal('disconnecting', 'kt-connect: disconnected; nothing is left in the cluster.');

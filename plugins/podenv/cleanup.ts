@@ -1,7 +1,7 @@
 // What a session wrote on this machine for --env-file and --mount (the pod's values, Secrets among
 // them) is named in its local record before it is written, so when kt dies without cleaning up
 // (SIGKILL, a crash) the next run, or kt-clean, removes it.
-import { readdirSync, rmSync } from 'node:fs';
+import { chmodSync, readdirSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { Cleaner } from '../connect/mode.ts';
 import { listLocalSessions, processAlive, writeLocalSession, type LocalSession } from '../session/local-state.ts';
@@ -13,6 +13,8 @@ export interface WrittenFiles {
   mountDir?: string | undefined;
   /** kt created the directory (else it was empty, and only what is inside goes). */
   mountDirCreated?: boolean | undefined;
+  /** The mode an existing empty directory had before kt made it 0700: given back on exit. */
+  mountDirMode?: number | undefined;
 }
 
 export function removeWritten(w: WrittenFiles): string[] {
@@ -28,6 +30,7 @@ export function removeWritten(w: WrittenFiles): string[] {
       let names: string[] = [];
       try { names = readdirSync(w.mountDir); } catch { /* gone */ }
       for (const n of names) rmSync(join(w.mountDir, n), { recursive: true, force: true });
+      if (w.mountDirMode !== undefined) try { chmodSync(w.mountDir, w.mountDirMode & 0o7777); } catch { /* gone */ }
     }
     done.push(`removed the mounted files under ${w.mountDir}`);
   }

@@ -52,6 +52,10 @@ function isDir(p: string): boolean | undefined {
   try { return statSync(p).isDirectory(); } catch { return undefined; }
 }
 
+function modeOf(p: string): number | undefined {
+  try { return statSync(p).mode & 0o7777; } catch { return undefined; }
+}
+
 function isSymlink(p: string): boolean {
   try { return lstatSync(p).isSymbolicLink(); } catch { return false; }
 }
@@ -202,7 +206,8 @@ export async function preparePodEnv(kube: Kube, log: Logger, req: PodEnvRequest 
   return {
     env,
     async materialise(s: ShadowSession): Promise<void> {
-      const written: WrittenFiles = { envFile: req.envFile, keepEnvFile: req.keepEnvFile, mountDir: req.mountDir, mountDirCreated: req.mountDir ? !req.mountDirExists : undefined };
+      const mountDirMode = req.mountDir && req.mountDirExists ? modeOf(req.mountDir) : undefined;
+      const written: WrittenFiles = { envFile: req.envFile, keepEnvFile: req.keepEnvFile, mountDir: req.mountDir, mountDirCreated: req.mountDir ? !req.mountDirExists : undefined, mountDirMode };
       // Named in the local record before anything is written: a crash leaves nothing kt-clean cannot find.
       s.record({ podenv: written });
       if (req.envFile) {
@@ -214,7 +219,7 @@ export async function preparePodEnv(kube: Kube, log: Logger, req: PodEnvRequest 
       }
       if (req.mountDir && plan) {
         const dir = req.mountDir;
-        s.life.defer(`remove the mounted files under ${dir}`, () => { removeWritten({ mountDir: dir, mountDirCreated: !req.mountDirExists }); });
+        s.life.defer(`remove the mounted files under ${dir}`, () => { removeWritten({ mountDir: dir, mountDirCreated: !req.mountDirExists, mountDirMode }); });
         await step(`write the mounted files under ${dir}`);
         writePlan(dir, plan);
         for (const k of plan.skipped) s.log.warn(`volume ${k.volume} is not under ${dir}: ${k.why}`);

@@ -105,6 +105,6 @@ export async function runPreview(p: Parsed): Promise<number> {
   s.log.info(`kt-preview: service/${name} (${type}, ${svc.spec?.clusterIP ?? ''}) in namespace "${kube.namespace}" now serves this laptop (session ${session.id}).`);
   for (const x of ports) s.log.info(`  ${name}.${kube.namespace}:${x.remote} -> localhost:${x.local}`);
   s.log.info('Press Ctrl-C to remove it.');
-  if (p.rest.length > 0 && podEnv) return runCommand(s, p.rest, podEnv.env);
+  if (p.rest.length > 0) return runCommand(s, p.rest, podEnv?.env ?? {});
   return s.runUntilSignal(`removing service/${name}`, `kt-preview: service/${name} removed; nothing is left in the cluster.`);
 }
