@@ -165,6 +165,8 @@ export const SHADOW_UDP = {
   maxIdleMs: 3_600_000,
   idleGraceMs: 5_000,
   maxQueuedBytes: 256 * 1024,
+  /** On the shadow's health port: the flows' counters as JSON (open, opened, expired, dropped, ...). */
+  statsPath: '/udp',
 } as const;
 
 /** Health paths both images serve on their health port (Kubernetes probes use them too). */

@@ -1,6 +1,6 @@
 // Wires the shadow together: configuration, the health probes, the DNS forwarder and the SSH
 // server. startShadow runs it all in-process (the entry point and the tests both use it).
-import { SHADOW_LIMITS } from '../contract/index.ts';
+import { SHADOW_LIMITS, SHADOW_UDP } from '../contract/index.ts';
 import { parseShadowEnv, readSessionFiles } from './config.ts';
 import type { ShadowConfig, ShadowPorts } from './config.ts';
 import { Resolver } from './dns/dns-resolver.ts';
@@ -15,6 +15,7 @@ import type { Logger } from '../runtime/log.ts';
 import { readResolvConf } from '../runtime/resolv-conf.ts';
 import { startSshServer } from './ssh/ssh-server.ts';
 import type { SshServerHandle, SshServerOptions } from './ssh/ssh-server.ts';
+import type { UdpFlowStats } from './udp/udp-flows.ts';
 
 export interface ShadowOptions {
   /** Where the configuration comes from. Default process.env. */
@@ -50,6 +51,8 @@ export interface ShadowHandle {
   lookupHost(host: string): Promise<string>;
   /** Authenticated SSH connections (laptops) right now. */
   connections(): number;
+  /** The UDP flows' counters (also served at SHADOW_UDP.statsPath on the health port). */
+  udpStats(): UdpFlowStats | undefined;
   /** Stops everything; resolves when all listeners are closed. Idempotent. */
   close(): Promise<void>;
   /** Lets forwarded traffic finish before close() (see SHADOW_DRAIN); not ready meanwhile. */
@@ -97,7 +100,12 @@ export async function startShadow(options: ShadowOptions = {}): Promise<ShadowHa
 
   try {
     // Liveness answers from the start; readiness once SSH and DNS are bound.
-    health = await startHealthServer({ host: config.host, port: config.ports.health, notReady: () => (ready ? undefined : 'starting or stopping') });
+    health = await startHealthServer({
+      host: config.host,
+      port: config.ports.health,
+      notReady: () => (ready ? undefined : 'starting or stopping'),
+      json: { [SHADOW_UDP.statsPath]: { get: () => ssh?.udpStats(), unavailable: 'starting' } },
+    });
     dns = await startDnsServer({ host: config.host, port: config.ports.dns, resolver, log: log.child({ component: 'dns' }) });
     ssh = await startSshServer({
       host: config.host,
@@ -133,6 +141,7 @@ export async function startShadow(options: ShadowOptions = {}): Promise<ShadowHa
     dnsStats: () => resolver.stats(),
     lookupHost: (host) => resolver.lookupHost(host),
     connections: () => ssh?.connections() ?? 0,
+    udpStats: () => ssh?.udpStats(),
     async drain(lingerMs, graceMs) {
       ready = false;
       await ssh?.drain(lingerMs, graceMs);

@@ -104,9 +104,10 @@ class ChannelFlow implements UdpFlow {
     this.#idleMs = idleMs;
     this.#timer = this.#arm();
     this.closed = new Promise((resolve) => {
-      channel.once('close', () => {
+      // Exit status 0: the shadow's own idle expiry (SHADOW_UDP); anything else ended it early.
+      channel.once('close', (code: unknown) => {
         clearTimeout(this.#timer);
-        this.#reason ??= 'remote';
+        this.#reason ??= code === 0 ? 'idle' : 'remote';
         resolve();
       });
     });

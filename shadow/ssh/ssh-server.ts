@@ -1,6 +1,7 @@
 // The shadow's SSH server: the laptop's way into the cluster. Publickey login for SSH_USER with
 // the session key only; direct-tcpip (dial into the cluster), tcpip-forward (listen in the pod and
-// send connections back), and one exec command, kt-ping. Nothing else: no shell, no pty, no sftp.
+// send connections back), and two exec commands, kt-ping and kt-udp (a UDP flow, shadow/udp).
+// Nothing else: no shell, no pty, no sftp.
 import { widenWindow } from '../../runtime/ssh-window.ts';
 import { batchWritesPerTick } from '../../runtime/ssh-writes.ts';
 import { createServer } from 'node:net';
@@ -15,6 +16,8 @@ import type { Logger } from '../../runtime/log.ts';
 import { errorMessage } from '../../runtime/log.ts';
 import { debugJoinErrors, joinStreams } from '../../runtime/join.ts';
 import { RemoteForwards } from './remote-forwards.ts';
+import { UdpFlows, parseUdpCommand } from '../udp/udp-flows.ts';
+import type { UdpFlowStats } from '../udp/udp-flows.ts';
 import { decide, parseAuthorizedKey, parseHostKey } from './ssh-auth.ts';
 import { OPEN_FAILURE, rejectChannel } from './ssh-reject.ts';
 
@@ -61,6 +64,8 @@ export interface SshServerHandle {
   readonly port: number;
   /** Connections open now (logged in or not). */
   connections(): number;
+  /** The UDP flows' counters (open now, opened, expired, dropped, ...). */
+  udpStats(): UdpFlowStats;
   /** Ends every connection, stops every listener; resolves when all is closed. */
   close(): Promise<void>;
   /**
@@ -84,6 +89,7 @@ interface Shared {
   forwards: Set<RemoteForwards>;
   /** Sockets accepted on remote forwards and handed to a laptop. */
   forwarded: Set<Socket>;
+  udp: UdpFlows;
 }
 
 export async function startSshServer(options: SshServerOptions): Promise<SshServerHandle> {
@@ -98,6 +104,7 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
     connections: new Set(),
     forwards: new Set(),
     forwarded: new Set(),
+    udp: new UdpFlows(options.lookup, options.log.child({ component: 'udp' })),
   };
   const track = (socket: Socket): void => {
     shared.sockets.add(socket);
@@ -127,6 +134,7 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
   return {
     port,
     connections: () => rawSockets.size,
+    udpStats: () => shared.udp.stats(),
     async drain(lingerMs, graceMs) {
       if (![...shared.forwards].some((f) => f.ports.length > 0)) return;
       shared.log.info('draining: still accepting forwarded connections', { lingerMs });
@@ -149,6 +157,7 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
         await allClosed;
         clearTimeout(timer);
         for (const socket of shared.sockets) socket.destroy();
+        shared.udp.closeAll();
         await listenerClosed;
       })();
       return closing;
@@ -226,6 +235,21 @@ function handleConnection(conn: Connection, info: ClientInfo, shared: Shared, tr
     const session: Session = accept();
     session.once('close', release);
     session.on('exec', (acceptExec, rejectExec, execInfo) => {
+      const udp = parseUdpCommand(execInfo.command);
+      if (udp !== undefined) {
+        const channel: ServerChannel = acceptExec();
+        if (typeof udp === 'string') {
+          channel.on('error', () => {});
+          // The reason first, then the status: exit() goes out at once, a write after this tick.
+          channel.stderr.write(`${udp}\n`, () => {
+            channel.exit(1);
+            channel.end();
+          });
+          return;
+        }
+        shared.udp.serve(channel, udp);
+        return;
+      }
       if (execInfo.command.trim() !== PING_COMMAND) {
         log.info('exec refused', { command: execInfo.command.slice(0, 100) });
         rejectExec();

@@ -1,0 +1,249 @@
+// UDP over the tunnel: kt's own Tunnel and UDP API against the shadow in-process on loopback, a
+// UDP echo server on 127.0.0.1 standing in for a Service, a fake upstream DNS server for names.
+import { createSocket } from 'node:dgram';
+import type { Socket as UdpSocket } from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { Packet } from 'dns2';
+import ssh2 from 'ssh2';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SHADOW_UDP } from '../../../../contract/index.ts';
+import { silentLogger } from '../../../../plugins/cli/log.ts';
+import { Tunnel } from '../../../../plugins/tunnel/tunnel.ts';
+import { UdpFlowTable, openUdpFlow } from '../../../../plugins/tunnel/udp.ts';
+import type { UdpEndpoint, UdpFlow } from '../../../../plugins/tunnel/udp.ts';
+import { encodeDatagram } from '../../../../runtime/udp-frames.ts';
+import type { ShadowHandle } from '../../../../shadow/main.ts';
+import { keyPair, listenDns, startLoopbackShadow, writeSessionDir } from '../fixtures.ts';
+
+const { utils } = ssh2;
+const hostKeys = keyPair();
+const clientKeys = keyPair();
+const parsedHost = utils.parseKey(hostKeys.public);
+if (parsedHost instanceof Error) throw parsedHost;
+const hostBlob = parsedHost.getPublicSSH();
+
+/** Answers udp-echo.demo.svc.cluster.local A 127.0.0.1; every other name NXDOMAIN. */
+function startFakeUpstream(): Promise<{ port: number; close(): Promise<void> }> {
+  return listenDns((req, send) => {
+    const response = Packet.createResponseFromRequest(req);
+    const q = req.questions[0];
+    if (q?.name.toLowerCase() === 'udp-echo.demo.svc.cluster.local') {
+      if (q.type === Packet.TYPE.A) response.answers.push(new Packet.Resource({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 30, address: '127.0.0.1' }));
+    } else {
+      response.header.rcode = Packet.RCODE.NXDOMAIN;
+    }
+    void send(response).catch(() => {});
+  });
+}
+
+/** A UDP echo on 127.0.0.1: each datagram back to its sender. */
+async function udpEcho(): Promise<{ socket: UdpSocket; port: number }> {
+  const socket = createSocket('udp4');
+  socket.on('message', (msg, rinfo) => socket.send(msg, rinfo.port, rinfo.address));
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  return { socket, port: socket.address().port };
+}
+
+let upstream: Awaited<ReturnType<typeof startFakeUpstream>>;
+let dir: string;
+let shadow: ShadowHandle;
+let echo: { socket: UdpSocket; port: number };
+let tunnel: Tunnel;
+const flows: UdpFlow[] = [];
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream();
+  dir = mkdtempSync(join(tmpdir(), 'kt-shadow-udp-'));
+  writeSessionDir(dir, hostKeys.private, clientKeys.public, upstream.port);
+  shadow = await startLoopbackShadow(dir);
+  echo = await udpEcho();
+  tunnel = new Tunnel({
+    pod: { create: () => Promise.resolve(), ensure: () => Promise.resolve() },
+    openStream: () =>
+      new Promise<Duplex>((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port: shadow.ports.ssh });
+        socket.once('connect', () => resolve(socket));
+        socket.once('error', reject);
+      }),
+    keys: { clientPrivate: clientKeys.private, hostPublicBlob: hostBlob },
+    log: silentLogger,
+    dialWaitMs: 5000,
+  });
+  await tunnel.start();
+});
+
+afterEach(() => {
+  for (const f of flows.splice(0)) f.close();
+});
+
+afterAll(async () => {
+  tunnel?.close();
+  echo?.socket.close();
+  await shadow?.close();
+  await upstream?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function open(host: string, port: number, idleMs?: number): Promise<UdpFlow> {
+  const flow = await openUdpFlow(tunnel, host, port, idleMs === undefined ? {} : { idleMs });
+  flows.push(flow);
+  return flow;
+}
+
+/**
+ * Sends `count` numbered datagrams with at most `window` unanswered, each answer checked against
+ * what was sent; resolves with how many came back before the deadline.
+ */
+function exchange(flow: UdpFlow, count: number, window: number, deadlineMs: number): Promise<{ answered: number; ms: number }> {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const seen = new Set<number>();
+    let next = 0;
+    const payload = (i: number): Buffer => Buffer.from(`datagram ${i} `.padEnd(64, 'x'));
+    const pump = (): void => {
+      while (next < count && next - seen.size < window) flow.send(payload(next++));
+    };
+    const finish = (): void => { clearTimeout(timer); resolve({ answered: seen.size, ms: performance.now() - t0 }); };
+    const timer = setTimeout(finish, deadlineMs);
+    flow.onMessage((reply) => {
+      const i = Number(/^datagram (\d+) /.exec(reply.toString())?.[1]);
+      if (reply.equals(payload(i))) seen.add(i);
+      if (seen.size === count) finish();
+      else pump();
+    });
+    pump();
+  });
+}
+
+async function waitFor(what: string, check: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('UDP flows through the shadow', () => {
+  it('carries 1,000 datagrams to an address and back, none lost', async () => {
+    const flow = await open('127.0.0.1', echo.port);
+    const { answered } = await exchange(flow, 1000, 50, 20_000);
+    expect(answered).toBe(1000);
+    expect(flow.dropped).toBe(0);
+  });
+
+  it('resolves a name with the shadow resolver (search list included)', async () => {
+    const flow = await open('udp-echo', echo.port);
+    const { answered } = await exchange(flow, 100, 20, 10_000);
+    expect(answered).toBe(100);
+  });
+
+  it('carries zero-length and maximum-size datagrams', async () => {
+    const flow = await open('127.0.0.1', echo.port);
+    const got: Buffer[] = [];
+    flow.onMessage((d) => got.push(d));
+    flow.send(Buffer.alloc(0));
+    flow.send(Buffer.alloc(SHADOW_UDP.maxDatagram, 9));
+    await waitFor('both echoes', () => got.length === 2);
+    expect(got.map((d) => d.length).sort((a, b) => a - b)).toEqual([0, SHADOW_UDP.maxDatagram]);
+    flow.send(Buffer.alloc(SHADOW_UDP.maxDatagram + 1));
+    expect(flow.dropped).toBe(1);
+  });
+
+  it('fails to open with the reason: a name the cluster does not know, a bad port', async () => {
+    await expect(openUdpFlow(tunnel, 'nope', 53)).rejects.toThrow(/cannot send UDP to nope:53 through the cluster: .*(ENOTFOUND|not found|NXDOMAIN)/i);
+    await expect(openUdpFlow(tunnel, '127.0.0.1', 0)).rejects.toThrow(/port must be 1-65535/);
+    const raw = await tunnel.exec(`${SHADOW_UDP.command} 127.0.0.1 0 1000`);
+    const status = await new Promise<{ line: string; code: number | undefined }>((resolve) => {
+      let line = '';
+      raw.stderr.on('data', (d: Buffer) => { line += d.toString(); });
+      // The exit status may arrive with the exec's reply, before a listener: 'close' repeats it.
+      raw.on('close', (code: number | undefined) => resolve({ line, code }));
+      raw.resume();
+    });
+    expect(status).toEqual({ line: 'bad port 0\n', code: 1 });
+  });
+
+  it('expires an idle flow on the laptop side, and the shadow closes its socket', async () => {
+    const before = shadow.udpStats()!;
+    const flow = await openUdpFlow(tunnel, '127.0.0.1', echo.port, { idleMs: 1000 });
+    expect(shadow.udpStats()!.open).toBe(before.open + 1);
+    const t0 = Date.now();
+    await flow.closed;
+    expect(flow.closeReason).toBe('idle');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    await waitFor('the shadow closes the flow', () => shadow.udpStats()!.open === before.open);
+  });
+
+  it('the shadow expires a flow the laptop keeps open but idle (idleMs + grace)', async () => {
+    const before = shadow.udpStats()!;
+    const raw = await tunnel.exec(`${SHADOW_UDP.command} 127.0.0.1 ${echo.port} 1000`);
+    const t0 = Date.now();
+    const code = await new Promise<number>((resolve) => raw.on('close', resolve).resume());
+    const took = Date.now() - t0;
+    expect(code).toBe(0);
+    expect(took).toBeGreaterThanOrEqual(1000 + SHADOW_UDP.idleGraceMs - 200);
+    expect(shadow.udpStats()!.expired).toBe(before.expired + 1);
+  }, 15_000);
+
+  it('ends a flow whose frame is longer than the maximum', async () => {
+    const raw = await tunnel.exec(`${SHADOW_UDP.command} 127.0.0.1 ${echo.port} 60000`);
+    await new Promise((resolve) => raw.stderr.once('data', resolve));
+    raw.write(Buffer.from([0xff, 0xff, 1, 2, 3]));
+    const code = await new Promise<number>((resolve) => raw.on('close', resolve).resume());
+    expect(code).toBe(1);
+  });
+
+  it('drops and counts datagrams sent faster than the channel takes them, with memory bounded', async () => {
+    const flow = await open('127.0.0.1', echo.port);
+    const big = Buffer.alloc(60_000, 1);
+    for (let i = 0; i < 2000; i++) flow.send(big); // 120 MB at once: more than the SSH window
+    expect(flow.dropped).toBeGreaterThan(0);
+    expect(flow.dropped).toBeLessThan(2000);
+  });
+
+  it('UdpFlowTable: one flow per (source, destination), replies to their source, expiry empties it', async () => {
+    const replies: { payload: string; source: UdpEndpoint }[] = [];
+    const closes: string[] = [];
+    const table = new UdpFlowTable(tunnel, {
+      idleMs: 1000,
+      onReply: (payload, source) => replies.push({ payload: payload.toString(), source }),
+      onClose: (reason) => closes.push(reason),
+    });
+    const dst = { host: '127.0.0.1', port: echo.port };
+    const a = { host: '127.0.0.1', port: 40001 };
+    const b = { host: '127.0.0.1', port: 40002 };
+    table.send(a, dst, Buffer.from('a1'));
+    table.send(a, dst, Buffer.from('a2')); // queued while the flow opens
+    table.send(b, dst, Buffer.from('b1'));
+    expect(table.size).toBe(2);
+    await waitFor('three replies', () => replies.length === 3);
+    expect(replies.filter((r) => r.source.port === a.port).map((r) => r.payload).sort()).toEqual(['a1', 'a2']);
+    expect(replies.filter((r) => r.source.port === b.port).map((r) => r.payload)).toEqual(['b1']);
+    table.send({ host: '127.0.0.1', port: 40003 }, { host: 'nope', port: 9 }, Buffer.from('x'));
+    await waitFor('the flows expire', () => table.size === 0, 5000);
+    expect(closes).toEqual(['idle', 'idle']);
+    expect(table.stats()).toMatchObject({ open: 0, opened: 2, expired: 2, failed: 1, dropped: 1 });
+    await table.close();
+  });
+
+  it('the shadow reports its flows on the health port', async () => {
+    const res = await fetch(`http://127.0.0.1:${shadow.ports.health}${SHADOW_UDP.statsPath}`);
+    const stats = (await res.json()) as Record<string, number>;
+    expect(res.status).toBe(200);
+    expect(Object.keys(stats).sort()).toEqual(['datagrams', 'dropped', 'expired', 'failed', 'open', 'opened']);
+    expect(stats.opened).toBeGreaterThan(0);
+  });
+
+  it('a shadow that predates UDP: the flow fails saying so', async () => {
+    const fake = { exec: () => Promise.reject(new Error('Unable to exec')) };
+    await expect(openUdpFlow(fake, '127.0.0.1', 9)).rejects.toThrow(/shadow refused .*predate UDP/);
+  });
+
+  it('encodes what it sends as the contract says', () => {
+    expect(encodeDatagram(Buffer.from('x')).readUInt16BE(0)).toBe(1);
+  });
+});
