@@ -13,6 +13,7 @@ import { proxyEnv, startProxy, type Proxy } from './socks/socks-proxy.ts';
 import { startSocksMode } from './socks/start.ts';
 import { startTransparentMode } from './transparent/start.ts';
 import { checkPodEnvFlags, preparePodEnv, runCommand, type PodEnv } from '../podenv/podenv.ts';
+import { reportCriticalPath } from '../kube/round-trips.ts';
 
 export { CONNECT_MODES, defaultMode, type ConnectMode } from './flags.ts';
 
@@ -71,6 +72,7 @@ export async function runConnect(p: Parsed): Promise<number> {
     s.record(proxy ? { proxyPort: proxy.port } : {}, mode);
   }
 
+  reportCriticalPath(s.log, 'kt-connect');
   s.log.info(`kt-connect: connected to namespace "${s.kube.namespace}" (context ${s.kube.context}, session ${s.session.id}, mode ${mode}).`);
   for (const line of handle.banner) s.log.info(line);
 

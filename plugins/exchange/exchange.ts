@@ -19,6 +19,7 @@ import { objectName } from '../session/session.ts';
 import { ExchangeSwitch, recycleTargets } from './switch.ts';
 import { step } from '../session/steps.ts';
 import { checkPodEnvFlags, preparePodEnv, runCommand } from '../podenv/podenv.ts';
+import { phase, reportCriticalPath } from '../kube/round-trips.ts';
 
 export const EXCHANGE_MODES = ['selector', 'scale'] as const;
 
@@ -95,6 +96,7 @@ export async function runExchange(p: Parsed): Promise<number> {
   const recoverAfterMs = parseDuration(str(p, 'recover-after') ?? '60s', 'recover-after', MIN_RECOVER_AFTER_MS);
   const log = createLogger({ debug: bool(p, 'debug') });
   const kube = kubeFromFlags(p);
+  phase('check the Service, its pods and locks');
   await checkNamespace(kube);
 
   // Everything is checked before anything is created.
@@ -150,6 +152,7 @@ export async function runExchange(p: Parsed): Promise<number> {
   });
   const { session, tunnel, life } = s;
   await podEnv?.materialise(s);
+  phase('listen in the shadow pod');
   const sw = new ExchangeSwitch({ kube, tunnel, log, svc: target.svc, servicePort: ports[0]!.servicePort, shadowPod: objectName(session), mode: mode === 'scale' ? 'scale' : 'selector', original: originalSelector });
   await forwardPorts(tunnel, ports, log, sw.traffic);
   const lock: Lock = { session: session.id, user: session.user, kind: 'exchange', since: await clusterNow(kube) };
@@ -189,6 +192,7 @@ export async function runExchange(p: Parsed): Promise<number> {
     } }, mergePatch);
     return true;
   };
+  phase('switch the Service and confirm it');
   await step(`point service/${svcName} at the shadow`);
   await call(kube, 'patch', 'services', pointService);
   await sw.switched();
@@ -213,6 +217,7 @@ export async function runExchange(p: Parsed): Promise<number> {
   s.guard(mode === 'scale' ? scaleToZero : pointService, `${mode === 'scale' ? `deployment/${depName} was scaled up` : `service/${svcName} was reset`} while exchanged; pointed it back to this laptop`);
 
   s.record({ target: `service/${svcName}`, ports }, mode);
+  reportCriticalPath(s.log, 'kt-exchange');
   s.log.info(`kt-exchange: service/${svcName} in namespace "${kube.namespace}" now sends all its traffic to this laptop (session ${session.id}, mode ${mode}).`);
   for (const x of ports) s.log.info(`  service port ${x.servicePort}${x.name ? ` (${x.name})` : ''} -> localhost:${x.local}`);
   if (mode === 'selector') s.log.info(recycle ? '  the real pods are restarting, so kept-alive callers reconnect here.' : '  connections opened before now (keep-alive, gRPC) stay with the real pods; --recycle-pods moves them.');

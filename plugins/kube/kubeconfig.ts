@@ -13,6 +13,7 @@ import { bool, str, type Parsed } from '../cli/cli.ts';
 import { parseRequestTimeout } from '../cli/duration.ts';
 import { UserError } from '../cli/errors.ts';
 import { createLogger, type Logger } from '../cli/log.ts';
+import { instrumentDispatcher } from './round-trips.ts';
 
 export interface KubeOptions extends KubeOverrides {
   kubeconfig?: string | undefined;
@@ -264,6 +265,9 @@ class OverriddenKubeConfig extends KubeConfig {
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
     await super.applySecurityAuthentication(context);
+    // Every request is recorded for the round-trip count that --debug prints (round-trips.ts).
+    const base = context.getDispatcher();
+    if (base) context.setDispatcher(instrumentDispatcher(base));
     const x = this.#x;
     if (x.uid) context.setHeaderParam('Impersonate-Uid', x.uid);
     if (x.groups.length > 0) {

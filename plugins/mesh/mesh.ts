@@ -29,6 +29,7 @@ import { ROLE } from '../../contract/index.ts';
 import { checkNamespace, kubeFromFlags, startShadowSession } from '../session/shadow-session.ts';
 import { step, throwIfInterrupted } from '../session/steps.ts';
 import { checkPodEnvFlags, preparePodEnv, runCommand, type PodEnv } from '../podenv/podenv.ts';
+import { phase, reportCriticalPath } from '../kube/round-trips.ts';
 
 export const MESH_MODES = ['auto', 'manual'] as const;
 const KEY_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -64,6 +65,7 @@ export async function runMesh(p: Parsed): Promise<number> {
   const recoverAfterMs = parseDuration(str(p, 'recover-after') ?? '60s', 'recover-after', MIN_RECOVER_AFTER_MS);
   const log = createLogger({ debug: bool(p, 'debug') });
   const kube = kubeFromFlags(p);
+  phase('check the Service, its pods, routes and router');
   await checkNamespace(kube);
   const ns = kube.namespace;
   const names = meshNames(svcName);
@@ -140,11 +142,13 @@ export async function runMesh(p: Parsed): Promise<number> {
   });
   const { session, tunnel, life } = s;
   await podEnv?.materialise(s);
+  phase('listen in the shadow pod');
   await forwardPorts(tunnel, ports, log);
 
   // This developer's own Service in front of the shadow: the router's target for the version.
   const dev = devService(session.id);
   life.defer(`delete service/${dev}`, () => kube.core.deleteNamespacedService({ namespace: ns, name: dev }).then(() => undefined, () => undefined));
+  phase('create the Service, router and route');
   await step(`create service/${dev} in front of the shadow`);
   await call(kube, 'create', 'services', () => kube.core.createNamespacedService({ namespace: ns, body: {
     metadata: { name: dev, namespace: ns, labels: labels(session, ROLE.service), annotations: annotations(session) },
@@ -178,6 +182,7 @@ export async function runMesh(p: Parsed): Promise<number> {
   const route = { version: mark.version, target: `${dev}.${ns}.svc.${domain}`, session: session.id, user: session.user };
   await step(`add the route for version "${mark.version}"`);
   await updateRoutes(recoveryApi(kube), ns, names.routes, (t) => ({ ...t, routes: [...t.routes.filter((r) => r.version !== mark.version), route] }));
+  phase('wait for the router and the route');
   log.progress('waiting for the router');
   await waitRouterReady(kube, svcName, 120_000);
   await waitRouted(kube, tunnel, svcName, `${dev}.${ns}.svc.${domain}`, mark.version, log, versions);
@@ -196,6 +201,7 @@ export async function runMesh(p: Parsed): Promise<number> {
     } }, mergePatch);
     return true;
   };
+  phase('switch the Service and confirm it');
   await step(`point service/${svcName} at the router`);
   await call(kube, 'patch', 'services', point);
   s.guard(point, `service/${svcName} was reset while meshed; pointed it back to the router`);
@@ -203,6 +209,7 @@ export async function runMesh(p: Parsed): Promise<number> {
   await waitThroughRouter(kube, tunnel, svc, allPorts, log);
 
   s.record({ target: `service/${svcName}`, version: mark.version, header: mark.header, ports }, 'auto');
+  reportCriticalPath(s.log, 'kt-mesh');
   const example = ports[0]!;
   s.log.info(`kt-mesh: requests to service/${svcName} in namespace "${ns}" with header "${mark.header}: ${mark.version}" (or baggage ${mark.header}=${mark.version}) now come to this laptop; all others go to the real pods (session ${session.id}).`);
   for (const x of ports) s.log.info(`  service port ${x.servicePort}${x.name ? ` (${x.name})` : ''} -> localhost:${x.local}`);

@@ -11,6 +11,7 @@ import { armRbac, type SelfHealing } from './self-healing.ts';
 import { step, throwIfInterrupted } from './steps.ts';
 import type { ShadowPodLifecycle } from '../tunnel/tunnel.ts';
 import { serializeRecoveryPlan } from '../../contract/documents.ts';
+import { phase } from '../kube/round-trips.ts';
 
 export interface ShadowOptions {
   image: string;
@@ -220,6 +221,7 @@ export function shadowPodLifecycle(kube: Kube, s: Session, keys: SessionKeys, o:
     async create() {
       log.progress(`creating shadow pod ${name} in namespace ${s.namespace}`);
       await createShadow(kube, s, keys, o, log);
+      phase('wait for the shadow pod to start');
       await waitReady(kube, s, o.image, podTimeoutMs, log);
       log.progress('shadow pod ready; connecting over a port-forward');
     },

@@ -16,6 +16,7 @@ import { deleteShadow, shadowPodLifecycle, type ShadowOptions } from './shadow-p
 import { requireRights, SHADOW_RIGHTS, type Right } from '../kube/rights.ts';
 import { step } from './steps.ts';
 import { portForwardTo, Tunnel } from '../tunnel/tunnel.ts';
+import { phase } from '../kube/round-trips.ts';
 
 export interface ShadowSession {
   kube: Kube;
@@ -75,9 +76,11 @@ export async function startShadowSession(p: Parsed, o: StartOptions): Promise<Sh
   const life = new Lifecycle(log);
   const signal = life.waitForSignal();
 
+  phase('check the namespace and rights');
   await checkNamespace(kube);
   await requireRights(kube, [...SHADOW_RIGHTS, ...(o.rights ?? [])]);
   await o.preflight?.(kube, log);
+  phase('create the shadow pod');
 
   const session = newSession(o.kind, kube.namespace);
   const shadow: ShadowOptions = { ...shadowFlags, ...(o.customize?.(session) ?? {}) };
@@ -112,6 +115,7 @@ export async function startShadowSession(p: Parsed, o: StartOptions): Promise<Sh
 
   life.defer('close the tunnel', () => tunnel.close());
   await tunnel.start();
+  phase(`${o.kind}: after the tunnel`);
   const stopBeat = startHeartbeat([podBeat(kube, objectName(session), kube.namespace)], log);
   life.defer('stop the heartbeat', stopBeat);
 

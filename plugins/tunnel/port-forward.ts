@@ -13,6 +13,7 @@ import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import WebSocket from 'ws';
+import { begin, finish } from '../kube/round-trips.ts';
 import { FLAG_FIN, FrameReader, FrameType, HeaderEncoder, controlStreamId, dataHeader, ping, synStream, type FrameHandler } from './spdy.ts';
 
 export const SPDY_TUNNEL_PROTOCOL = 'SPDY/3.1+portforward.k8s.io';
@@ -233,6 +234,8 @@ export async function openPortForward(kc: KubeConfig, target: PortForwardTarget,
     req.end();
   };
   await kc.applyToHTTPSOptions(opts);
+  // A WebSocket has a connection of its own: TCP, TLS, then the upgrade.
+  const trip = begin('port-forward upgrade', 3);
   const ws = new WebSocket(url, protocols.map(standIn), opts);
   let protocol = '';
   ws.once('upgrade', (res) => {
@@ -256,13 +259,14 @@ export async function openPortForward(kc: KubeConfig, target: PortForwardTarget,
       });
     };
     ws.once('unexpected-response', badResponse);
-  });
+  }).finally(() => finish(trip));
   // No Nagle, or small SSH packets wait for ACKs.
   underlyingSocket(ws)?.setNoDelay(true);
   if (protocol === SPDY_TUNNEL_PROTOCOL) {
     const s = new SpdyStream(ws, target.port);
     const timer = setTimeout(() => s.destroy(new Error(`port-forward to ${target.namespace}/${target.pod}:${target.port}: no answer from the pod in ${timeoutMs} ms`)), timeoutMs);
-    try { await s.replied; } finally { clearTimeout(timer); }
+    const reply = begin('port-forward stream reply');
+    try { await s.replied; } finally { clearTimeout(timer); finish(reply); }
     return s;
   }
   return new ChannelStream(ws, target.port);

@@ -20,6 +20,7 @@ import type { Logger } from '../cli/log.ts';
 import { missingPermission } from '../kube/api-errors.ts';
 import { openPortForward } from './port-forward.ts';
 import { step } from '../session/steps.ts';
+import { begin, finish, phase, turnCounter } from '../kube/round-trips.ts';
 
 export type TunnelState = 'connecting' | 'up' | 'reconnecting' | 'closed';
 
@@ -120,6 +121,7 @@ export class Tunnel extends EventEmitter {
     await this.#o.pod.create();
     // A pod that just turned Ready can still drop the first connection: a few quick retries.
     await step('open the port-forward and the SSH connection');
+    phase('port-forward and SSH');
     for (let attempt = 1; ; attempt++) {
       try {
         const t0 = Date.now();
@@ -138,13 +140,18 @@ export class Tunnel extends EventEmitter {
   async #connect(): Promise<void> {
     const { keys } = this.#o;
     const pf = await this.#o.openStream();
+    // Round trips of the SSH handshake, seen on the stream that carries it.
+    const turns = turnCounter('SSH handshake');
+    const write = pf.write.bind(pf) as (...a: unknown[]) => boolean;
+    (pf as { write: (...a: unknown[]) => boolean }).write = (...a: unknown[]): boolean => { turns.out(); return write(...a); };
+    pf.on('data', turns.in);
     batchWritesPerTick(pf);
     const client = new ssh2.Client();
     // ssh2 may emit more than one error for one failure; the later ones must not crash kt.
     client.on('error', () => {});
     await new Promise<void>((resolve, reject) => {
       const onError = (e: Error): void => { pf.destroy(); reject(e); };
-      client.once('ready', () => { client.off('error', onError); resolve(); });
+      client.once('ready', () => { client.off('error', onError); turns.done(); pf.off('data', turns.in); resolve(); });
       client.once('error', onError);
       client.connect({
         sock: pf,
@@ -248,8 +255,10 @@ export class Tunnel extends EventEmitter {
   /** Opens a connection to host:port from inside the cluster (names resolve in the cluster). */
   readonly dial: Dialer = async (host, port) => {
     const client = await this.#ready();
+    const trip = begin(`SSH connect to ${host}:${port} from the pod`);
     return new Promise<Duplex>((resolve, reject) => {
       client.forwardOut('127.0.0.1', 0, host, port, (err, ch) => {
+        finish(trip);
         if (err) { reject(new Error(`cannot reach ${host}:${port} from the cluster: ${err.message}`, { cause: err })); return; }
         widenWindow(ch);
         this.#track(ch);
@@ -259,8 +268,10 @@ export class Tunnel extends EventEmitter {
   };
 
   #requestForward(client: Client, bindAddr: string, port: number): Promise<number> {
+    const trip = begin(`SSH listen on ${port} in the pod`);
     return new Promise((resolve, reject) => {
       client.forwardIn(bindAddr, port, (err, bound) => {
+        finish(trip);
         if (err) reject(new Error(`the shadow could not listen on ${bindAddr}:${port}: ${err.message}`));
         else resolve(bound || port);
       });
@@ -301,8 +312,10 @@ export class Tunnel extends EventEmitter {
   async ping(): Promise<{ ms: number; contract: ContractVersion }> {
     const client = await this.#ready();
     const t0 = performance.now();
+    const trip = begin('SSH ping', 2);
     return new Promise((resolve, reject) => {
       client.exec(SHADOW_PING.command, (err, ch) => {
+        finish(trip);
         if (err) { reject(err); return; }
         let out = '';
         ch.on('data', (d: Buffer) => { out += d.toString(); });

@@ -3,7 +3,10 @@
 // dials the Service through the tunnel, and hosts-file lines mapping its cluster names to that
 // address. Linux routes all of 127.0.0.0/8 to lo, so the addresses need no set-up there; macOS
 // only answers on 127.0.0.1 until an alias is added (`ifconfig lo0 alias 127.20.0.1 up`, root),
-// which is what the optional addAlias/removeAlias hooks are for.
+// which is what the optional addAlias/removeAlias hooks are for. A UDP port of a Service gets a UDP
+// socket on the same address, relayed through the tunnel's UDP flows (udp-relay.ts): replies leave
+// that socket, so they come from the address and port the program sent to.
+import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -14,13 +17,15 @@ import { joinStreams } from '../../../runtime/join.ts';
 import { silentProxyLogger } from '../socks/socks-proxy.ts';
 import type { ProxyLogger } from '../socks/socks-proxy.ts';
 import { DEFAULT_CLUSTER_DOMAIN } from '../../../contract/index.ts';
+import { startUdpRelay, type UdpRelay } from '../udp-relay.ts';
+import type { UdpTunnel, openUdpFlow } from '../../tunnel/udp.ts';
 
 export { DEFAULT_CLUSTER_DOMAIN };
 export const FIRST_LOOPBACK_ADDRESS = '127.20.0.1';
 
 export interface ServicePort {
   port: number;
-  /** TCP when absent; other protocols get no listener. */
+  /** TCP when absent; TCP and UDP get a listener, SCTP none. */
   protocol?: string;
   name?: string;
 }
@@ -107,6 +112,10 @@ export interface HostsModeEntry {
   ports: number[];
   /** TCP ports that could not be bound (in use, privileged, ...). */
   skippedPorts: number[];
+  /** UDP ports relayed on `ip`. */
+  udpPorts: number[];
+  /** UDP ports that could not be bound. */
+  skippedUdpPorts: number[];
 }
 
 export interface HostsModeOptions {
@@ -115,6 +124,8 @@ export interface HostsModeOptions {
   namespace: string;
   clusterDomain?: string;
   dial: Dialer;
+  /** Carries UDP ports' datagrams; without it UDP ports get no socket. */
+  udp?: { tunnel: UdpTunnel; idleMs?: number; open?: typeof openUdpFlow };
   /** The hosts file to edit (the machine's, or a temporary file in tests). */
   hostsFile: string;
   /** Marks kt's section in the hosts file. */
@@ -143,6 +154,8 @@ interface Running {
   names: string[];
   listeners: Map<number, { server: Server; sockets: Set<Socket> }>;
   skipped: Set<number>;
+  udp: Map<number, UdpRelay>;
+  skippedUdp: Set<number>;
 }
 
 function errorCode(err: unknown): string | undefined {
@@ -154,9 +167,9 @@ function keyOf(service: { name: string; namespace: string }): string {
   return `${service.namespace}/${service.name}`;
 }
 
-function tcpPorts(service: HostsService): number[] {
+function tcpPorts(service: HostsService, protocol = 'TCP'): number[] {
   const ports = service.ports
-    .filter((p) => (p.protocol ?? 'TCP').toUpperCase() === 'TCP')
+    .filter((p) => (p.protocol ?? 'TCP').toUpperCase() === protocol)
     .map((p) => p.port)
     .filter((p) => Number.isInteger(p) && p >= 1 && p <= 65535);
   return [...new Set(ports)].sort((a, b) => a - b);
@@ -238,6 +251,34 @@ export async function startHostsMode(options: HostsModeOptions): Promise<HostsMo
     });
   };
 
+  const listenUdp = (run: Running, port: number): Promise<void> => {
+    const fqdn = serviceFqdn(run.service, clusterDomain);
+    const udp = options.udp;
+    if (udp === undefined) return Promise.resolve();
+    const socket = createSocket({ type: 'udp4' });
+    return new Promise<void>((resolve) => {
+      socket.once('error', (err: Error) => {
+        const code = errorCode(err);
+        const why = code === 'EADDRINUSE' ? 'the port is in use on that address' : code === 'EACCES' ? 'ports below 1024 need root' : err.message;
+        log.warn(`cannot listen on UDP ${run.ip}:${port} for ${run.service.name}.${run.service.namespace}: ${why}; skipping this port`, { service: keyOf(run.service), ip: run.ip, port, code });
+        run.skippedUdp.add(port);
+        socket.close();
+        resolve();
+      });
+      socket.bind(port, run.ip, () => {
+        socket.removeAllListeners('error');
+        run.udp.set(port, startUdpRelay({
+          socket, tunnel: udp.tunnel, label: `hosts mode UDP ${fqdn}:${port}`,
+          ...(udp.idleMs === undefined ? {} : { idleMs: udp.idleMs }),
+          ...(udp.open === undefined ? {} : { open: udp.open }),
+          destination: { host: fqdn, port },
+          log: { debug: (m) => log.debug(m, { service: fqdn, port }), warn: (m) => log.warn(m, { service: fqdn, port }) },
+        }));
+        resolve();
+      });
+    });
+  };
+
   const startService = async (service: HostsService): Promise<void> => {
     const ip = allocator.allocate(keyOf(service));
     if (options.addAlias && !aliased.has(ip)) {
@@ -250,9 +291,18 @@ export async function startHostsMode(options: HostsModeOptions): Promise<HostsMo
       names: serviceHostNames(service, options.namespace, clusterDomain),
       listeners: new Map(),
       skipped: new Set(),
+      udp: new Map(),
+      skippedUdp: new Set(),
     };
     running.set(keyOf(service), run);
-    await Promise.all(tcpPorts(service).map((port) => listen(run, port)));
+    await Promise.all([...tcpPorts(service).map((port) => listen(run, port)), ...tcpPorts(service, 'UDP').map((port) => listenUdp(run, port))]);
+  };
+
+  const stopUdpPort = async (run: Running, port: number): Promise<void> => {
+    const relay = run.udp.get(port);
+    run.udp.delete(port);
+    run.skippedUdp.delete(port);
+    await relay?.close();
   };
 
   const stopPort = async (run: Running, port: number): Promise<void> => {
@@ -268,7 +318,10 @@ export async function startHostsMode(options: HostsModeOptions): Promise<HostsMo
 
   const stopService = async (run: Running): Promise<void> => {
     running.delete(keyOf(run.service));
-    await Promise.all([...run.listeners.keys(), ...run.skipped].map((port) => stopPort(run, port)));
+    await Promise.all([
+      ...[...run.listeners.keys(), ...run.skipped].map((port) => stopPort(run, port)),
+      ...[...run.udp.keys(), ...run.skippedUdp].map((port) => stopUdpPort(run, port)),
+    ]);
     allocator.release(keyOf(run.service));
     if (options.removeAlias && aliased.delete(run.ip)) await options.removeAlias(run.ip);
   };
@@ -298,6 +351,11 @@ export async function startHostsMode(options: HostsModeOptions): Promise<HostsMo
         if (!ports.has(port)) await stopPort(run, port);
       }
       await Promise.all([...ports].filter((p) => !run.listeners.has(p) && !run.skipped.has(p)).map((p) => listen(run, p)));
+      const udp = new Set(tcpPorts(service, 'UDP'));
+      for (const port of [...run.udp.keys(), ...run.skippedUdp]) {
+        if (!udp.has(port)) await stopUdpPort(run, port);
+      }
+      await Promise.all([...udp].filter((p) => !run.udp.has(p) && !run.skippedUdp.has(p)).map((p) => listenUdp(run, p)));
     }
     await writeHosts();
   };
@@ -339,6 +397,8 @@ export async function startHostsMode(options: HostsModeOptions): Promise<HostsMo
         names: [...run.names],
         ports: [...run.listeners.keys()].sort((a, b) => a - b),
         skippedPorts: [...run.skipped].sort((a, b) => a - b),
+        udpPorts: [...run.udp.keys()].sort((a, b) => a - b),
+        skippedUdpPorts: [...run.skippedUdp].sort((a, b) => a - b),
       })),
     update: (services) =>
       enqueue(async () => {

@@ -15,10 +15,11 @@
 //   --reply-port-dst cp`), when the proc file is missing or unreadable: one process per lookup,
 //   a few milliseconds.
 // An entry is complete by the time the proxy accepts (it is confirmed when the SYN leaves), so a
-// lookup never needs to wait or retry.
+// lookup never needs to wait or retry. UDP has no accept: a datagram's entry is looked up the same
+// way by its tuple (protocol 'udp'), and the caller retries briefly (udp-relay.ts).
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import type { Socket } from 'node:net';
+import { SocketAddress, type Socket } from 'node:net';
 
 export interface OriginalDst {
   ip: string;
@@ -47,6 +48,8 @@ export interface AcceptedTuple {
   /** The proxy's address and port (the socket's local end). */
   proxyIp: string;
   proxyPort: number;
+  /** Default 'tcp'. */
+  protocol?: 'tcp' | 'udp';
 }
 
 export type ConntrackSource = 'proc' | 'conntrack-tool';
@@ -71,6 +74,15 @@ export class OriginalDstError extends Error {
 /** `::ffff:10.0.0.1` (an IPv4 peer of a dual-stack socket) as `10.0.0.1`. */
 function plainAddress(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/**
+ * /proc/net/nf_conntrack writes IPv6 addresses in full (`fd00:0000:...:000a`), the conntrack tool
+ * and Node's sockets compressed (`fd00::a`): compared, and dialed, compressed.
+ */
+function compressed(address: string): string {
+  if (!address.includes(':')) return address;
+  try { return new SocketAddress({ address, family: 'ipv6' }).address; } catch { return address; }
 }
 
 /**
@@ -106,7 +118,7 @@ export function parseConntrackLine(line: string): ConntrackEntry | undefined {
     const sport = Number(g.sport);
     const dport = Number(g.dport);
     if (!Number.isInteger(sport) || !Number.isInteger(dport)) return undefined;
-    return { src: g.src, dst: g.dst, sport, dport };
+    return { src: compressed(g.src), dst: compressed(g.dst), sport, dport };
   };
   const orig = tuple(groups[0]);
   const reply = tuple(groups[1]);
@@ -117,7 +129,7 @@ export function parseConntrackLine(line: string): ConntrackEntry | undefined {
 function matchesReply(entry: ConntrackEntry, accepted: AcceptedTuple): boolean {
   const { reply } = entry;
   return (
-    entry.protocol === 'tcp' &&
+    entry.protocol === (accepted.protocol ?? 'tcp') &&
     reply.src === accepted.proxyIp &&
     reply.sport === accepted.proxyPort &&
     reply.dst === accepted.clientIp &&
@@ -168,7 +180,7 @@ function runConntrackTool(bin: string, accepted: AcceptedTuple): Promise<string>
   const args = [
     '-L',
     '-p',
-    'tcp',
+    accepted.protocol ?? 'tcp',
     '--reply-src',
     accepted.proxyIp,
     '--reply-dst',
@@ -195,6 +207,9 @@ interface Waiting {
 
 export type OriginalDstLookup = (socket: Socket) => Promise<OriginalDst>;
 
+/** The same lookup for a tuple the caller has (a UDP datagram's source and the relay's address). */
+export type OriginalDstTupleLookup = (tuple: AcceptedTuple) => Promise<OriginalDst>;
+
 /**
  * A lookup of original destinations. Lookups that arrive while the proc file is being read wait
  * for the next read, which then serves all of them.
@@ -202,6 +217,7 @@ export type OriginalDstLookup = (socket: Socket) => Promise<OriginalDst>;
 export function createOriginalDstLookup(options: OriginalDstOptions = {}): OriginalDstLookup & {
   /** The source the last lookup used (undefined before the first). */
   readonly source: () => ConntrackSource | undefined;
+  readonly tuple: OriginalDstTupleLookup;
 } {
   const procPath = options.procPath ?? '/proc/net/nf_conntrack';
   const conntrackBin = options.conntrackBin ?? 'conntrack';
@@ -264,6 +280,11 @@ export function createOriginalDstLookup(options: OriginalDstOptions = {}): Origi
     }
   }
 
+  const tuple = (accepted: AcceptedTuple): Promise<OriginalDst> =>
+    new Promise<OriginalDst>((resolve, reject) => {
+      queue.push({ accepted, resolve, reject });
+      void pump();
+    });
   const lookup = (socket: Socket): Promise<OriginalDst> => {
     let accepted: AcceptedTuple;
     try {
@@ -271,12 +292,9 @@ export function createOriginalDstLookup(options: OriginalDstOptions = {}): Origi
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    return new Promise<OriginalDst>((resolve, reject) => {
-      queue.push({ accepted, resolve, reject });
-      void pump();
-    });
+    return tuple(accepted);
   };
-  return Object.assign(lookup, { source: () => lastSource });
+  return Object.assign(lookup, { source: () => lastSource, tuple });
 }
 
 /** The original destination of a connection accepted after an iptables REDIRECT. */

@@ -10,11 +10,22 @@
 //   -A KT-xxxxxxxx -d <excluded> -j RETURN                                   (the API server, ...)
 //   -A KT-xxxxxxxx -d <cidr> -p tcp -j REDIRECT --to-ports <port>
 //
+// UDP goes the same way to a UDP socket on 127.0.0.1 (udp-relay.ts), through a second jump; DNS
+// (port 53) is left to the local DNS server and resolv.conf, as before UDP was carried:
+//
+//   -A OUTPUT -p udp -m comment --comment "kt-session=<id>" -j KT-xxxxxxxx
+//   -A KT-xxxxxxxx -p udp --dport 53 -j RETURN                              (with every port)
+//   -A KT-xxxxxxxx -d <cidr> -p udp [--dport <a:b>] -j REDIRECT --to-ports <udp port>
+//
+// Replies leave the relay socket for the sender; conntrack's reverse NAT of the REDIRECT gives
+// them the original destination as source, so a connected UDP socket accepts them.
+//
 // Rules go in and out with iptables-restore --noflush, one transaction each, so no half-built
 // chain is ever jumped to. The comment carries the whole session id, for cleanup after a crash.
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants } from 'node:fs';
+import { createSocket } from 'node:dgram';
 import { BlockList, Server, Socket, isIPv4 } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
@@ -23,7 +34,9 @@ import { joinStreams } from '../../../runtime/join.ts';
 import type { Dialer } from '../../tunnel/dialer.ts';
 import type { Logger } from '../../cli/log.ts';
 import { createOriginalDstLookup } from './original-dst.ts';
-import type { OriginalDstLookup } from './original-dst.ts';
+import type { OriginalDstLookup, OriginalDstTupleLookup } from './original-dst.ts';
+import { startUdpRelay, type UdpRelay } from '../udp-relay.ts';
+import type { UdpTunnel, openUdpFlow } from '../../tunnel/udp.ts';
 
 /** What transparent mode logs through: one human-readable line per call (plugins/cli/log.ts). */
 export type TransparentLog = Pick<Logger, 'debug' | 'info' | 'warn'>;
@@ -40,11 +53,31 @@ export interface TransparentOptions {
   port?: number;
   /** The original-destination lookup; default conntrack (see original-dst.ts). */
   originalDst?: OriginalDstLookup;
+  /** UDP to the cidrs too: the destination ports it applies to, the tunnel that carries it. */
+  udp?: {
+    ports: UdpPorts;
+    tunnel: UdpTunnel;
+    /** Each flow's idle expiry; default the contract's. */
+    idleMs?: number;
+    /** For tests. */
+    open?: typeof openUdpFlow;
+    originalDst?: OriginalDstTupleLookup;
+    port?: number;
+  };
+}
+
+/** UDP destination ports to capture: every one but DNS's 53, or the ranges named. */
+export type UdpPorts = 'all' | readonly UdpPortRange[];
+export interface UdpPortRange {
+  from: number;
+  to: number;
 }
 
 export interface TransparentHandle {
   /** The port of the listener on 127.0.0.1 that REDIRECT sends to. */
   readonly port: number;
+  /** The UDP relay, when UDP is captured. */
+  readonly udp: UdpRelay | undefined;
   /** The iptables chain, KT-<first 8 chars of the session id>. */
   readonly chain: string;
   /** Removes the jump and the chain, stops the listener, closes its connections. Idempotent. */
@@ -118,6 +151,8 @@ export interface RulePlan {
   sessionId: string;
   /** The jump from nat OUTPUT, as arguments after `-A OUTPUT`. */
   jump: string[];
+  /** The jump for UDP, when UDP is captured. */
+  udpJump?: string[];
   /** The chain's rules in order, as arguments after `-A <chain>`. */
   rules: string[][];
   /** CIDRs left out because they are not IPv4 (iptables handles IPv4 only). */
@@ -130,10 +165,17 @@ export function planRules(options: {
   cidrs: readonly string[];
   exclude: readonly string[];
   port: number;
+  udp?: { port: number; ports: UdpPorts };
 }): RulePlan {
   const chain = chainName(options.sessionId);
   if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
     throw new TransparentError(`listener port ${options.port} is not a TCP port`);
+  }
+  const udp = options.udp;
+  if (udp !== undefined) {
+    const bad = [udp.port, ...(udp.ports === 'all' ? [] : udp.ports.flatMap((r) => [r.from, r.to]))]
+      .find((n) => !Number.isInteger(n) || n < 1 || n > 65535);
+    if (bad !== undefined) throw new TransparentError(`${bad} is not a UDP port`);
   }
   const skipped: string[] = [];
   const ipv4 = (list: readonly string[], what: string, skip: (cidr: string) => void): string[] => {
@@ -156,8 +198,18 @@ export function planRules(options: {
     ...exclude.map((cidr) => ['-d', cidr, '-j', 'RETURN']),
     ...cidrs.map((cidr) => ['-d', cidr, '-p', 'tcp', '-j', 'REDIRECT', '--to-ports', String(options.port)]),
   ];
-  const jump = ['-p', 'tcp', '-m', 'comment', '--comment', `${COMMENT_PREFIX}${options.sessionId}`, '-j', chain];
-  return { chain, sessionId: options.sessionId, jump, rules, skipped };
+  const comment = ['-m', 'comment', '--comment', `${COMMENT_PREFIX}${options.sessionId}`, '-j', chain];
+  const jump = ['-p', 'tcp', ...comment];
+  if (udp === undefined) return { chain, sessionId: options.sessionId, jump, rules, skipped };
+  const to = ['-j', 'REDIRECT', '--to-ports', String(udp.port)];
+  if (udp.ports === 'all') {
+    rules.push(['-p', 'udp', '--dport', '53', '-j', 'RETURN'], ...cidrs.map((cidr) => ['-d', cidr, '-p', 'udp', ...to]));
+  } else {
+    for (const cidr of cidrs) {
+      for (const r of udp.ports) rules.push(['-d', cidr, '-p', 'udp', '--dport', r.from === r.to ? String(r.from) : `${r.from}:${r.to}`, ...to]);
+    }
+  }
+  return { chain, sessionId: options.sessionId, jump, udpJump: ['-p', 'udp', ...comment], rules, skipped };
 }
 
 /** One argument as iptables-restore reads it (it splits on blanks and honours double quotes). */
@@ -176,6 +228,7 @@ export function installScript(plan: RulePlan): string {
     `:${plan.chain} - [0:0]`,
     ...plan.rules.map((rule) => restoreLine(['-A', plan.chain, ...rule])),
     restoreLine(['-I', 'OUTPUT', '1', ...plan.jump]),
+    ...(plan.udpJump ? [restoreLine(['-I', 'OUTPUT', '1', ...plan.udpJump])] : []),
     'COMMIT',
     '',
   ].join('\n');
@@ -317,6 +370,27 @@ export function captureFromSaved(saved: string, ip: string): Capture | undefined
   return undefined;
 }
 
+/**
+ * --udp-ports: `all` (every port but DNS's 53, which stays with the local DNS server), `none`, or
+ * ports and ranges (`8125,5000-5100`). The error is the sentence after the flag's name.
+ */
+export function parseUdpPorts(text: string): { ports: UdpPorts | 'none' } | { error: string } {
+  const t = text.trim().toLowerCase();
+  if (t === 'all' || t === 'none') return { ports: t };
+  const ranges: UdpPortRange[] = [];
+  for (const item of t.split(',')) {
+    const m = /^(\d{1,10})(?:-(\d{1,10}))?$/.exec(item.trim());
+    if (!m) return { error: `"${item}" is not a port or a range of ports (like 8125 or 5000-5100); or all, none.` };
+    const from = Number(m[1]);
+    const to = m[2] === undefined ? from : Number(m[2]);
+    const out = [from, to].find((n) => n < 1 || n > 65535);
+    if (out !== undefined) return { error: `${out} is out of bounds: a UDP port is 1-65535.` };
+    if (to < from) return { error: `${item} ends before it begins.` };
+    ranges.push({ from, to });
+  }
+  return { ports: ranges };
+}
+
 /** The sentence that stops transparent mode before it starts, or undefined. */
 export function preflightError(uid: number | undefined, iptablesFound: boolean): string | undefined {
   if (uid !== 0) return NOT_ROOT_MESSAGE;
@@ -419,13 +493,48 @@ function splice(client: Socket, remote: Duplex): void {
   client.resume();
 }
 
+/** Waits between conntrack lookups of a datagram whose entry is not listed yet. */
+const UDP_LOOKUP_RETRIES_MS = [5, 20, 50, 100];
+
+/** The UDP relay behind the REDIRECT: each sender's destination comes from conntrack. */
+async function startUdpCapture(udp: NonNullable<TransparentOptions['udp']>, lookup: OriginalDstTupleLookup, log: TransparentLog): Promise<UdpRelay> {
+  const socket = createSocket({ type: 'udp4' });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(udp.port ?? 0, LISTEN_HOST, () => { socket.off('error', reject); resolve(); });
+  });
+  const port = socket.address().port;
+  return startUdpRelay({
+    socket,
+    tunnel: udp.tunnel,
+    ...(udp.idleMs === undefined ? {} : { idleMs: udp.idleMs }),
+    ...(udp.open === undefined ? {} : { open: udp.open }),
+    log,
+    label: 'transparent UDP',
+    destination: async (from) => {
+      const tuple = { clientIp: from.host, clientPort: from.port, proxyIp: LISTEN_HOST, proxyPort: port, protocol: 'udp' as const };
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const dst = await lookup(tuple);
+          return { host: dst.ip, port: dst.port };
+        } catch (err) {
+          const wait = UDP_LOOKUP_RETRIES_MS[attempt];
+          if (wait === undefined) throw err;
+          await new Promise((r) => setTimeout(r, wait));
+        }
+      }
+    },
+  });
+}
+
 export async function startTransparent(options: TransparentOptions): Promise<TransparentHandle> {
   const { dial, log, sessionId } = options;
   const tables = requireIptables();
-  const lookup = options.originalDst ?? createOriginalDstLookup();
+  const conntrack = createOriginalDstLookup();
+  const lookup = options.originalDst ?? conntrack;
   const chain = chainName(sessionId);
   // Bad CIDRs fail here, before anything is listening or installed.
-  planRules({ sessionId, cidrs: options.cidrs, exclude: options.exclude, port: 1 });
+  planRules({ sessionId, cidrs: options.cidrs, exclude: options.exclude, port: 1, ...(options.udp ? { udp: { port: 1, ports: options.udp.ports } } : {}) });
 
   const saved = await tables.save();
   const existing = parseSavedChains(saved).find((c) => c.chain === chain);
@@ -482,19 +591,31 @@ export async function startTransparent(options: TransparentOptions): Promise<Tra
   server.on('error', (err) => log.warn(`transparent: listener error: ${err.message}`));
   const port = (server.address() as AddressInfo).port;
 
-  const plan = planRules({ sessionId, cidrs: options.cidrs, exclude: options.exclude, port });
+  let udp: UdpRelay | undefined;
+  try {
+    if (options.udp) udp = await startUdpCapture(options.udp, options.udp.originalDst ?? conntrack.tuple, log);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  const plan = planRules({
+    sessionId, cidrs: options.cidrs, exclude: options.exclude, port,
+    ...(udp && options.udp ? { udp: { port: udp.port, ports: options.udp.ports } } : {}),
+  });
   for (const cidr of plan.skipped) log.warn(`transparent mode handles IPv4 only; ${cidr} is not routed to the cluster`);
   try {
     await tables.restore(installScript(plan));
   } catch (err) {
     server.close();
+    await udp?.close();
     throw err;
   }
-  log.debug(`transparent: iptables chain ${chain} sends TCP for ${options.cidrs.join(', ')} to ${LISTEN_HOST}:${port}`);
+  log.debug(`transparent: iptables chain ${chain} sends TCP for ${options.cidrs.join(', ')} to ${LISTEN_HOST}:${port}${udp ? `, UDP to ${LISTEN_HOST}:${udp.port}` : ''}`);
 
   let closing: Promise<void> | undefined;
   return {
     port,
+    udp,
     chain,
     close() {
       closing ??= (async () => {
@@ -509,6 +630,7 @@ export async function startTransparent(options: TransparentOptions): Promise<Tra
           failure = err;
         }
         for (const socket of connections) socket.destroy();
+        await udp?.close();
         await serverClosed;
         if (failure !== undefined) throw failure;
         log.debug(`transparent: iptables chain ${chain} removed`);

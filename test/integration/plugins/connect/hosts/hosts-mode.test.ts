@@ -115,6 +115,9 @@ describe.runIf(process.platform === 'linux')('hosts mode on loopback', () => {
           names: ['web', 'web.dev', 'web.dev.svc', 'web.dev.svc.cluster.local'],
           ports: [webPort],
           skippedPorts: [],
+          // No UDP flows were handed in: no UDP socket.
+          udpPorts: [],
+          skippedUdpPorts: [],
         },
         {
           name: 'db',
@@ -123,6 +126,8 @@ describe.runIf(process.platform === 'linux')('hosts mode on loopback', () => {
           names: ['db.other', 'db.other.svc', 'db.other.svc.cluster.local'],
           ports: [dbPort],
           skippedPorts: [],
+          udpPorts: [],
+          skippedUdpPorts: [],
         },
       ]);
       const content = await readFile(hostsFile, 'latin1');
