@@ -85,16 +85,25 @@ export function createNamespace(prefix: string, labels: Record<string, string> =
  * The echo workload (test/workloads/echo) as a Deployment and a Service, with a security context
  * that passes the `restricted` Pod Security level.
  */
-export function echoManifest(name: string, namespace: string, replicas = 1): string {
+export function echoManifest(name: string, namespace: string, replicas = 1, options: EchoOptions = {}): string {
   return readFileSync('test/e2e/echo.yaml', 'utf8')
+    .replaceAll('@UDP_SERVICE_PORT@', options.udp ? '- { name: udp, port: 7070, targetPort: udp, protocol: UDP }' : '')
     .replaceAll('@NAME@', name)
     .replaceAll('@NAMESPACE@', namespace)
     .replaceAll('@IMAGE@', cluster.echoImage)
     .replaceAll('@REPLICAS@', String(replicas));
 }
 
-export function deployEcho(name: string, namespace: string, replicas = 1): void {
-  kubectl(['apply', '-f', '-'], echoManifest(name, namespace, replicas));
+export interface EchoOptions {
+  /**
+   * The Service also offers the UDP echo (udp 7070). Off by default: kt-mesh builds its router from
+   * every port of the Service and was written for TCP ones, so only UDP tests ask for it.
+   */
+  udp?: boolean;
+}
+
+export function deployEcho(name: string, namespace: string, replicas = 1, options: EchoOptions = {}): void {
+  kubectl(['apply', '-f', '-'], echoManifest(name, namespace, replicas, options));
   kubectl(['rollout', 'status', `deployment/${name}`, '-n', namespace, '--timeout=120s']);
 }
 

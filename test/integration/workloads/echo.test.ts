@@ -1,6 +1,7 @@
 // The echo workload on loopback: the four protocols in-process through the client helpers, then
 // the real entry point as a child process (start line, port in use, prompt shutdown).
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { Agent } from 'node:http';
 import { connect } from 'node:net';
@@ -151,6 +152,21 @@ describe('echo workload, in-process', () => {
     const echoed = await tcpEcho(HOST, servers.tcp.port, payload);
     expect(echoed.length).toBe(payload.length);
     expect(echoed.equals(payload)).toBe(true);
+  });
+
+  it('echoes UDP datagrams to their sender, the empty one and a 60 kB one included', async () => {
+    const socket = createSocket('udp4');
+    try {
+      await new Promise<void>((resolve) => socket.bind(0, HOST, resolve));
+      const sent = [Buffer.from('ping-udp'), Buffer.alloc(0), randomBytes(60_000)];
+      const got: Buffer[] = [];
+      const all = new Promise<void>((resolve) => socket.on('message', (m) => { got.push(m); if (got.length === sent.length) resolve(); }));
+      for (const d of sent) socket.send(d, servers.udp.port, HOST);
+      await all;
+      expect(got.map((d) => d.toString('hex')).sort()).toEqual(sent.map((d) => d.toString('hex')).sort());
+    } finally {
+      socket.close();
+    }
   });
 
   it('reports a port in use as a ListenError', async () => {

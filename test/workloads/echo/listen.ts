@@ -1,7 +1,7 @@
 // What every echo listener shares: the listen step, its error, and the handle it returns.
 import type { Server } from 'node:net';
 
-export type Protocol = 'HTTP' | 'gRPC' | 'TCP';
+export type Protocol = 'HTTP' | 'gRPC' | 'TCP' | 'UDP';
 
 /** A started listener: the port it got (useful when asked for port 0) and a way to stop it. */
 export interface Listener {

@@ -1,7 +1,7 @@
 // The echo workload's entry point, in the cluster (bundled, see Dockerfile) and on the laptop:
 //   node test/workloads/echo/server.ts
 // Environment: ECHO_HOST (0.0.0.0), ECHO_HTTP_PORT (8080), ECHO_GRPC_PORT (9090),
-// ECHO_TCP_PORT (7070), POD_NAME (else the host name), ECHO_PROTO_PATH (else echo.proto beside).
+// ECHO_TCP_PORT (7070), ECHO_UDP_PORT (ECHO_TCP_PORT's number), POD_NAME (else the host name), ECHO_PROTO_PATH (else echo.proto beside).
 import { format } from 'node:util';
 import { hostname } from 'node:os';
 import { setLogger } from '@grpc/grpc-js';
@@ -43,10 +43,11 @@ async function main(): Promise<void> {
   const httpPort = portFromEnv('ECHO_HTTP_PORT', 8080);
   const grpcPort = portFromEnv('ECHO_GRPC_PORT', 9090);
   const tcpPort = portFromEnv('ECHO_TCP_PORT', 7070);
+  const udpPort = portFromEnv('ECHO_UDP_PORT', tcpPort);
 
   let servers: EchoServers;
   try {
-    servers = await startEcho({ host, httpPort, grpcPort, tcpPort, pod, log });
+    servers = await startEcho({ host, httpPort, grpcPort, tcpPort, udpPort, pod, log });
   } catch (err) {
     if (err instanceof ListenError) fail(`${err.message}.`);
     fail(`could not start: ${err instanceof Error ? err.message : String(err)}.`);
@@ -59,6 +60,7 @@ async function main(): Promise<void> {
     websocket: servers.http.port,
     grpc: servers.grpc.port,
     tcp: servers.tcp.port,
+    udp: servers.udp.port,
   });
 
   let stopping = false;
