@@ -1,67 +1,123 @@
-// Command definitions for the plugins: kubectl-style flags (kebab-case, -n, --context,
-// --kubeconfig), help text, one-sentence errors with a non-zero exit, and the data that shell
-// completion is generated from. Built on node:util parseArgs.
-import { parseArgs } from 'node:util';
+// Command definitions for the plugins. Each command is declared once — its flags as a typed record,
+// its positional arguments, its subcommands — and that one declaration configures yargs (parsing,
+// validation, coercion, help grouped as kubectl's), the typo checks and shell completion
+// (completion.ts). A command's run() receives typed options (camelCase fields), so no module past
+// this edge looks a flag up by its string name or restates its default.
+import yargs from 'yargs';
 import { UserError } from './errors.ts';
+import { parseDuration } from './duration.ts';
 
-export interface FlagSpec {
-  name: string;
-  short?: string;
-  type: 'string' | 'boolean';
-  description: string;
-  default?: string | boolean;
-  multiple?: boolean;
-  /** Allowed values, for validation and completion. */
-  choices?: readonly string[];
-  /** What to complete the value with, beyond choices. */
-  complete?: 'namespace' | 'context' | 'service' | 'file' | 'cluster' | 'user';
+/** What a flag's or argument's value is completed with, beyond its choices. */
+export type Completer = 'namespace' | 'context' | 'service' | 'file' | 'cluster' | 'user'
+  /** SERVICE or deployment/NAME. */
+  | 'service-or-deployment'
+  /** deployment/NAME or pod/NAME. */
+  | 'workload';
+
+interface FlagBase {
+  readonly short?: string;
+  readonly description: string;
+  readonly complete?: Completer;
+  /** The help section; kubectl's generic flags are apart from each command's own. */
+  readonly group?: 'kube';
+}
+export interface StringFlag extends FlagBase {
+  readonly type: 'string';
+  readonly default?: string;
+  /** Allowed values, for validation, help and completion. */
+  readonly choices?: readonly string[];
+}
+export interface BooleanFlag extends FlagBase { readonly type: 'boolean' }
+/** Repeatable, and comma-separated within one value: --include-cidr a,b --include-cidr c. */
+export interface ListFlag extends FlagBase {
+  readonly type: 'list';
+  /** false: each repeat is one value, commas and all (kubectl's stringArray, e.g. --as-group). */
+  readonly commas?: boolean;
+}
+/** 90s, 5m, 1h, 1m30s, 500ms; a plain number is seconds. The value is in milliseconds. */
+export interface DurationFlag extends FlagBase {
+  readonly type: 'duration';
+  readonly default?: string;
+  /** The least allowed, in ms. */
+  readonly min?: number;
+}
+export type FlagDef = StringFlag | BooleanFlag | ListFlag | DurationFlag;
+export type Flags = Readonly<Record<string, FlagDef>>;
+
+type Camel<S extends string> = S extends `${infer H}-${infer T}` ? `${H}${Capitalize<Camel<T>>}` : S;
+
+type ValueOf<F> =
+  F extends BooleanFlag ? boolean
+    : F extends ListFlag ? readonly string[]
+      : F extends DurationFlag ? (F extends { default: string } ? number : number | undefined)
+        : F extends { choices: readonly (infer C)[]; default: string } ? C
+          : F extends { choices: readonly (infer C)[] } ? C | undefined
+            : F extends { default: string } ? string
+              : string | undefined;
+
+/** The typed values of a set of flags, by camelCase name. */
+export type Values<F extends Flags> = { readonly [K in keyof F & string as Camel<K>]: ValueOf<F[K]> };
+
+/** What a command's run() gets: its flags' values, its positional arguments and what followed `--`. */
+export type Options<F extends Flags> = Values<F> & {
+  readonly args: readonly string[];
+  /** Everything after `--` (a command of the user's). */
+  readonly rest: readonly string[];
+};
+
+export interface Positional {
+  /** As the usage line names it, e.g. SERVICE. */
+  readonly name: string;
+  readonly complete?: Completer | readonly string[];
 }
 
-export type FlagValues = Record<string, string | boolean | string[] | undefined>;
-
-export interface Parsed {
-  flags: FlagValues;
-  positionals: string[];
-  /** Everything after `--`. */
-  rest: string[];
-}
-
-export interface CommandSpec {
-  /** The plugin name as kubectl shows it, e.g. kt-connect. */
-  name: string;
-  summary: string;
-  usage: string;
-  examples?: string[];
-  flags: FlagSpec[];
+export interface Command<F extends Flags = Flags> {
+  /** The plugin name as kubectl shows it (kt-connect), or the subcommand's (status). */
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  readonly examples?: readonly string[];
+  readonly flags: F;
+  /** The positional arguments the command takes (before `--`); none when unset. */
+  readonly positionals?: readonly Positional[];
   /** Named subcommands, e.g. `kt-connect status`. */
-  subcommands?: CommandSpec[];
-  /** The most positional arguments the command takes (before `--`); none when unset. */
-  positionals?: number;
-  run(p: Parsed): Promise<number>;
+  readonly subcommands?: readonly Command[];
+  // A method, so that a command with more flags is still a Command<Flags> for lists of them.
+  run(o: Options<F>): Promise<number>;
 }
 
-export const KUBE_FLAGS: FlagSpec[] = [
-  { name: 'kubeconfig', type: 'string', description: 'Path to the kubeconfig file (default: $KUBECONFIG, merged like kubectl, or ~/.kube/config)', complete: 'file' },
-  { name: 'context', type: 'string', description: 'The kubeconfig context to use', complete: 'context' },
-  { name: 'namespace', short: 'n', type: 'string', description: "Namespace (default: the context's namespace)", complete: 'namespace' },
-  { name: 'debug', type: 'boolean', description: 'Print debug logs' },
+/** Declares a command, inferring its options' types from its flags. */
+export function command<const F extends Flags>(c: Command<F>): Command<F> {
+  return c;
+}
+
+/** Declares a set of flags shared by several commands, keeping their literal types. */
+export function flags<const F extends Flags>(f: F): F {
+  return f;
+}
+
+export const KUBE_FLAGS = flags({
+  kubeconfig: { type: 'string', group: 'kube', description: 'Path to the kubeconfig file (default: $KUBECONFIG, merged like kubectl, or ~/.kube/config)', complete: 'file' },
+  context: { type: 'string', group: 'kube', description: 'The kubeconfig context to use', complete: 'context' },
+  namespace: { type: 'string', short: 'n', group: 'kube', description: "Namespace (default: the context's namespace)", complete: 'namespace' },
+  debug: { type: 'boolean', group: 'kube', description: 'Print debug logs' },
   // kubectl's generic flags, applied to the loaded kubeconfig as client-go's ConfigOverrides are
   // (plugins/kube/kubeconfig.ts applyOverrides).
-  { name: 'cluster', type: 'string', description: 'The kubeconfig cluster to use', complete: 'cluster' },
-  { name: 'user', type: 'string', description: 'The kubeconfig user to use', complete: 'user' },
-  { name: 'server', short: 's', type: 'string', description: 'The address and port of the Kubernetes API server' },
-  { name: 'certificate-authority', type: 'string', description: 'Path to a cert file for the certificate authority', complete: 'file' },
-  { name: 'insecure-skip-tls-verify', type: 'boolean', description: "Do not check the server's certificate (insecure)" },
-  { name: 'tls-server-name', type: 'string', description: "Server name to use for server certificate validation (default: the server's host)" },
-  { name: 'token', type: 'string', description: 'Bearer token for authentication to the API server' },
-  { name: 'client-certificate', type: 'string', description: 'Path to a client certificate file for TLS', complete: 'file' },
-  { name: 'client-key', type: 'string', description: 'Path to a client key file for TLS', complete: 'file' },
-  { name: 'as', type: 'string', description: 'Username to impersonate for the operation (a user or system:serviceaccount:NS:NAME)' },
-  { name: 'as-group', type: 'string', multiple: true, description: 'Group to impersonate for the operation; repeat for several groups' },
-  { name: 'as-uid', type: 'string', description: 'UID to impersonate for the operation' },
-  { name: 'request-timeout', type: 'string', description: 'How long to wait for each API request before giving up (1s, 2m, 3h; a plain number is seconds; 0: no timeout)', default: '0' },
-  { name: 'v', short: 'v', type: 'string', description: 'Log level: 4 or more prints debug logs, 6 or more every API request' },
-];
+  cluster: { type: 'string', group: 'kube', description: 'The kubeconfig cluster to use', complete: 'cluster' },
+  user: { type: 'string', group: 'kube', description: 'The kubeconfig user to use', complete: 'user' },
+  server: { type: 'string', short: 's', group: 'kube', description: 'The address and port of the Kubernetes API server' },
+  'certificate-authority': { type: 'string', group: 'kube', description: 'Path to a cert file for the certificate authority', complete: 'file' },
+  'insecure-skip-tls-verify': { type: 'boolean', group: 'kube', description: "Do not check the server's certificate (insecure)" },
+  'tls-server-name': { type: 'string', group: 'kube', description: "Server name to use for server certificate validation (default: the server's host)" },
+  token: { type: 'string', group: 'kube', description: 'Bearer token for authentication to the API server' },
+  'client-certificate': { type: 'string', group: 'kube', description: 'Path to a client certificate file for TLS', complete: 'file' },
+  'client-key': { type: 'string', group: 'kube', description: 'Path to a client key file for TLS', complete: 'file' },
+  as: { type: 'string', group: 'kube', description: 'Username to impersonate for the operation (a user or system:serviceaccount:NS:NAME)' },
+  'as-group': { type: 'list', commas: false, group: 'kube', description: 'Group to impersonate for the operation; repeat for several groups' },
+  'as-uid': { type: 'string', group: 'kube', description: 'UID to impersonate for the operation' },
+  'request-timeout': { type: 'duration', group: 'kube', description: 'How long to wait for each API request before giving up (1s, 2m, 3h; a plain number is seconds; 0: no timeout)', default: '0' },
+  v: { type: 'string', short: 'v', group: 'kube', description: 'Log level: 4 or more prints debug logs, 6 or more every API request' },
+});
 
 /** The closest of `candidates` to `word` within Levenshtein distance 2, for "did you mean". */
 export function suggest(word: string, candidates: readonly string[]): string | undefined {
@@ -86,105 +142,151 @@ export function levenshtein(a: string, b: string): number {
   return prev[b.length]!;
 }
 
+const fullName = (cmd: Command, parent?: Command): string => (parent ? `${parent.name} ${cmd.name}` : cmd.name);
+
 /**
  * Fails, before anything runs, on a positional argument the command does not take: a mistyped
  * subcommand (`kt-connect statuss`) must not start a session.
  */
-export function checkPositionals(spec: CommandSpec, positionals: readonly string[], parent?: CommandSpec): void {
-  const max = spec.positionals ?? 0;
+export function checkPositionals(cmd: Command, positionals: readonly string[], parent?: Command): void {
+  const max = cmd.positionals?.length ?? 0;
   if (positionals.length <= max) return;
   const extra = positionals[max]!;
-  const help = `see 'kubectl ${parent ? `${parent.name} ${spec.name}` : spec.name} --help'`;
-  const subs = (spec.subcommands ?? []).map((s) => s.name);
-  if (subs.includes(extra)) throw new UserError(`"${extra}" is a subcommand and comes first: kubectl ${spec.name} ${extra} ...; ${help}.`, 2);
+  const help = `see 'kubectl ${fullName(cmd, parent)} --help'`;
+  const subs = (cmd.subcommands ?? []).map((s) => s.name);
+  if (subs.includes(extra)) throw new UserError(`"${extra}" is a subcommand and comes first: kubectl ${cmd.name} ${extra} ...; ${help}.`, 2);
   if (max === 0 && positionals.length === 1 && subs.length > 0) {
     const close = suggest(extra, subs);
-    throw new UserError(`unknown command "${extra}" for ${spec.name}${close ? `; did you mean ${close}?` : ` (its commands: ${subs.join(', ')});`} ${help}.`, 2);
+    throw new UserError(`unknown command "${extra}" for ${cmd.name}${close ? `; did you mean ${close}?` : ` (its commands: ${subs.join(', ')});`} ${help}.`, 2);
   }
   const close = suggest(extra, subs);
   const takes = max === 0 ? 'no arguments' : max === 1 ? 'one argument' : `${max} arguments`;
-  throw new UserError(`unexpected argument "${extra}"${close ? ` (did you mean ${close}?)` : ''}: ${parent ? `${parent.name} ${spec.name}` : spec.name} takes ${takes}; ${help}.`, 2);
+  throw new UserError(`unexpected argument "${extra}"${close ? ` (did you mean ${close}?)` : ''}: ${fullName(cmd, parent)} takes ${takes}; ${help}.`, 2);
 }
 
-export function helpText(spec: CommandSpec): string {
-  const lines = [spec.summary, '', 'Usage:', `  ${spec.usage}`];
-  if (spec.subcommands?.length) {
-    lines.push('', 'Commands:');
-    for (const s of spec.subcommands) lines.push(`  ${s.name.padEnd(12)} ${s.summary}`);
+const FLAGS_GROUP = 'Flags:';
+const KUBE_GROUP = 'Kubernetes flags (as kubectl):';
+
+/** The yargs parser of one command, configured from its declaration. */
+function parser(cmd: Command, parent?: Command): ReturnType<typeof yargs> {
+  const y = yargs()
+    .scriptName(`kubectl ${fullName(cmd, parent)}`)
+    .usage(`${cmd.summary}\n\nUsage:\n  ${cmd.usage}`)
+    .parserConfiguration({
+      'populate--': true,
+      // --no-headers is a flag of its own, as in kubectl, not the negation of --headers.
+      'boolean-negation': false,
+      // Repeats collect for list flags; a repeated single-value flag keeps its last value (below).
+      'duplicate-arguments-array': true,
+      'greedy-arrays': false,
+      'dot-notation': false,
+      'parse-numbers': false,
+      'parse-positional-numbers': false,
+      'strip-aliased': true,
+    })
+    .strictOptions()
+    .exitProcess(false)
+    .version(false)
+    .locale('en')
+    .wrap(Math.min(120, process.stdout.columns || 100))
+    .help('help')
+    .alias('help', 'h')
+    .describe('help', 'Show this help')
+    .option('version', { type: 'boolean', describe: 'Show the version and the images this version deploys' });
+  const own: string[] = [];
+  const kube: string[] = [];
+  for (const [name, f] of Object.entries(cmd.flags)) {
+    (f.group === 'kube' ? kube : own).push(name);
+    const base = { describe: f.description, ...(f.short && f.short !== name ? { alias: f.short } : {}) };
+    switch (f.type) {
+      case 'boolean': y.option(name, { ...base, type: 'boolean' }); break;
+      case 'list': y.option(name, { ...base, type: 'string', array: true, requiresArg: true }); break;
+      case 'duration': y.option(name, { ...base, type: 'string', requiresArg: true, ...(f.default !== undefined ? { default: f.default } : {}) }); break;
+      case 'string': y.option(name, { ...base, type: 'string', requiresArg: true, ...(f.default !== undefined ? { default: f.default } : {}), ...(f.choices ? { choices: [...f.choices] } : {}) }); break;
+    }
   }
-  if (spec.examples?.length) lines.push('', 'Examples:', ...spec.examples.map((e) => `  ${e}`));
-  lines.push('', 'Flags:');
-  const all = [...spec.flags, { name: 'help', short: 'h', type: 'boolean', description: 'Show this help' } as FlagSpec, { name: 'version', type: 'boolean', description: 'Show the version' } as FlagSpec];
-  for (const f of all) {
-    const left = `${f.short ? `-${f.short}, ` : '    '}--${f.name}${f.type === 'string' ? ' string' : ''}`;
-    const def = f.default !== undefined && f.default !== false ? ` (default ${JSON.stringify(f.default)})` : '';
-    lines.push(`  ${left.padEnd(32)} ${f.description}${def}`);
+  y.group([...own, 'help', 'version'], FLAGS_GROUP);
+  if (kube.length > 0) y.group(kube, KUBE_GROUP);
+  for (const s of cmd.subcommands ?? []) y.command(s.name, s.summary);
+  for (const e of cmd.examples ?? []) {
+    const [text, note] = e.split(/\s+#\s+/, 2);
+    y.example(text!.trim(), note ?? '');
   }
-  return lines.join('\n');
+  return y;
 }
 
-export function parse(spec: CommandSpec, argv: string[]): Parsed {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
-    help: { type: 'boolean', short: 'h' },
-    version: { type: 'boolean' },
-  };
-  for (const f of spec.flags) options[f.name] = { type: f.type, ...(f.short ? { short: f.short } : {}), ...(f.multiple ? { multiple: true } : {}) };
-  let values: FlagValues;
-  let positionals: string[];
-  let rest: string[];
-  try {
-    const r = parseArgs({ args: argv, options, strict: true, allowPositionals: true, tokens: true });
-    const term = r.tokens.find((t) => t.kind === 'option-terminator');
-    const restStart = term ? term.index + 1 : argv.length;
-    rest = argv.slice(restStart);
-    positionals = r.tokens.filter((t) => t.kind === 'positional' && t.index < restStart).map((t) => (t as { value: string }).value);
-    values = r.values as FlagValues;
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const m = /'(-[^']+)'/.exec(err.message);
-    if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      const flag = m?.[1] ?? '';
-      const close = flag.startsWith('--') ? suggest(flag.slice(2).split('=')[0]!, [...spec.flags.map((f) => f.name), 'help', 'version']) : undefined;
-      throw new UserError(`unknown flag ${flag}${close ? ` (did you mean --${close}?)` : ''}; see 'kubectl ${spec.name} --help'.`, 2);
-    }
-    if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new UserError(`flag ${m?.[1] ?? ''} needs a value; see 'kubectl ${spec.name} --help'.`, 2);
-    throw new UserError(`${err.message}; see 'kubectl ${spec.name} --help'.`, 2);
+/** The help of a command, generated by yargs from its declaration. */
+export async function helpText(cmd: Command, parent?: Command): Promise<string> {
+  return (await parser(cmd, parent).getHelp()).replace(/\n+$/, '');
+}
+
+/** yargs' messages, as one sentence in kubectl's words. */
+function userError(cmd: Command, parent: Command | undefined, argv: readonly string[], message: string): UserError {
+  const help = `see 'kubectl ${fullName(cmd, parent)} --help'`;
+  const unknown = /^Unknown arguments?: (.+)$/.exec(message);
+  if (unknown) {
+    const name = unknown[1]!.split(', ')[0]!;
+    const long = argv.some((w) => w === `--${name}` || w.startsWith(`--${name}=`));
+    const flag = long || name.length > 1 ? `--${name}` : `-${name}`;
+    const close = long ? suggest(name, [...Object.keys(cmd.flags), 'help', 'version']) : undefined;
+    return new UserError(`unknown flag ${flag}${close ? ` (did you mean --${close}?)` : ''}; ${help}.`, 2);
   }
-  for (const f of spec.flags) {
-    if (values[f.name] === undefined && f.default !== undefined) values[f.name] = f.default;
-    const v = values[f.name];
-    if (f.choices && typeof v === 'string' && !f.choices.includes(v)) {
-      throw new UserError(`--${f.name} must be one of ${f.choices.join(', ')}, not "${v}".`, 2);
+  const missing = /^Not enough arguments following: (.+)$/.exec(message);
+  if (missing) return new UserError(`flag --${missing[1]} needs a value; ${help}.`, 2);
+  const invalid = /Argument: ([^,]+), Given: "([^"]*)", Choices: (.+)$/m.exec(message);
+  if (invalid) {
+    const choices = invalid[3]!.split(', ').map((c) => c.replace(/^"|"$/g, ''));
+    return new UserError(`--${invalid[1]} must be one of ${choices.join(', ')}, not "${invalid[2]}".`, 2);
+  }
+  return new UserError(`${message.replace(/\s*\n\s*/g, ' ').replace(/\.$/, '')}; ${help}.`, 2);
+}
+
+const camel = (name: string): string => name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+/** The value of one flag from what yargs parsed: defaults applied, repeats resolved, converted. */
+function valueOf(name: string, f: FlagDef, raw: unknown): unknown {
+  const last = Array.isArray(raw) ? raw[raw.length - 1] : raw;
+  switch (f.type) {
+    case 'boolean': return last === true;
+    case 'list': {
+      const items = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
+      return items.flatMap((x) => (f.commas === false ? [String(x)] : String(x).split(','))).filter((x) => x !== '');
+    }
+    case 'duration': return last === undefined ? undefined : parseDuration(String(last), name, f.min ?? 0);
+    case 'string': {
+      const v = last === undefined ? undefined : String(last);
+      if (v !== undefined && f.choices && !f.choices.includes(v)) throw new UserError(`--${name} must be one of ${f.choices.join(', ')}, not "${v}".`, 2);
+      return v;
     }
   }
+}
+
+/** Parses a command's words into its typed options; every mistake is one sentence, exit code 2. */
+export function parse<F extends Flags>(cmd: Command<F>, argv: readonly string[], parent?: Command): Options<F> {
+  let parsed: Record<string, unknown> | undefined;
+  let failure: string | undefined;
+  parser(cmd as Command, parent)
+    .help(false)
+    .fail((msg) => { failure = msg; })
+    .parse([...argv], {}, (err: Error | undefined, args: Record<string, unknown>) => {
+      if (err && failure === undefined) failure = err.message;
+      parsed = args;
+    });
+  if (failure !== undefined || !parsed) throw userError(cmd as Command, parent, argv, failure ?? 'the command line could not be read');
+  const out: Record<string, unknown> = {};
+  for (const [name, f] of Object.entries(cmd.flags)) out[camel(name)] = valueOf(name, f, parsed[name]);
   // kubectl's -v levels on kt's log: 4 and up is debug.
-  const level = values.v;
-  if (typeof level === 'string') {
-    if (!/^\d+$/.test(level)) throw new UserError(`-v takes a log level (a number such as 4 or 6), not "${level}".`, 2);
-    if (Number(level) >= 4) values.debug = true;
+  if ('v' in cmd.flags && typeof out.v === 'string') {
+    if (!/^\d+$/.test(out.v)) throw new UserError(`-v takes a log level (a number such as 4 or 6), not "${out.v}".`, 2);
+    if (Number(out.v) >= 4) out.debug = true;
   }
-  return { flags: values, positionals, rest };
-}
-
-export function str(p: Parsed, name: string): string | undefined {
-  const v = p.flags[name];
-  return typeof v === 'string' ? v : undefined;
-}
-
-export function bool(p: Parsed, name: string): boolean {
-  return p.flags[name] === true;
-}
-
-export function list(p: Parsed, name: string): string[] {
-  const v = p.flags[name];
-  if (Array.isArray(v)) return v.flatMap((x) => x.split(',')).filter((x) => x !== '');
-  if (typeof v === 'string') return v.split(',').filter((x) => x !== '');
-  return [];
+  out.args = ((parsed._ as unknown[] | undefined) ?? []).map(String);
+  out.rest = ((parsed['--'] as unknown[] | undefined) ?? []).map(String);
+  return out as Options<F>;
 }
 
 /** Parses key=value pairs such as --node-selector disk=ssd,zone=a. */
-export function keyValues(p: Parsed, name: string): Record<string, string> | undefined {
-  const items = list(p, name);
+export function keyValues(name: string, items: readonly string[]): Record<string, string> | undefined {
   if (items.length === 0) return undefined;
   const out: Record<string, string> = {};
   for (const item of items) {

@@ -1,4 +1,5 @@
-// Shell completion for the plugins, generated from their CommandSpecs.
+// Shell completion for the plugins, generated from their command declarations (cli.ts), the same
+// ones yargs parses with.
 //
 // kubectl 1.26+ completes `kubectl kt-connect <TAB>` by running `kubectl_complete-kt_connect` from
 // PATH with the words after the plugin name, the last one being the word to complete, and reads
@@ -6,7 +7,7 @@
 // then `:<directive>`. The helper runs `kubectl-kt_connect __complete <words...>`, answered here.
 // `kubectl kt-connect completion bash|zsh|fish` prints a script that completes the plugin when it
 // is run by its own name (kubectl-kt_connect ...), through the same protocol.
-import type { CommandSpec, FlagSpec, Parsed } from './cli.ts';
+import { command, type Command, type Completer, type FlagDef } from './cli.ts';
 
 /** cobra's ShellCompDirective bits. */
 export const Directive = {
@@ -40,57 +41,58 @@ export interface Sources {
   /** The kubeconfig's cluster and user names, for --cluster and --user. */
   clusters?(t: Target): Promise<string[]>;
   users?(t: Target): Promise<string[]>;
+  /** Deployments and pods of the namespace, for deployment/NAME and pod/NAME arguments. */
+  deployments?(t: Target): Promise<string[]>;
+  pods?(t: Target): Promise<string[]>;
 }
 
-export const SHELLS = ['bash', 'zsh', 'fish'] as const;
+export const SHELLS = ['bash', 'zsh', 'fish', 'powershell'] as const;
 /** How long completion waits for the cluster before answering with what it has. */
 export const CLUSTER_TIMEOUT_MS = 2000;
 
-const HELP_FLAG: FlagSpec = { name: 'help', short: 'h', type: 'boolean', description: 'Show this help' };
-const VERSION_FLAG: FlagSpec = { name: 'version', type: 'boolean', description: 'Show the version' };
+/** A flag of a command, with its name. */
+interface NamedFlag { readonly name: string; readonly def: FlagDef }
 
-/** Positional values a command takes, for the commands this module adds. */
-const positionalChoices = new WeakMap<CommandSpec, readonly string[]>();
+const HELP_FLAG: NamedFlag = { name: 'help', def: { type: 'boolean', short: 'h', description: 'Show this help' } };
+const VERSION_FLAG: NamedFlag = { name: 'version', def: { type: 'boolean', description: 'Show the version' } };
 
 /** The `completion` subcommand every plugin gets. */
-export function completionCommand(parent: CommandSpec): CommandSpec {
+export function completionCommand(parent: Command): Command {
   const u = parent.name.replaceAll('-', '_');
-  const cmd: CommandSpec = {
+  return command({
     name: 'completion',
-    summary: 'Print a shell completion script (bash, zsh or fish)',
-    usage: `kubectl ${parent.name} completion bash|zsh|fish`,
+    summary: 'Print a shell completion script (bash, zsh, fish or powershell)',
+    usage: `kubectl ${parent.name} completion bash|zsh|fish|powershell`,
     examples: [
       `source <(kubectl ${parent.name} completion bash)   # completes kubectl-${u} ...`,
-      `# kubectl ${parent.name} <TAB> is completed by kubectl's own completion (kubectl 1.26+),`,
-      `# which runs kubectl_complete-${u} from PATH; with krew, link it beside the plugin:`,
-      `ln -sf kubectl-${u} "\${KREW_ROOT:-$HOME/.krew}/bin/kubectl_complete-${u}"`,
+      `kubectl ${parent.name} completion powershell | Out-String | Invoke-Expression`,
+      `ln -sf kubectl-${u} "\${KREW_ROOT:-$HOME/.krew}/bin/kubectl_complete-${u}"   # kubectl ${parent.name} <TAB> (kubectl 1.26+ runs kubectl_complete-${u} from PATH)`,
     ],
-    flags: [],
-    positionals: 1,
-    run: async (p: Parsed) => {
+    flags: {},
+    positionals: [{ name: 'SHELL', complete: SHELLS }],
+    run: async (o) => {
       const { UserError } = await import('./errors.ts');
-      const shell = p.positionals[0];
-      if (!shell || !(SHELLS as readonly string[]).includes(shell) || p.positionals.length > 1) {
+      const shell = o.args[0];
+      if (!shell || !(SHELLS as readonly string[]).includes(shell) || o.args.length > 1) {
         throw new UserError(`completion takes one of ${SHELLS.join(', ')}; see 'kubectl ${parent.name} completion --help'.`, 2);
       }
       process.stdout.write(completionScript(shell as (typeof SHELLS)[number], parent.name));
       return 0;
     },
-  };
-  positionalChoices.set(cmd, SHELLS);
-  return cmd;
+  });
 }
 
 /** spec with the `completion` subcommand added (once). */
-export function withCompletion(spec: CommandSpec): CommandSpec {
+export function withCompletion(spec: Command): Command {
   if (spec.subcommands?.some((s) => s.name === 'completion')) return spec;
   return { ...spec, subcommands: [...(spec.subcommands ?? []), completionCommand(spec)] };
 }
 
-const allFlags = (cmd: CommandSpec): FlagSpec[] => [...cmd.flags, HELP_FLAG, VERSION_FLAG];
+const allFlags = (cmd: Command): NamedFlag[] => [...Object.entries(cmd.flags).map(([name, def]) => ({ name, def })), HELP_FLAG, VERSION_FLAG];
+const takesValue = (f: NamedFlag): boolean => f.def.type !== 'boolean';
 
 /** Answers `__complete`: words are the arguments after the plugin name, the last one being completed. */
-export async function complete(specIn: CommandSpec, words: string[], sources: Sources): Promise<Completion> {
+export async function complete(specIn: Command, words: string[], sources: Sources): Promise<Completion> {
   const spec = withCompletion(specIn);
   const cur = words.length > 0 ? words[words.length - 1]! : '';
   let prior = words.slice(0, -1);
@@ -104,7 +106,7 @@ export async function complete(specIn: CommandSpec, words: string[], sources: So
   const values: Record<string, string> = {};
   const used = new Set<string>();
   const positionals: string[] = [];
-  let pending: FlagSpec | undefined;
+  let pending: NamedFlag | undefined;
   let terminated = false;
   for (const w of prior) {
     if (pending) {
@@ -120,17 +122,17 @@ export async function complete(specIn: CommandSpec, words: string[], sources: So
       const f = flags.find((x) => x.name === name);
       if (!f) continue;
       used.add(f.name);
-      if (f.type === 'string') {
+      if (takesValue(f)) {
         if (eq < 0) pending = f;
         else values[f.name] = w.slice(eq + 1);
       }
     } else if (w.startsWith('-') && w.length > 1) {
       // -n ns, -nns, and runs of boolean shorthands (-qA).
       for (let i = 1; i < w.length; i++) {
-        const f = flags.find((x) => x.short === w[i]);
+        const f = flags.find((x) => x.def.short === w[i]);
         if (!f) break;
         used.add(f.name);
-        if (f.type === 'string') {
+        if (takesValue(f)) {
           if (i + 1 < w.length) values[f.name] = w.slice(i + 1).replace(/^=/, '');
           else pending = f;
           break;
@@ -148,45 +150,63 @@ export async function complete(specIn: CommandSpec, words: string[], sources: So
   if (cur.startsWith('--') && cur.includes('=')) {
     const eq = cur.indexOf('=');
     const f = flags.find((x) => x.name === cur.slice(2, eq));
-    if (!f || f.type !== 'string') return { candidates: [], directive: Directive.NoFileComp };
+    if (!f || !takesValue(f)) return { candidates: [], directive: Directive.NoFileComp };
     return flagValues(f, cur.slice(eq + 1), cur.slice(0, eq + 1), target, sources);
   }
   if (cur.startsWith('-')) {
     const candidates: Completion['candidates'] = [];
     for (const f of flags) {
-      if (used.has(f.name) && !f.multiple) continue;
-      candidates.push({ value: `--${f.name}`, description: f.description });
-      if (cur === '-' && f.short) candidates.push({ value: `-${f.short}`, description: f.description });
+      if (used.has(f.name) && f.def.type !== 'list') continue;
+      candidates.push({ value: `--${f.name}`, description: f.def.description });
+      if (cur === '-' && f.def.short) candidates.push({ value: `-${f.def.short}`, description: f.def.description });
     }
     return { candidates: candidates.filter((c) => c.value.startsWith(cur)), directive: Directive.NoFileComp };
   }
-  const choices = positionalChoices.get(cmd);
-  if (choices && positionals.length === 0) {
-    return { candidates: choices.filter((c) => c.startsWith(cur)).map((value) => ({ value })), directive: Directive.NoFileComp };
-  }
   // Subcommands come first or not at all (kt-connect status, not kt-connect -n x status).
-  if (cmd === spec && prior.length === 0 && spec.subcommands?.length) {
-    return {
-      candidates: spec.subcommands.filter((s) => s.name.startsWith(cur)).map((s) => ({ value: s.name, description: s.summary })),
-      directive: Directive.NoFileComp,
-    };
+  const subs = cmd === spec && prior.length === 0
+    ? (spec.subcommands ?? []).filter((s) => s.name.startsWith(cur)).map((s) => ({ value: s.name, description: s.summary }))
+    : [];
+  const positional = cmd.positionals?.[positionals.length];
+  if (positional?.complete) {
+    const c = await valueCandidates(positional.complete, cur, '', target, sources);
+    return subs.length > 0 ? { candidates: [...c.candidates, ...subs], directive: Directive.NoFileComp } : c;
   }
-  return { candidates: [], directive: Directive.NoFileComp };
+  return { candidates: subs, directive: Directive.NoFileComp };
 }
 
-async function flagValues(f: FlagSpec, cur: string, prefix: string, target: Target, sources: Sources): Promise<Completion> {
+function flagValues(f: NamedFlag, cur: string, prefix: string, target: Target, sources: Sources): Promise<Completion> {
+  const how = f.def.type === 'string' && f.def.choices ? f.def.choices : f.def.complete;
+  return valueCandidates(how, cur, prefix, target, sources);
+}
+
+/** Candidates for a value completed from a list of choices or by a Completer. */
+async function valueCandidates(how: Completer | readonly string[] | undefined, cur: string, prefix: string, target: Target, sources: Sources): Promise<Completion> {
   const done = (values: readonly string[]): Completion => ({
     candidates: [...new Set(values)].filter((v) => v.startsWith(cur)).map((v) => ({ value: prefix + v })),
     directive: Directive.NoFileComp,
   });
-  if (f.choices) return done(f.choices);
-  switch (f.complete) {
+  const kinds = async (kind: string, list: ((t: Target) => Promise<string[]>) | undefined): Promise<string[]> =>
+    (await list?.(target).catch(() => []) ?? []).map((n) => `${kind}/${n}`);
+  // A lone `kind/` is completed further, so no space after it.
+  const kindFirst = (list: readonly string[]): Completion => {
+    const c = done(list);
+    return c.candidates.length > 0 && c.candidates.every((x) => x.value.endsWith('/')) ? { ...c, directive: Directive.NoFileComp | Directive.NoSpace } : c;
+  };
+  if (typeof how === 'object') return done(how);
+  switch (how) {
     case 'file': return { candidates: [], directive: Directive.Default };
     case 'context': return done((await sources.contexts(target).catch(() => [])).sort());
     case 'namespace': return done((await sources.namespaces(target).catch(() => [])).sort());
     case 'service': return done((await sources.services(target).catch(() => [])).sort());
     case 'cluster': return done((await sources.clusters?.(target).catch(() => []) ?? []).sort());
     case 'user': return done((await sources.users?.(target).catch(() => []) ?? []).sort());
+    // kt-exchange SERVICE|deployment/NAME: after a slash only the kind's objects.
+    case 'service-or-deployment': return kindFirst(cur.includes('/')
+      ? await kinds('deployment', sources.deployments)
+      : [...(await sources.services(target).catch(() => [])).sort(), 'deployment/']);
+    case 'workload': return kindFirst(cur.includes('/')
+      ? [...(await kinds('deployment', sources.deployments)), ...(await kinds('pod', sources.pods))].sort()
+      : ['deployment/', 'pod/']);
     default: return { candidates: [], directive: Directive.NoFileComp };
   }
 }
@@ -239,11 +259,21 @@ export function clusterSources(env = process.env, timeoutMs = CLUSTER_TIMEOUT_MS
       const { core, namespace } = await api(t);
       return (await core.listNamespacedService({ namespace })).items.map((s) => s.metadata?.name ?? '').filter((n) => n !== '');
     })(), timeoutMs, [] as string[]),
+    deployments: (t) => withTimeout((async () => {
+      const { loadKube } = await import('../kube/kubeconfig.ts');
+      const { AppsV1Api } = await import('@kubernetes/client-node');
+      const k = loadKube(t, env);
+      return (await k.kc.makeApiClient(AppsV1Api).listNamespacedDeployment({ namespace: k.namespace })).items.map((d) => d.metadata?.name ?? '').filter((n) => n !== '');
+    })(), timeoutMs, [] as string[]),
+    pods: (t) => withTimeout((async () => {
+      const { core, namespace } = await api(t);
+      return (await core.listNamespacedPod({ namespace })).items.map((p) => p.metadata?.name ?? '').filter((n) => n !== '');
+    })(), timeoutMs, [] as string[]),
   };
 }
 
 /** `<plugin> __complete words...`: prints the candidates; always exits 0, as cobra does. */
-export async function runComplete(spec: CommandSpec, words: string[], descriptions = true, sources = clusterSources()): Promise<number> {
+export async function runComplete(spec: Command, words: string[], descriptions = true, sources = clusterSources()): Promise<number> {
   let c: Completion;
   try {
     c = await complete(spec, words, sources);
@@ -291,6 +321,35 @@ ${fn}() {
     return 0
 }
 complete -o default -F ${fn} ${command}
+`;
+  }
+  if (shell === 'powershell') {
+    return `${header}
+# Load it in a profile: kubectl ${plugin} completion powershell | Out-String | Invoke-Expression
+Register-ArgumentCompleter -Native -CommandName '${command}', '${command}.exe' -ScriptBlock {
+    param($WordToComplete, $CommandAst, $CursorPosition)
+    # The words before the cursor, and the one being completed (empty after a space).
+    $words = @($CommandAst.CommandElements | Where-Object { $_.Extent.StartOffset -lt $CursorPosition } | ForEach-Object { $_.Extent.Text })
+    if ($WordToComplete -eq '') { $words += '' }
+    $program = $words[0]
+    $rest = @($words | Select-Object -Skip 1)
+    # An empty argument must reach the program as one: PowerShell drops '' unless quoted so.
+    $quoted = $rest | ForEach-Object { if ($_ -eq '') { '""' } else { $_ } }
+    $out = @(& $program __complete @quoted 2>$null)
+    if ($out.Count -eq 0) { return }
+    $directive = [int]($out[-1].TrimStart(':'))
+    $found = $false
+    foreach ($line in $out[0..($out.Count - 2)]) {
+        if ($line -eq '') { continue }
+        $parts = $line -split "\`t", 2
+        $value = $parts[0]
+        $tip = if ($parts.Count -gt 1 -and $parts[1] -ne '') { $parts[1] } else { $value }
+        $found = $true
+        [System.Management.Automation.CompletionResult]::new($value, $value, 'ParameterValue', $tip)
+    }
+    # NoFileComp (4): no file names when the program offers nothing.
+    if (-not $found -and ($directive -band 4)) { '' }
+}
 `;
   }
   if (shell === 'zsh') {

@@ -62,16 +62,15 @@ export function imageRef(kind: ImageKind, flag?: string, env = process.env, file
 }
 
 /** The lines --version prints after the version: the images it would deploy, and why. */
-export function imageLines(flags: Record<string, unknown>, env = process.env): string {
-  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+export function imageLines(flags: { image?: string | undefined; routerImage?: string | undefined }, env = process.env): string {
   let loaded;
   try {
     loaded = loadConfig(env);
   } catch (e) {
     return `config file: ${(e as Error).message}\n`;
   }
-  const shadow = resolveImage('shadow', str(flags.image), env, loaded.config);
-  const router = resolveImage('router', str(flags['router-image']), env, loaded.config, '--router-image');
+  const shadow = resolveImage('shadow', flags.image, env, loaded.config);
+  const router = resolveImage('router', flags.routerImage, env, loaded.config, '--router-image');
   const cfg = loaded.path === '' ? 'none (KT_CONFIG is empty)' : `${loaded.path}${loaded.found ? '' : ' (not found)'}${loaded.unknown.length ? ` (unknown keys ignored: ${loaded.unknown.join(', ')})` : ''}`;
   return [
     `shadow image: ${shadow.ref} (${shadow.from})`,

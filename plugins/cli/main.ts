@@ -1,13 +1,13 @@
 // The command runner every plugin entry calls: shell completion, help, version, subcommands, and
 // errors as one sentence with an exit code, after undoing whatever the command had changed.
-import { checkPositionals, helpText, parse, type CommandSpec, type FlagValues } from './cli.ts';
+import { checkPositionals, helpText, parse, type Command } from './cli.ts';
 import { runComplete, withCompletion } from './completion.ts';
 import { UserError } from './errors.ts';
 import { VERSION } from './version.ts';
 import { closeOpenLifecycles } from '../session/lifecycle.ts';
 
 /** Runs a command: help, version, subcommands, and errors as one sentence with an exit code. */
-export async function main(spec: CommandSpec, argv = process.argv.slice(2)): Promise<never> {
+export async function main(spec: Command, argv = process.argv.slice(2)): Promise<never> {
   // A terminal or pipe that goes away (a closed tee, a killed ssh) must not crash kt before it has
   // undone its changes: output errors are dropped, cleanup goes on.
   process.stdout.on('error', () => {});
@@ -20,19 +20,24 @@ export async function main(spec: CommandSpec, argv = process.argv.slice(2)): Pro
     const sub = spec.subcommands?.find((s) => s.name === argv[0]);
     const target = sub ?? spec;
     const rest = sub ? argv.slice(1) : argv;
-    if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(`${helpText(target)}\n`);
+    const beforeRest = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+    if (beforeRest.includes('--help') || beforeRest.includes('-h')) {
+      process.stdout.write(`${await helpText(target, sub ? spec : undefined)}\n`);
       return await exitAfterOutput(0);
     }
-    if (rest.includes('--version') && !rest.slice(0, rest.indexOf('--version')).includes('--')) {
-      let flags: FlagValues = {};
-      try { flags = parse(target, rest).flags; } catch { /* the defaults, then */ }
-      process.stdout.write(`${spec.name} ${VERSION}\n${(await import('./images.ts')).imageLines(flags)}`);
+    if (beforeRest.includes('--version')) {
+      let o: { image?: string | undefined; routerImage?: string | undefined } = {};
+      try {
+        const v: Record<string, unknown> = parse(target, rest, sub ? spec : undefined);
+        const text = (x: unknown): string | undefined => (typeof x === 'string' ? x : undefined);
+        o = { image: text(v.image), routerImage: text(v.routerImage) };
+      } catch { /* the defaults, then */ }
+      process.stdout.write(`${spec.name} ${VERSION}\n${(await import('./images.ts')).imageLines(o)}`);
       return await exitAfterOutput(0);
     }
-    const parsed = parse(target, rest);
-    checkPositionals(target, parsed.positionals, sub ? spec : undefined);
-    code = await target.run(parsed);
+    const options = parse(target, rest, sub ? spec : undefined);
+    checkPositionals(target, options.args, sub ? spec : undefined);
+    code = await target.run(options);
     await closeOpenLifecycles();
   } catch (e) {
     // Whatever step failed, what was changed is undone before the error is reported.

@@ -2,17 +2,20 @@
 // of three modes (socks/, transparent/, hosts/, each with its start and its crash cleanup). This
 // module checks the flags, reserves local resources before anything is created in the cluster,
 // starts the mode and prints what to do next.
-import { bool, type Parsed } from '../cli/cli.ts';
+import { flags as declareFlags, KUBE_FLAGS, type Options } from '../cli/cli.ts';
+import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
 import type { Dialer } from '../tunnel/dialer.ts';
+import type { UdpTunnel } from '../tunnel/udp.ts';
 import { UserError } from '../cli/errors.ts';
-import { checkDnsPortFree, parseConnectFlags, refuseSecondTransparent } from './flags.ts';
+import { checkDnsPortFree, CONNECT_FLAGS, parseConnectFlags, refuseSecondTransparent } from './flags.ts';
 import { startShadowSession } from '../session/shadow-session.ts';
 import { startHostsModeFor } from './hosts/start.ts';
 import type { ModeHandle } from './mode.ts';
 import { proxyEnv, startProxy, type Proxy } from './socks/socks-proxy.ts';
 import { startSocksMode } from './socks/start.ts';
 import { startTransparentMode } from './transparent/start.ts';
-import { checkPodEnvFlags, preparePodEnv, runCommand, type PodEnv } from '../podenv/podenv.ts';
+import { refuseIncludedApiServer } from './transparent/api-server-guard.ts';
+import { checkPodEnvFlags, ENV_FROM_FLAGS, PODENV_FLAGS, preparePodEnv, runCommand, type PodEnv } from '../podenv/podenv.ts';
 import { reportCriticalPath } from '../kube/round-trips.ts';
 
 export { CONNECT_MODES, defaultMode, type ConnectMode } from './flags.ts';
@@ -26,28 +29,35 @@ function lateDialer(): { dial: Dialer; attach: (d: Dialer) => void } {
   };
 }
 
-export async function runConnect(p: Parsed): Promise<number> {
-  const flags = parseConnectFlags(p);
-  const envReq = checkPodEnvFlags(p, true);
+/** Every flag of kt-connect. */
+export const CONNECT_ALL_FLAGS = declareFlags({ ...KUBE_FLAGS, ...CONNECT_FLAGS, ...SHADOW_FLAGS, ...ENV_FROM_FLAGS, ...PODENV_FLAGS });
+
+export async function runConnect(o: Options<typeof CONNECT_ALL_FLAGS>): Promise<number> {
+  const flags = parseConnectFlags(o);
+  const envReq = checkPodEnvFlags(o, true);
   let podEnv: PodEnv | undefined;
   const { mode } = flags;
   const late = lateDialer();
+  // UDP flows, like dials, wait for the tunnel.
+  const udpVia: { tunnel?: UdpTunnel } = {};
+  const lateUdp: UdpTunnel = { exec: (command) => (udpVia.tunnel ? udpVia.tunnel.exec(command) : Promise.reject(new Error('the tunnel is not connected yet'))) };
   let proxy: Proxy | undefined;
 
-  const s = await startShadowSession(p, {
+  const s = await startShadowSession(o, {
     kind: 'connect',
     mode,
     preflight: async (kube, log) => {
       podEnv = await preparePodEnv(kube, log, envReq);
       if (mode === 'transparent') {
         refuseSecondTransparent();
+        await refuseIncludedApiServer(flags.includeCidrs, kube.server);
         await checkDnsPortFree(flags.dnsPort);
       }
       // Hosts mode gives names; the proxy beside it reaches ClusterIPs and pod IPs.
       if (mode === 'socks' || mode === 'hosts') {
         const port = flags.proxyPort;
         try {
-          proxy = await startProxy({ host: '127.0.0.1', port, dial: late.dial });
+          proxy = await startProxy({ host: '127.0.0.1', port, dial: late.dial, udp: { tunnel: lateUdp, idleMs: flags.udpIdleMs } });
         } catch (e) {
           throw new UserError((e as Error).message);
         }
@@ -55,13 +65,14 @@ export async function runConnect(p: Parsed): Promise<number> {
     },
   });
   late.attach(s.tunnel.dial);
+  udpVia.tunnel = s.tunnel;
   await podEnv?.materialise(s);
 
   let handle: ModeHandle;
   if (mode === 'socks') {
     handle = await startSocksMode(proxy!, s);
   } else {
-    handle = mode === 'transparent' ? await startTransparentMode(p, s) : await startHostsModeFor(p, s);
+    handle = mode === 'transparent' ? await startTransparentMode(flags, s) : await startHostsModeFor(flags, s);
     s.life.defer(`undo ${mode} mode`, () => handle.close());
     if (proxy) {
       const px = proxy;
@@ -77,8 +88,8 @@ export async function runConnect(p: Parsed): Promise<number> {
   for (const line of handle.banner) s.log.info(line);
 
   // Ctrl-C reaches the program first, and kt exits with its code (as with kt-exchange's).
-  if (p.rest.length > 0) return runCommand(s, p.rest, { ...podEnv?.env, ...handle.env });
+  if (o.rest.length > 0) return runCommand(s, o.rest, { ...podEnv?.env, ...handle.env });
 
-  if (!bool(p, 'quiet')) s.log.info('Press Ctrl-C to disconnect.');
+  if (!o.quiet) s.log.info('Press Ctrl-C to disconnect.');
   return s.runUntilSignal('disconnecting', 'kt-connect: disconnected; nothing is left in the cluster.');
 }

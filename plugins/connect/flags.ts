@@ -3,16 +3,32 @@
 import { accessSync, constants } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { createServer, isIPv6 } from 'node:net';
-import { list, str, type Parsed } from '../cli/cli.ts';
+import { flags as declareFlags, type Values } from '../cli/cli.ts';
 import { UserError } from '../cli/errors.ts';
 import { cannotListen } from '../../runtime/listen.ts';
 import { namespacesFlag } from './hosts/hosts-services.ts';
 import { defaultHostsFile } from './hosts/windows.ts';
 import { listLocalSessions, processAlive } from '../session/local-state.ts';
-import { normalizeIpv4Cidr } from './transparent/transparent.ts';
+import { normalizeIpv4Cidr, parseUdpPorts, type UdpPorts } from './transparent/transparent.ts';
+import { normalizeCidr } from './transparent/cidr.ts';
+import { SHADOW_UDP } from '../../contract/index.ts';
 
 export const CONNECT_MODES = ['socks', 'transparent', 'hosts'] as const;
 export type ConnectMode = (typeof CONNECT_MODES)[number];
+
+/** kt-connect's own flags (beside the Kubernetes, shadow and pod-environment ones). */
+export const CONNECT_FLAGS = declareFlags({
+  mode: { type: 'string', description: 'How the laptop reaches the cluster (default: transparent as root on Linux, else socks)', choices: CONNECT_MODES },
+  'proxy-port': { type: 'string', description: 'Local port of the SOCKS5/HTTP proxy (socks mode)', default: '2223' },
+  'include-cidr': { type: 'list', description: 'Extra address ranges to route to the cluster (transparent mode)' },
+  'exclude-cidr': { type: 'list', description: 'Address ranges never to route to the cluster (transparent mode)' },
+  'dns-port': { type: 'string', description: 'Port of the local DNS server (transparent mode)', default: '53' },
+  namespaces: { type: 'list', description: 'Hosts and transparent mode: more namespaces whose Services get short names (svc.ns), for a user who may not list namespaces (a,b)', complete: 'namespace' },
+  'hosts-file': { type: 'string', description: 'The hosts file to edit (hosts mode)', default: defaultHostsFile(), complete: 'file' },
+  quiet: { type: 'boolean', short: 'q', description: 'Print only errors and the banner' },
+  'udp-ports': { type: 'string', description: 'Transparent mode: which UDP destination ports of the cluster ranges go to the cluster: all (every one but 53, DNS), none, or ports and ranges (8125,5000-5100)', default: 'all' },
+  'udp-idle-timeout': { type: 'duration', description: 'A UDP flow with no datagram either way for this long is closed (at most 1h)', default: '60s', min: SHADOW_UDP.minIdleMs },
+});
 
 export interface ConnectFlags {
   mode: ConnectMode;
@@ -21,14 +37,20 @@ export interface ConnectFlags {
   includeCidrs: string[];
   excludeCidrs: string[];
   hostsFile: string;
+  /** --namespaces, checked. */
+  namespaces: string[];
+  clusterDomain: string;
+  /** --udp-ports: the UDP transparent mode captures. */
+  udpPorts: UdpPorts | 'none';
+  /** --udp-idle-timeout in ms: each UDP flow's idle expiry (openUdpFlow's idleMs). */
+  udpIdleMs: number;
 }
 
 export function defaultMode(platform = process.platform, uid = process.getuid?.()): ConnectMode {
   return platform === 'linux' && uid === 0 ? 'transparent' : 'socks';
 }
 
-export function parsePortFlag(p: Parsed, name: string, allowZero: boolean): number {
-  const text = str(p, name) ?? '';
+export function parsePortFlag(name: string, text: string, allowZero: boolean): number {
   const v = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isInteger(v) || v < (allowZero ? 0 : 1) || v > 65535) {
     throw new UserError(`--${name} must be a port number (${allowZero ? 0 : 1}-65535), not "${text}".`, 2);
@@ -36,35 +58,46 @@ export function parsePortFlag(p: Parsed, name: string, allowZero: boolean): numb
   return v;
 }
 
-function cidrs(p: Parsed, name: string): string[] {
-  const out = list(p, name);
+function cidrs(name: string, out: readonly string[]): string[] {
   for (const c of out) {
     const [addr, bits] = c.split('/');
     const v6 = addr !== undefined && isIPv6(addr) && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= 128));
     if (normalizeIpv4Cidr(c) === undefined && !v6) throw new UserError(`--${name}: "${c}" is not an IP address or CIDR (like 10.96.0.0/12).`, 2);
+    if (name === 'include-cidr' && normalizeCidr(c) === '::/0') throw new UserError('--include-cidr ::/0 would capture every IPv6 destination, and kt never captures it; name the cluster\'s IPv6 ranges.', 2);
   }
-  return out;
+  return [...out];
 }
 
-export function parseConnectFlags(p: Parsed): ConnectFlags {
-  const mode = (str(p, 'mode') as ConnectMode | undefined) ?? defaultMode();
+function udpPortsFlag(text: string): UdpPorts | 'none' {
+  const r = parseUdpPorts(text);
+  if ('error' in r) throw new UserError(`--udp-ports: ${r.error}`, 2);
+  return r.ports;
+}
+
+export function parseConnectFlags(o: Values<typeof CONNECT_FLAGS> & { readonly clusterDomain: string }): ConnectFlags {
+  const mode = o.mode ?? defaultMode();
   const flags: ConnectFlags = {
     mode,
-    proxyPort: parsePortFlag(p, 'proxy-port', true),
-    dnsPort: parsePortFlag(p, 'dns-port', false),
-    includeCidrs: cidrs(p, 'include-cidr'),
-    excludeCidrs: cidrs(p, 'exclude-cidr'),
-    hostsFile: str(p, 'hosts-file') ?? defaultHostsFile(),
+    proxyPort: parsePortFlag('proxy-port', o.proxyPort, true),
+    dnsPort: parsePortFlag('dns-port', o.dnsPort, false),
+    includeCidrs: cidrs('include-cidr', o.includeCidr),
+    excludeCidrs: cidrs('exclude-cidr', o.excludeCidr),
+    hostsFile: o.hostsFile,
+    namespaces: namespacesFlag(o.namespaces, mode),
+    clusterDomain: o.clusterDomain,
+    udpIdleMs: Math.round(o.udpIdleTimeout),
+    udpPorts: udpPortsFlag(o.udpPorts),
   };
+  if (flags.udpIdleMs > SHADOW_UDP.maxIdleMs) throw new UserError(`--udp-idle-timeout must be at most 1h, not "${String(o.udpIdleTimeout / 1000)}s".`, 2);
   if (mode === 'transparent' && (process.platform !== 'linux' || process.getuid?.() !== 0)) {
     throw new UserError('transparent mode needs root on Linux (it changes iptables and the resolver); run with sudo or use --mode socks or --mode hosts.');
   }
   if (mode !== 'transparent') {
-    for (const f of ['include-cidr', 'exclude-cidr'] as const) {
-      if (list(p, f).length > 0) throw new UserError(`--${f} only applies to --mode transparent (this session is ${mode}).`, 2);
+    for (const [f, v] of [['include-cidr', o.includeCidr], ['exclude-cidr', o.excludeCidr]] as const) {
+      if (v.length > 0) throw new UserError(`--${f} only applies to --mode transparent (this session is ${mode}).`, 2);
     }
+    if (o.udpPorts !== 'all') throw new UserError(`--udp-ports only applies to --mode transparent (this session is ${mode}; hosts mode relays the Services' own UDP ports).`, 2);
   }
-  namespacesFlag(p, mode);
   if (mode === 'hosts') {
     try {
       accessSync(flags.hostsFile, constants.R_OK | constants.W_OK);

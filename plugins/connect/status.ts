@@ -2,10 +2,10 @@
 // from the records each session keeps up to date (see local-state.ts), as sentences or as a
 // SessionList (housekeeping/schema.ts), the document kt-status prints too.
 import { hostname, userInfo } from 'node:os';
-import { bool, str, type Parsed } from '../cli/cli.ts';
+import { flags, KUBE_FLAGS, type Options } from '../cli/cli.ts';
 import { listLocalSessions, processAlive, type LocalSession } from '../session/local-state.ts';
 import type { TunnelHealth } from '../tunnel/tunnel.ts';
-import { KT_API_VERSION, printSessionList, rfc3339, sessionList, type Session, type SessionState } from '../housekeeping/schema.ts';
+import { KT_API_VERSION, OUTPUT_FLAGS, printSessionList, rfc3339, sessionList, type Session, type SessionState } from '../housekeeping/schema.ts';
 
 /** A local kt-connect record as a Session: orphaned once its process is gone, else by its tunnel. */
 export function connectSession(s: LocalSession, now = Date.now(), alive: (pid: number) => boolean = processAlive): Session {
@@ -37,11 +37,13 @@ function localUser(): string {
   return `${user}@${hostname()}`;
 }
 
-export async function runConnectStatus(p: Parsed): Promise<number> {
+export const CONNECT_STATUS_FLAGS = flags({ ...KUBE_FLAGS, ...OUTPUT_FLAGS });
+
+export async function runConnectStatus(o: Options<typeof CONNECT_STATUS_FLAGS>): Promise<number> {
   const items = listLocalSessions().filter((s) => s.kind === 'connect').map((s) => connectSession(s));
-  const out = str(p, 'output');
+  const out = o.output;
   if (out !== undefined) {
-    process.stdout.write(printSessionList(sessionList(items), out, { noHeaders: bool(p, 'no-headers'), allNamespaces: true }));
+    process.stdout.write(printSessionList(sessionList(items), out, { noHeaders: o.noHeaders, allNamespaces: true }));
   } else if (items.length === 0) {
     process.stdout.write('no kt-connect session is running on this machine.\n');
   } else {

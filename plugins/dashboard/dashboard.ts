@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import type { KubernetesObject, V1ConfigMap, V1Deployment, V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
-import { bool, str, type Parsed } from '../cli/cli.ts';
+import { flags, KUBE_FLAGS, type Options } from '../cli/cli.ts';
 import { UserError } from '../cli/errors.ts';
 import { createLogger } from '../cli/log.ts';
 import { clusterNow, type Kube } from '../kube/kube.ts';
@@ -78,13 +78,22 @@ async function clean(kube: Kube, scope: string | undefined, namespace: string, i
   return { status: 200, body: await cleanSession(kubeNs, s, dryRun) };
 }
 
-export async function runDashboard(p: Parsed): Promise<number> {
-  const log = createLogger({ debug: bool(p, 'debug') });
-  const kube = kubeFromFlags(p);
-  const scope = bool(p, 'all-namespaces') ? undefined : kube.namespace;
-  const out = str(p, 'output');
-  const port = parsePort(str(p, 'port'));
-  const address = str(p, 'address') ?? '127.0.0.1';
+export const DASHBOARD_FLAGS = flags({
+  ...KUBE_FLAGS,
+  'all-namespaces': { type: 'boolean', short: 'A', description: 'Show every namespace (needs the right to list Services cluster-wide)' },
+  port: { type: 'string', description: 'Local port to serve on (0: any free one)', default: '0' },
+  address: { type: 'string', description: 'Address to serve on; anything but loopback lets others with the URL in', default: '127.0.0.1' },
+  open: { type: 'boolean', description: 'Open the page in the default browser' },
+  output: { type: 'string', short: 'o', description: 'Print the model once (apiVersion kt.dev/v1, kind Dashboard) instead of serving it', choices: ['json', 'yaml'] },
+});
+
+export async function runDashboard(o: Options<typeof DASHBOARD_FLAGS>): Promise<number> {
+  const log = createLogger({ debug: o.debug });
+  const kube = kubeFromFlags(o);
+  const scope = o.allNamespaces ? undefined : kube.namespace;
+  const out = o.output;
+  const port = parsePort(o.port);
+  const address = o.address;
   if (!isIP(address)) throw new UserError(`--address takes an IP address of this machine (e.g. 127.0.0.1), not "${address}".`, 2);
 
   let offset = 0;
@@ -138,7 +147,7 @@ export async function runDashboard(p: Parsed): Promise<number> {
   if (polled.length > 0) log.info(`you may not watch ${polled.join(', ')}: listed every second instead`);
   for (const h of feeds.hidden) log.warn(`not shown: you may not ${h}`);
   process.stdout.write('Press Ctrl-C to stop.\n');
-  if (bool(p, 'open')) openBrowser(url);
+  if (o.open) openBrowser(url);
 
   const refresh = setInterval(() => { generation++; publish(); }, REFRESH_MS);
   const clock = setInterval(() => void syncClock(), CLOCK_MS);

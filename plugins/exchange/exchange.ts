@@ -5,8 +5,9 @@
 import type { V1Deployment, V1Pod, V1Service } from '@kubernetes/client-node';
 import { ANNOTATION, ROUTES_KEY, SELECT_LABEL, meshNames, type Lock, type RecoveryPlan } from '../../contract/index.ts';
 import { parseLock, parseTable, replaceSelectorPatch, runRecovery } from '../../contract/recovery.ts';
-import { bool, str, type Parsed } from '../cli/cli.ts';
-import { MIN_RECOVER_AFTER_MS, parseDuration } from '../cli/duration.ts';
+import { flags, KUBE_FLAGS, type Options } from '../cli/cli.ts';
+import { MIN_RECOVER_AFTER_MS } from '../cli/duration.ts';
+import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
 import { UserError } from '../cli/errors.ts';
 import { parseExpose, resolveExpose, type ResolvedPort } from '../inbound/expose.ts';
 import { forwardPorts } from '../inbound/forward.ts';
@@ -18,7 +19,7 @@ import { checkNamespace, kubeFromFlags, startShadowSession } from '../session/sh
 import { objectName } from '../session/session.ts';
 import { ExchangeSwitch, recycleTargets } from './switch.ts';
 import { step } from '../session/steps.ts';
-import { checkPodEnvFlags, preparePodEnv, runCommand } from '../podenv/podenv.ts';
+import { checkPodEnvFlags, PODENV_FLAGS, preparePodEnv, runCommand } from '../podenv/podenv.ts';
 import { phase, reportCriticalPath } from '../kube/round-trips.ts';
 
 export const EXCHANGE_MODES = ['selector', 'scale'] as const;
@@ -87,15 +88,25 @@ function parseOriginal(svc: V1Service): Record<string, string> | undefined {
   try { return JSON.parse(raw) as Record<string, string>; } catch { return undefined; }
 }
 
-export async function runExchange(p: Parsed): Promise<number> {
-  const arg = p.positionals[0];
-  if (!arg || p.positionals.length > 1) throw new UserError('name one Service to exchange: kubectl kt-exchange SERVICE --expose LOCAL[:REMOTE].', 2);
-  const mode = str(p, 'mode') ?? 'selector';
-  const specs = parseExpose(str(p, 'expose'));
-  const envReq = checkPodEnvFlags(p, false);
-  const recoverAfterMs = parseDuration(str(p, 'recover-after') ?? '60s', 'recover-after', MIN_RECOVER_AFTER_MS);
-  const log = createLogger({ debug: bool(p, 'debug') });
-  const kube = kubeFromFlags(p);
+export const EXCHANGE_FLAGS = flags({
+  ...KUBE_FLAGS,
+  expose: { type: 'string', description: 'LOCAL[:REMOTE][,...]: REMOTE is a Service port, a target port or a port name (default: LOCAL)' },
+  mode: { type: 'string', description: 'selector: point the Service at the shadow; scale: scale the Deployment to 0', choices: EXCHANGE_MODES, default: 'selector' },
+  'recycle-pods': { type: 'boolean', description: 'Selector mode: restart the real pods after the switch, so callers with kept-alive (pooled) connections reconnect to this laptop' },
+  'recover-after': { type: 'duration', description: 'How long the cluster waits for a vanished laptop before restoring itself', default: '60s', min: MIN_RECOVER_AFTER_MS },
+  ...SHADOW_FLAGS,
+  ...PODENV_FLAGS,
+});
+
+export async function runExchange(o: Options<typeof EXCHANGE_FLAGS>): Promise<number> {
+  const arg = o.args[0];
+  if (!arg || o.args.length > 1) throw new UserError('name one Service to exchange: kubectl kt-exchange SERVICE --expose LOCAL[:REMOTE].', 2);
+  const mode = o.mode;
+  const specs = parseExpose(o.expose);
+  const envReq = checkPodEnvFlags(o, false);
+  const recoverAfterMs = o.recoverAfter;
+  const log = createLogger({ debug: o.debug });
+  const kube = kubeFromFlags(o);
   phase('check the Service, its pods and locks');
   await checkNamespace(kube);
 
@@ -115,7 +126,7 @@ export async function runExchange(p: Parsed): Promise<number> {
 
   const depName = target.deployment?.metadata?.name;
   const originalSelector = parseOriginal(target.svc) ?? target.svc.spec!.selector!;
-  const recycle = bool(p, 'recycle-pods') ? await recycleTargets(kube, mode, originalSelector, svcName) : undefined;
+  const recycle = o.recyclePods ? await recycleTargets(kube, mode, originalSelector, svcName) : undefined;
   // Scale mode moves the Service to the shadow as selector mode does before the Deployment goes to
   // 0, so on the way back the real pods come up first and the selector follows them (see below).
   const planFor = (session: string): RecoveryPlan => ({
@@ -132,7 +143,7 @@ export async function runExchange(p: Parsed): Promise<number> {
   // It gets them once it is the Service's only endpoint; later incarnations (a recreated pod) are
   // made from this same object, so they carry what the session's state needs.
   let shadowLabels: Record<string, string> = {};
-  const s = await startShadowSession(p, {
+  const s = await startShadowSession(o, {
     kind: 'exchange',
     kube,
     rights: mode === 'scale'
@@ -223,6 +234,6 @@ export async function runExchange(p: Parsed): Promise<number> {
   if (mode === 'selector') s.log.info(recycle ? '  the real pods are restarting, so kept-alive callers reconnect here.' : '  connections opened before now (keep-alive, gRPC) stay with the real pods; --recycle-pods moves them.');
   s.log.info(`  restored on Ctrl-C; if this laptop disappears the cluster restores itself after ${Math.round(recoverAfterMs / 1000)}s.`);
   s.log.info('Press Ctrl-C to stop.');
-  if (p.rest.length > 0) return runCommand(s, p.rest, podEnv?.env ?? {});
+  if (o.rest.length > 0) return runCommand(s, o.rest, podEnv?.env ?? {});
   return s.runUntilSignal('restoring', `kt-exchange: service/${svcName} restored; nothing is left in the cluster.`);
 }

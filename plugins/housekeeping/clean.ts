@@ -1,6 +1,6 @@
 // kubectl kt-clean: removes what stale or orphaned sessions left behind, in the cluster and on this
 // machine, and never touches a live session of anyone.
-import { bool, str, type Parsed } from '../cli/cli.ts';
+import { flags, KUBE_FLAGS, type Options } from '../cli/cli.ts';
 import { apiStatus, type Kube } from '../kube/kube.ts';
 import { localCleaners } from './local-cleanup.ts';
 import { listLocalSessions, processAlive, removeLocalSession } from '../session/local-state.ts';
@@ -9,7 +9,7 @@ import { parseLock, runRecovery } from '../../contract/recovery.ts';
 import type { RecoveryStep } from '../../contract/index.ts';
 import { recoveryApi, appsApi } from '../kube/recovery-api.ts';
 import { lockIsLive } from '../session/service-lock.ts';
-import { formatDuration, parseDuration } from '../cli/duration.ts';
+import { formatDuration } from '../cli/duration.ts';
 import { listSessions, type ClusterSession } from './sessions.ts';
 import { kubeFromFlags } from '../session/shadow-session.ts';
 
@@ -19,12 +19,19 @@ async function deletePod(kube: Kube, name: string, namespace: string): Promise<v
   await kube.core.deleteNamespacedSecret({ name, namespace }).catch((e: unknown) => { if (apiStatus(e) !== 404) throw e; });
 }
 
-export async function runClean(p: Parsed): Promise<number> {
-  const log = createLogger({ debug: bool(p, 'debug') });
-  const dryRun = bool(p, 'dry-run');
-  const olderThan = str(p, 'older-than');
-  const kube = kubeFromFlags(p);
-  const { sessions } = await listSessions(kube, { allNamespaces: bool(p, 'all-namespaces'), ...(olderThan ? { staleAfterMs: parseDuration(olderThan, 'older-than') } : {}) });
+export const CLEAN_FLAGS = flags({
+  ...KUBE_FLAGS,
+  'all-namespaces': { type: 'boolean', short: 'A', description: 'Clean sessions in every namespace' },
+  'dry-run': { type: 'boolean', description: 'Only list what would be done' },
+  'older-than': { type: 'duration', description: 'Treat sessions whose heartbeat is older than this as stale (default 3m)' },
+});
+
+export async function runClean(o: Options<typeof CLEAN_FLAGS>): Promise<number> {
+  const log = createLogger({ debug: o.debug });
+  const dryRun = o.dryRun;
+  const olderThan = o.olderThan;
+  const kube = kubeFromFlags(o);
+  const { sessions } = await listSessions(kube, { allNamespaces: o.allNamespaces, ...(olderThan !== undefined ? { staleAfterMs: olderThan } : {}) });
   let actions = 0;
   // Local changes first: they are found through the local records removed below.
   for (const undo of localCleaners()) {

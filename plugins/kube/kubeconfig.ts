@@ -9,8 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { wrapApiClient } from './api-errors.ts';
-import { bool, str, type Parsed } from '../cli/cli.ts';
-import { parseRequestTimeout } from '../cli/duration.ts';
+import type { KUBE_FLAGS, Values } from '../cli/cli.ts';
 import { UserError } from '../cli/errors.ts';
 import { createLogger, type Logger } from '../cli/log.ts';
 import { instrumentDispatcher } from './round-trips.ts';
@@ -42,17 +41,16 @@ export interface KubeOverrides {
 }
 
 /** The kubeconfig part of a command's flags (KUBE_FLAGS). */
-export function kubeOptions(p: Parsed): KubeOptions {
-  const groups = p.flags['as-group'];
+export function kubeOptions(o: Values<typeof KUBE_FLAGS>): KubeOptions {
   return {
-    kubeconfig: str(p, 'kubeconfig'), context: str(p, 'context'), namespace: str(p, 'namespace'),
-    cluster: str(p, 'cluster'), user: str(p, 'user'), server: str(p, 'server'),
-    certificateAuthority: str(p, 'certificate-authority'), insecureSkipTlsVerify: bool(p, 'insecure-skip-tls-verify'),
-    tlsServerName: str(p, 'tls-server-name'), token: str(p, 'token'),
-    clientCertificate: str(p, 'client-certificate'), clientKey: str(p, 'client-key'),
-    as: str(p, 'as'), asGroups: Array.isArray(groups) ? groups : typeof groups === 'string' ? [groups] : undefined, asUid: str(p, 'as-uid'),
-    requestTimeoutMs: parseRequestTimeout(str(p, 'request-timeout') ?? '0'),
-    verbosity: str(p, 'v') === undefined ? undefined : Number(str(p, 'v')),
+    kubeconfig: o.kubeconfig, context: o.context, namespace: o.namespace,
+    cluster: o.cluster, user: o.user, server: o.server,
+    certificateAuthority: o.certificateAuthority, insecureSkipTlsVerify: o.insecureSkipTlsVerify,
+    tlsServerName: o.tlsServerName, token: o.token,
+    clientCertificate: o.clientCertificate, clientKey: o.clientKey,
+    as: o.as, asGroups: o.asGroup.length > 0 ? [...o.asGroup] : undefined, asUid: o.asUid,
+    requestTimeoutMs: o.requestTimeout,
+    verbosity: o.v === undefined ? undefined : Number(o.v),
   };
 }
 

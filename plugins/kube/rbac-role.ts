@@ -1,7 +1,7 @@
 // The Role kt needs, as plugins/rbac/kt-developer.yaml has it, built into the plugins so that a
 // user with only the installed binary can print it for an admin (`kubectl kt-connect rbac`).
 // test/unit/rbac-role.test.ts keeps the two identical.
-import { str, type Parsed } from '../cli/cli.ts';
+import type { KUBE_FLAGS, Values } from '../cli/cli.ts';
 import { kubeOptions, loadKube } from './kubeconfig.ts';
 
 export const DEVELOPER_ROLE_YAML = `# The least RBAC a developer needs to use every kt plugin in one namespace. Bind it with a
@@ -75,8 +75,8 @@ export function developerRole(namespace: string): string {
 }
 
 /** `kubectl kt-connect rbac`: the namespace from -n, else the context's; no cluster access needed. */
-export function runPrintRole(p: Parsed): Promise<number> {
-  const namespace = str(p, 'namespace') ?? loadKube({ ...kubeOptions(p), namespace: undefined }).namespace;
+export function runPrintRole(o: Values<typeof KUBE_FLAGS>): Promise<number> {
+  const namespace = o.namespace ?? loadKube({ ...kubeOptions(o), namespace: undefined }).namespace;
   process.stdout.write(developerRole(namespace));
   return Promise.resolve(0);
 }

@@ -5,12 +5,13 @@
 import type { V1Service } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import {
-  ANNOTATION, CONTRACT_VERSION, DEFAULT_CLUSTER_DOMAIN, DEFAULT_VERSION_HEADER, ROUTER_LABEL, ROUTER_PORT, ROUTER_STATUS, ROUTES_KEY, SELECT_LABEL, SHADOW_PORT, meshNames, type Lock, type RecoveryPlan, type RouteTable,
+  ANNOTATION, CONTRACT_VERSION, DEFAULT_VERSION_HEADER, ROUTER_LABEL, ROUTER_PORT, ROUTER_STATUS, ROUTES_KEY, SELECT_LABEL, SHADOW_PORT, meshNames, type Lock, type RecoveryPlan, type RouteTable,
 } from '../../contract/index.ts';
 import { validateRouteTable } from '../../contract/route-table.ts';
 import { parseLock, parseTable, replaceSelectorPatch, runRecovery, updateRoutes } from '../../contract/recovery.ts';
-import { bool, str, type Parsed } from '../cli/cli.ts';
-import { MIN_RECOVER_AFTER_MS, parseDuration } from '../cli/duration.ts';
+import { flags, KUBE_FLAGS, type Options } from '../cli/cli.ts';
+import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
+import { MIN_RECOVER_AFTER_MS } from '../cli/duration.ts';
 import { UserError } from '../cli/errors.ts';
 import { parseExpose, resolveExpose, type ResolvedPort } from '../inbound/expose.ts';
 import { forwardPorts } from '../inbound/forward.ts';
@@ -28,7 +29,7 @@ import { annotations, labels } from '../session/session.ts';
 import { ROLE } from '../../contract/index.ts';
 import { checkNamespace, kubeFromFlags, startShadowSession } from '../session/shadow-session.ts';
 import { step, throwIfInterrupted } from '../session/steps.ts';
-import { checkPodEnvFlags, preparePodEnv, runCommand, type PodEnv } from '../podenv/podenv.ts';
+import { checkPodEnvFlags, PODENV_FLAGS, preparePodEnv, runCommand, type PodEnv } from '../podenv/podenv.ts';
 import { phase, reportCriticalPath } from '../kube/round-trips.ts';
 
 export const MESH_MODES = ['auto', 'manual'] as const;
@@ -55,15 +56,27 @@ function meshPorts(svc: V1Service, pods: Parameters<typeof resolveExpose>[2]): M
   });
 }
 
-export async function runMesh(p: Parsed): Promise<number> {
-  const svcName = p.positionals[0];
-  if (!svcName || p.positionals.length > 1) throw new UserError('name one Service to mesh: kubectl kt-mesh SERVICE --expose LOCAL[:REMOTE].', 2);
-  const specs = parseExpose(str(p, 'expose'));
+export const MESH_FLAGS = flags({
+  ...KUBE_FLAGS,
+  expose: { type: 'string', description: 'LOCAL[:REMOTE][,...]: REMOTE is an HTTP Service port, target port or port name (default: LOCAL)' },
+  'version-mark': { type: 'string', description: '[KEY:]VALUE: the header (default key kt-version) whose value selects this laptop (default: a random value)' },
+  mode: { type: 'string', description: 'auto: kt routes with its router; manual: only add a labelled pod for Istio rules', choices: MESH_MODES, default: 'auto' },
+  'router-image': { type: 'string', description: 'Router image (default: $KT_ROUTER_IMAGE, $KT_IMAGE_REGISTRY/kt-router:VERSION, or ~/.kt/config.yaml)' },
+  'recover-after': { type: 'duration', description: 'How long the cluster waits for a vanished laptop before dropping its route', default: '60s', min: MIN_RECOVER_AFTER_MS },
+  ...SHADOW_FLAGS,
+  ...PODENV_FLAGS,
+});
+type MeshOptions = Options<typeof MESH_FLAGS>;
+
+export async function runMesh(p: MeshOptions): Promise<number> {
+  const svcName = p.args[0];
+  if (!svcName || p.args.length > 1) throw new UserError('name one Service to mesh: kubectl kt-mesh SERVICE --expose LOCAL[:REMOTE].', 2);
+  const specs = parseExpose(p.expose);
   const envReq = checkPodEnvFlags(p, false);
-  const mark = parseMark(str(p, 'version-mark'));
-  const mode = str(p, 'mode') ?? 'auto';
-  const recoverAfterMs = parseDuration(str(p, 'recover-after') ?? '60s', 'recover-after', MIN_RECOVER_AFTER_MS);
-  const log = createLogger({ debug: bool(p, 'debug') });
+  const mark = parseMark(p.versionMark);
+  const mode = p.mode;
+  const recoverAfterMs = p.recoverAfter;
+  const log = createLogger({ debug: p.debug });
   const kube = kubeFromFlags(p);
   phase('check the Service, its pods, routes and router');
   await checkNamespace(kube);
@@ -106,7 +119,7 @@ export async function runMesh(p: Parsed): Promise<number> {
     }
   }
   // Joining: the router already serving the mesh must speak a compatible contract.
-  const routerImage = imageRef('router', str(p, 'router-image'));
+  const routerImage = imageRef('router', p.routerImage);
   const versions = routerVersionCheck(kube, svcName, routerImage, log);
   if (table && mode === 'auto') for (const doc of await readRouterStatuses(kube, svcName)) await versions.check(doc);
   const podEnv = await preparePodEnv(kube, log, envReq, { what: `service/${svcName}`, pods, targetPorts: ports.map((x) => x.remote) });
@@ -169,7 +182,7 @@ export async function runMesh(p: Parsed): Promise<number> {
     for (const d of r.done) log.progress(d);
     for (const f of r.failed) log.warn(`could not undo: ${f}`);
   });
-  const domain = str(p, 'cluster-domain') ?? DEFAULT_CLUSTER_DOMAIN;
+  const domain = p.clusterDomain;
   const fresh: RouteTable = {
     contract: CONTRACT_VERSION,
     header: mark.header,
@@ -264,7 +277,7 @@ async function waitRouted(kube: Kube, tunnel: Tunnel, svcName: string, devHost: 
 }
 
 /** Manual mode: only a pod with the real pods' labels plus `version`, for Istio rules. */
-async function runManual(p: Parsed, kube: Kube, svc: V1Service, podLabels: Record<string, string>, ports: ResolvedPort[], mark: { header: string; version: string }, recoverAfterMs: number, podEnv: PodEnv | undefined): Promise<number> {
+async function runManual(p: MeshOptions, kube: Kube, svc: V1Service, podLabels: Record<string, string>, ports: ResolvedPort[], mark: { header: string; version: string }, recoverAfterMs: number, podEnv: PodEnv | undefined): Promise<number> {
   const svcName = svc.metadata!.name!;
   const { 'pod-template-hash': _hash, ...base } = podLabels;
   const s = await startShadowSession(p, {

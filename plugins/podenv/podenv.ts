@@ -8,9 +8,10 @@ import { closeSync, constants as fsConstants, fchmodSync, fsyncSync, lstatSync, 
 import { constants } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { V1ConfigMap, V1Node, V1Secret, V1Service } from '@kubernetes/client-node';
-import { bool, str, type FlagSpec, type Parsed } from '../cli/cli.ts';
+import { flags, type Values } from '../cli/cli.ts';
 import { UserError } from '../cli/errors.ts';
 import type { Logger } from '../cli/log.ts';
+import { addressInCidr } from '../connect/transparent/cidr.ts';
 import { serviceCidrs } from '../connect/transparent/cluster-ranges.ts';
 import { apiStatus, call, explain, type Kube } from '../kube/kube.ts';
 import type { ShadowSession } from '../session/shadow-session.ts';
@@ -24,16 +25,18 @@ import { planMounts, type MountPlan } from './volumes.ts';
 import { watchObjects, type Objects } from './watch.ts';
 import { parseEnvFrom, pickWorkload, sourceFromFlag, type Workload, type WorkloadSource } from './workload.ts';
 
-export const PODENV_FLAGS: FlagSpec[] = [
-  { name: 'env-file', type: 'string', description: "Write the workload container's environment to this file (0600; removed on exit unless --keep-env-file)", complete: 'file' },
-  { name: 'env-format', type: 'string', description: 'Format of --env-file', choices: ENV_FORMATS, default: 'dotenv' },
-  { name: 'keep-env-file', type: 'boolean', description: 'Leave --env-file in place on exit' },
-  { name: 'mount', type: 'string', description: "Put the container's ConfigMap, Secret, projected and downwardAPI volumes under this directory, at their mount paths (kept in step; removed on exit)", complete: 'file' },
-  { name: 'container', type: 'string', description: "The workload's container whose environment and volumes to bring (default: the one the Service targets, else the first)" },
-  { name: 'env-optional', type: 'boolean', description: 'Go on without the environment and files when they cannot be read' },
-];
+export const PODENV_FLAGS = flags({
+  'env-file': { type: 'string', description: "Write the workload container's environment to this file (0600; removed on exit unless --keep-env-file)", complete: 'file' },
+  'env-format': { type: 'string', description: 'Format of --env-file', choices: ENV_FORMATS, default: 'dotenv' },
+  'keep-env-file': { type: 'boolean', description: 'Leave --env-file in place on exit' },
+  mount: { type: 'string', description: "Put the container's ConfigMap, Secret, projected and downwardAPI volumes under this directory, at their mount paths (kept in step; removed on exit)", complete: 'file' },
+  container: { type: 'string', description: "The workload's container whose environment and volumes to bring (default: the one the Service targets, else the first)" },
+  'env-optional': { type: 'boolean', description: 'Go on without the environment and files when they cannot be read' },
+});
 
-export const ENV_FROM_FLAG: FlagSpec = { name: 'env-from', type: 'string', description: 'deployment/NAME or pod/NAME: the workload whose environment --env-file, --mount and -- COMMAND bring' };
+export const ENV_FROM_FLAGS = flags({
+  'env-from': { type: 'string', description: 'deployment/NAME or pod/NAME: the workload whose environment --env-file, --mount and -- COMMAND bring', complete: 'workload' },
+});
 
 export interface PodEnvRequest {
   envFile?: string | undefined;
@@ -64,15 +67,15 @@ function isSymlink(p: string): boolean {
  * Checks the flags without the cluster (one sentence, exit 2); undefined when nothing is asked.
  * `needsEnvFrom`: kt-preview and kt-connect take the workload from --env-from only.
  */
-export function checkPodEnvFlags(p: Parsed, needsEnvFrom: boolean): PodEnvRequest | undefined {
-  const envFileArg = str(p, 'env-file');
-  const mountArg = str(p, 'mount');
-  const envFrom = str(p, 'env-from');
+export function checkPodEnvFlags(o: Values<typeof PODENV_FLAGS> & Partial<Values<typeof ENV_FROM_FLAGS>> & { readonly rest: readonly string[] }, needsEnvFrom: boolean): PodEnvRequest | undefined {
+  const envFileArg = o.envFile;
+  const mountArg = o.mount;
+  const envFrom = o.envFrom;
   if (envFrom !== undefined) parseEnvFrom(envFrom);
-  if (bool(p, 'keep-env-file') && !envFileArg) throw new UserError('--keep-env-file needs --env-file.', 2);
-  const command = p.rest.length > 0 && (!needsEnvFrom || envFrom !== undefined);
+  if (o.keepEnvFile && !envFileArg) throw new UserError('--keep-env-file needs --env-file.', 2);
+  const command = o.rest.length > 0 && (!needsEnvFrom || envFrom !== undefined);
   if (!envFileArg && !mountArg && !command) {
-    if (str(p, 'container') !== undefined) throw new UserError('--container picks whose environment --env-file, --mount or -- COMMAND bring; give one of them.', 2);
+    if (o.container !== undefined) throw new UserError('--container picks whose environment --env-file, --mount or -- COMMAND bring; give one of them.', 2);
     return undefined;
   }
   if (needsEnvFrom && !envFrom) throw new UserError(`--${envFileArg ? 'env-file' : 'mount'} needs --env-from deployment/NAME or pod/NAME: the workload whose environment to bring.`, 2);
@@ -98,8 +101,8 @@ export function checkPodEnvFlags(p: Parsed, needsEnvFrom: boolean): PodEnvReques
     if (envFile && (envFile === mountDir || envFile.startsWith(`${mountDir}/`))) throw new UserError('--env-file cannot be inside the --mount directory.', 2);
   }
   return {
-    envFile, format: (str(p, 'env-format') ?? 'dotenv') as EnvFormat, keepEnvFile: bool(p, 'keep-env-file'), mountDir, mountDirExists,
-    container: str(p, 'container'), optional: bool(p, 'env-optional'), command, envFrom,
+    envFile, format: o.envFormat, keepEnvFile: o.keepEnvFile, mountDir, mountDirExists,
+    container: o.container, optional: o.envOptional, command, envFrom,
   };
 }
 
@@ -142,9 +145,8 @@ async function masterService(kube: Kube, log: Logger): Promise<V1Service | undef
     log.debug(`cannot read service/kubernetes in namespace "default" (${apiStatus(e) ?? 'error'}); deriving it from the service range`);
   }
   const range = (await serviceCidrs(kube, log).catch(() => []))[0];
-  const m = range ? /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/\d+$/.exec(range) : null;
-  if (!m) return undefined;
-  const ip = `${m[1]}.${m[2]}.${m[3]}.${Number(m[4]) + 1}`;
+  const ip = range ? addressInCidr(range, 1) : undefined;
+  if (!ip) return undefined;
   return { metadata: { name: 'kubernetes', namespace: 'default' }, spec: { clusterIP: ip, ports: [{ name: 'https', port: 443, protocol: 'TCP' }] } };
 }
 
@@ -264,7 +266,7 @@ function writeEnvFile(path: string, text: string): void {
  * reaches it first and the session ends once it exited; the session also ends when it exits by
  * itself. Resolves with its exit code (128 + signal number when a signal ended it).
  */
-export async function runCommand(s: ShadowSession, argv: string[], env: Record<string, string>): Promise<number> {
+export async function runCommand(s: ShadowSession, argv: readonly string[], env: Record<string, string>): Promise<number> {
   const [cmd, ...args] = argv;
   const child = spawn(cmd!, args, { stdio: 'inherit', env: { ...process.env, ...env } });
   const exited = new Promise<number>((done) => {

@@ -2,9 +2,10 @@
 // session's shadow pod, whose ports lead back to the laptop. Removed on exit, by the shadow's
 // watchdog when the laptop disappears, or by kt-clean.
 import type { V1Service } from '@kubernetes/client-node';
-import { ANNOTATION, DEFAULT_CLUSTER_DOMAIN, LABEL, ROLE, SELECT_LABEL, type RecoveryPlan } from '../../contract/index.ts';
-import { bool, str, type Parsed } from '../cli/cli.ts';
-import { MIN_RECOVER_AFTER_MS, parseDuration } from '../cli/duration.ts';
+import { ANNOTATION, LABEL, ROLE, SELECT_LABEL, type RecoveryPlan } from '../../contract/index.ts';
+import { flags, KUBE_FLAGS, type Options } from '../cli/cli.ts';
+import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
+import { MIN_RECOVER_AFTER_MS } from '../cli/duration.ts';
 import { UserError } from '../cli/errors.ts';
 import { parseExpose } from '../inbound/expose.ts';
 import { forwardPorts, type PortPair } from '../inbound/forward.ts';
@@ -15,7 +16,7 @@ import { HEALTH_SERVICE_PORT, waitServiceAnswers } from '../inbound/service-chec
 import { annotations, labels, type Session } from '../session/session.ts';
 import { checkNamespace, kubeFromFlags, startShadowSession } from '../session/shadow-session.ts';
 import { step } from '../session/steps.ts';
-import { checkPodEnvFlags, preparePodEnv, runCommand } from '../podenv/podenv.ts';
+import { checkPodEnvFlags, ENV_FROM_FLAGS, PODENV_FLAGS, preparePodEnv, runCommand } from '../podenv/podenv.ts';
 
 export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
 const NAME_RE = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -55,18 +56,28 @@ export function previewService(name: string, s: Session, type: string, ports: Po
   };
 }
 
-export async function runPreview(p: Parsed): Promise<number> {
-  const name = p.positionals[0];
-  if (!name || p.positionals.length > 1) throw new UserError('name the Service to create: kubectl kt-preview NAME --expose LOCAL[:REMOTE].', 2);
+export const PREVIEW_FLAGS = flags({
+  ...KUBE_FLAGS,
+  expose: { type: 'string', description: 'LOCAL[:REMOTE][,...]: the Service listens on REMOTE (default LOCAL)' },
+  type: { type: 'string', description: 'Service type', choices: SERVICE_TYPES, default: 'ClusterIP' },
+  'recover-after': { type: 'duration', description: 'How long the cluster waits for a vanished laptop before removing the Service', default: '60s', min: MIN_RECOVER_AFTER_MS },
+  ...SHADOW_FLAGS,
+  ...ENV_FROM_FLAGS,
+  ...PODENV_FLAGS,
+});
+
+export async function runPreview(p: Options<typeof PREVIEW_FLAGS>): Promise<number> {
+  const name = p.args[0];
+  if (!name || p.args.length > 1) throw new UserError('name the Service to create: kubectl kt-preview NAME --expose LOCAL[:REMOTE].', 2);
   if (!NAME_RE.test(name)) throw new UserError(`"${name}" is not a valid Service name (lower case letters, digits and '-', starting with a letter, at most 63).`, 2);
-  const type = str(p, 'type') ?? 'ClusterIP';
-  const ports: PortPair[] = parseExpose(str(p, 'expose')).map((e) => {
+  const type = p.type;
+  const ports: PortPair[] = parseExpose(p.expose).map((e) => {
     if (e.remote !== undefined && !/^\d+$/.test(e.remote)) throw new UserError(`--expose: a new Service has no named ports yet; give REMOTE as a number, not "${e.remote}".`, 2);
     return { local: e.local, remote: e.remote === undefined ? e.local : Number(e.remote) };
   });
-  const recoverAfterMs = parseDuration(str(p, 'recover-after') ?? '60s', 'recover-after', MIN_RECOVER_AFTER_MS);
+  const recoverAfterMs = p.recoverAfter;
   const envReq = checkPodEnvFlags(p, true);
-  const log = createLogger({ debug: bool(p, 'debug') });
+  const log = createLogger({ debug: p.debug });
   const kube = kubeFromFlags(p);
   await checkNamespace(kube);
   const replace = await checkName(kube, name);
@@ -98,7 +109,7 @@ export async function runPreview(p: Parsed): Promise<number> {
   await step(`create service/${name}`);
   const svc = await call(kube, 'create', 'services', () => kube.core.createNamespacedService({ namespace: kube.namespace, body: previewService(name, session, type, ports) }));
 
-  if (!await waitServiceAnswers(tunnel, `${name}.${kube.namespace}.svc.${str(p, 'cluster-domain') ?? DEFAULT_CLUSTER_DOMAIN}`)) {
+  if (!await waitServiceAnswers(tunnel, `${name}.${kube.namespace}.svc.${p.clusterDomain}`)) {
     log.warn(`service/${name} does not answer yet; callers may be refused for a moment`);
   }
   s.record({ target: `service/${name}`, ports });

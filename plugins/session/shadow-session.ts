@@ -1,7 +1,8 @@
 // What every kt command that deploys a shadow does first: load kubeconfig, check the namespace,
 // create per-session keys and the shadow pod, connect the tunnel, start the heartbeat, record the
 // session locally, and register how to undo each step. Ctrl-C at any point undoes what was done.
-import { bool, type Parsed } from '../cli/cli.ts';
+import type { KUBE_FLAGS, Values } from '../cli/cli.ts';
+import type { SHADOW_FLAGS } from './shadow-flags.ts';
 import { UserError } from '../cli/errors.ts';
 import { podBeat, startHeartbeat } from './heartbeat.ts';
 import { generateSessionKeys } from './keys.ts';
@@ -11,7 +12,7 @@ import { Lifecycle } from './lifecycle.ts';
 import { removeLocalSession, writeLocalSession, type LocalSession } from './local-state.ts';
 import { createLogger, type Logger } from '../cli/log.ts';
 import { newSession, objectName, type Session, type SessionKind } from './session.ts';
-import { podTimeoutMs, shadowOptions } from './shadow-flags.ts';
+import { shadowOptions } from './shadow-flags.ts';
 import { deleteShadow, shadowPodLifecycle, type ShadowOptions } from './shadow-pod.ts';
 import { requireRights, SHADOW_RIGHTS, type Right } from '../kube/rights.ts';
 import { step } from './steps.ts';
@@ -37,8 +38,8 @@ export interface ShadowSession {
   runUntilSignal(undoing: string, done: string): Promise<number>;
 }
 
-export function kubeFromFlags(p: Parsed): Kube {
-  const loaded = loadKube(kubeOptions(p));
+export function kubeFromFlags(o: Values<typeof KUBE_FLAGS>): Kube {
+  const loaded = loadKube(kubeOptions(o));
   return makeKube(loaded.kc, loaded.namespace, loaded.context, loaded.server, loaded.contextNamespace);
 }
 
@@ -68,11 +69,11 @@ export interface StartOptions {
   mode?: string;
 }
 
-export async function startShadowSession(p: Parsed, o: StartOptions): Promise<ShadowSession> {
-  const log = createLogger({ debug: bool(p, 'debug') });
-  const kube = o.kube ?? kubeFromFlags(p);
-  const timeout = podTimeoutMs(p);
-  const shadowFlags = shadowOptions(p);
+export async function startShadowSession(flags: Values<typeof KUBE_FLAGS> & Values<typeof SHADOW_FLAGS>, o: StartOptions): Promise<ShadowSession> {
+  const log = createLogger({ debug: flags.debug });
+  const kube = o.kube ?? kubeFromFlags(flags);
+  const timeout = flags.podTimeout;
+  const shadowFlags = shadowOptions(flags);
   const life = new Lifecycle(log);
   const signal = life.waitForSignal();
 

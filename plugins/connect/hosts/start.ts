@@ -1,30 +1,29 @@
 // kt-connect --mode hosts on a connected session: every Service the user may list gets a loopback
 // address and its names in the hosts file (between kt's markers), refreshed as Services come and go.
-import { str, type Parsed } from '../../cli/cli.ts';
 import type { ShadowSession } from '../../session/shadow-session.ts';
 import { step } from '../../session/steps.ts';
 import type { ModeHandle } from '../mode.ts';
 import { startHostsMode } from './hosts-mode.ts';
 import { macosAliasHooks } from './macos.ts';
-import { listHostsServices, namespacesFlag, unreadableLine, type ServiceListing } from './hosts-services.ts';
-import { DEFAULT_CLUSTER_DOMAIN } from '../../../contract/index.ts';
+import { listHostsServices, unreadableLine, type ServiceListing } from './hosts-services.ts';
+import type { ConnectFlags } from '../flags.ts';
 
 async function listServices(s: ShadowSession, extra: readonly string[]): Promise<ServiceListing> {
   return listHostsServices(s.kube, extra);
 }
 
-export async function startHostsModeFor(p: Parsed, s: ShadowSession): Promise<ModeHandle> {
+export async function startHostsModeFor(flags: ConnectFlags, s: ShadowSession): Promise<ModeHandle> {
   const { kube, log, life, session, tunnel } = s;
-  const hostsFile = str(p, 'hosts-file')!;
-  const extra = namespacesFlag(p, 'hosts');
+  const { hostsFile } = flags;
+  const extra = flags.namespaces;
   const listing = await listServices(s, extra);
   const services = listing.services;
   const unreadable = unreadableLine(listing);
   if (unreadable) log.warn(unreadable);
   await step(`write the cluster's names into ${hostsFile}`);
   const mode = await startHostsMode({
-    services, namespace: kube.namespace, clusterDomain: str(p, 'cluster-domain') ?? DEFAULT_CLUSTER_DOMAIN,
-    dial: tunnel.dial, hostsFile, sessionId: session.id, log,
+    services, namespace: kube.namespace, clusterDomain: flags.clusterDomain,
+    dial: tunnel.dial, hostsFile, sessionId: session.id, log, udp: { tunnel, idleMs: flags.udpIdleMs },
     // lo0 on macOS answers only on the addresses aliased to it.
     ...(process.platform === 'darwin' ? macosAliasHooks((d) => s.record(d)) : {}),
   });

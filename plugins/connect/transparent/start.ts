@@ -2,21 +2,20 @@
 // DNS server, then capture TCP for those ranges (iptables), route them, and point resolv.conf at
 // the local DNS. Listeners come before capture, and every change registers its undo first.
 import { readFile } from 'node:fs/promises';
-import { list, str, type Parsed } from '../../cli/cli.ts';
 import { UserError } from '../../cli/errors.ts';
 import type { ShadowSession } from '../../session/shadow-session.ts';
 import { step } from '../../session/steps.ts';
 import type { ModeHandle } from '../mode.ts';
 import { apiServerAddresses, clusterRanges } from './cluster-ranges.ts';
 import { shortClusterNames, startLocalDns } from './local-dns.ts';
-import { namespacesFlag } from '../hosts/hosts-services.ts';
+import type { ConnectFlags } from '../flags.ts';
 import { upstreamsFromResolvConf, wireResolver } from './resolver-config.ts';
 import { ensureRoutes, removeRoutes, systemRoutes } from './routes.ts';
 import { planCapture } from './route-clash.ts';
-import { startTransparent } from './transparent.ts';
+import { haveIp6tables, NO_IP6TABLES_MESSAGE, startTransparent } from './transparent.ts';
+import { capturedOf } from './cidr.ts';
 import { wireDesktopNames } from './desktop-names.ts';
 import { listLocalSessions, processAlive } from '../../session/local-state.ts';
-import { DEFAULT_CLUSTER_DOMAIN } from '../../../contract/index.ts';
 
 async function namespaceNames(s: ShadowSession): Promise<Set<string> | undefined> {
   try {
@@ -27,17 +26,20 @@ async function namespaceNames(s: ShadowSession): Promise<Set<string> | undefined
   }
 }
 
-export async function startTransparentMode(p: Parsed, s: ShadowSession): Promise<ModeHandle> {
+export async function startTransparentMode(flags: ConnectFlags, s: ShadowSession): Promise<ModeHandle> {
   const { kube, log, life, session, tunnel } = s;
-  const domain = str(p, 'cluster-domain') ?? DEFAULT_CLUSTER_DOMAIN;
+  const domain = flags.clusterDomain;
   const ranges = await clusterRanges(kube, log);
-  const userExclude = [...(await apiServerAddresses(kube.server)), ...list(p, 'exclude-cidr')];
-  const clash = planCapture({ ranges: [...ranges.serviceCidrs, ...ranges.podCidrs], include: list(p, 'include-cidr'), exclude: userExclude, routes: await systemRoutes(log) });
+  const userExclude = [...(await apiServerAddresses(kube.server)), ...flags.excludeCidrs];
+  const clash = planCapture({ ranges: [...ranges.serviceCidrs, ...ranges.podCidrs], include: flags.includeCidrs, exclude: userExclude, routes: await systemRoutes(log) });
   if (clash.refusal) throw new UserError(clash.refusal);
   for (const line of clash.lines) log.warn(line);
   const { cidrs } = clash;
   if (cidrs.length === 0) throw new UserError('could not learn the cluster\'s address ranges; pass them with --include-cidr.');
   const exclude = [...userExclude, ...clash.leftOut];
+  // A dual-stack or IPv6 cluster: its IPv6 ranges get the same chain in ip6tables.
+  const ipv6 = capturedOf(cidrs, exclude, 6);
+  if (ipv6.length > 0 && !haveIp6tables()) throw new UserError(`${NO_IP6TABLES_MESSAGE} (${ipv6.join(', ')}).`);
 
   // Cluster names: anything under the cluster domain, a single label (a Service of the session's
   // namespace), `svc.ns` for a namespace that exists, `svc.ns.svc`.
@@ -45,11 +47,11 @@ export async function startTransparentMode(p: Parsed, s: ShadowSession): Promise
   const refresh = setInterval(() => { void namespaceNames(s).then((n) => { if (n) namespaces = n; }); }, 30_000);
   refresh.unref();
   life.defer('stop refreshing namespaces', () => clearInterval(refresh));
-  const isClusterName = shortClusterNames(() => namespaces, kube.namespace, namespacesFlag(p, 'transparent'));
+  const isClusterName = shortClusterNames(() => namespaces, kube.namespace, flags.namespaces);
 
   // Listeners first, capture after: a port that cannot be bound fails before any rule exists.
   const resolvPath = '/etc/resolv.conf';
-  const requestedPort = Number(str(p, 'dns-port') ?? '53');
+  const requestedPort = flags.dnsPort;
   // macOS's resolver files name a port, so kt takes one of its own there rather than 53.
   const dnsPort = process.platform === 'darwin' && requestedPort === 53 ? 0 : requestedPort;
   const original = await readFile(resolvPath, 'utf8').catch(() => '');
@@ -65,8 +67,14 @@ export async function startTransparentMode(p: Parsed, s: ShadowSession): Promise
 
   log.progress(`routing ${cidrs.join(', ')} to the cluster (never ${exclude.join(', ')})`);
   await step('install the iptables rules');
-  const capture = await startTransparent({ cidrs, exclude, dial: tunnel.dial, sessionId: session.id, log });
+  const udp = flags.udpPorts === 'none' ? undefined : { ports: flags.udpPorts, tunnel, idleMs: flags.udpIdleMs };
+  const capture = await startTransparent({ cidrs, exclude, dial: tunnel.dial, sessionId: session.id, log, ...(udp ? { udp } : {}) });
   life.defer('remove the iptables rules', () => capture.close());
+  if (ipv6.length > 0) {
+    await step('install the ip6tables rules');
+    const capture6 = await startTransparent({ family: 6, cidrs: ipv6, exclude, dial: tunnel.dial, sessionId: session.id, log });
+    life.defer('remove the ip6tables rules', () => capture6.close());
+  }
   const added: string[] = [];
   life.defer('remove the routes kt added', () => removeRoutes(added));
   await step('add routes for the cluster ranges');
@@ -91,7 +99,7 @@ export async function startTransparentMode(p: Parsed, s: ShadowSession): Promise
   return {
     env: {},
     banner: [
-      `Transparent mode: TCP to ${cidrs.join(', ')} goes through the cluster; cluster names resolve on this machine.`,
+      `Transparent mode: TCP${udp ? ' and UDP' : ''} to ${cidrs.join(', ')} goes through the cluster; cluster names resolve on this machine.`,
       `  try: curl ${svc ? `http://${svc.metadata!.name}.${kube.namespace}/` : '-k https://kubernetes.default/version'}`,
     ],
     close: async () => {},

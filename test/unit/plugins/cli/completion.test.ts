@@ -5,33 +5,36 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KUBE_FLAGS, type CommandSpec } from '../../../../plugins/cli/cli.ts';
+import { command, KUBE_FLAGS } from '../../../../plugins/cli/cli.ts';
 import { clusterSources, complete, completionScript, Directive, formatCompletion, withCompletion, type Sources, type Target } from '../../../../plugins/cli/completion.ts';
 
 const run = async (): Promise<number> => 0;
-const spec: CommandSpec = {
+const spec = command({
   name: 'kt-demo',
   summary: 'A demo',
   usage: 'kubectl kt-demo',
-  flags: [
+  flags: {
     ...KUBE_FLAGS,
-    { name: 'mode', type: 'string', description: 'How', choices: ['socks', 'transparent', 'hosts'] },
-    { name: 'output', short: 'o', type: 'string', description: 'Format', choices: ['text', 'json'] },
-    { name: 'include-cidr', type: 'string', multiple: true, description: 'Extra ranges' },
-    { name: 'service', type: 'string', description: 'A Service', complete: 'service' },
-    { name: 'proxy-port', type: 'string', description: 'Port' },
-    { name: 'all-namespaces', short: 'A', type: 'boolean', description: 'Everywhere' },
-    { name: 'quiet', short: 'q', type: 'boolean', description: 'Quiet' },
-  ],
-  subcommands: [{ name: 'status', summary: 'Show status', usage: 'kubectl kt-demo status', flags: [...KUBE_FLAGS, { name: 'output', short: 'o', type: 'string', description: 'Format', choices: ['text', 'json'] }], run }],
+    mode: { type: 'string', description: 'How', choices: ['socks', 'transparent', 'hosts'] },
+    output: { type: 'string', short: 'o', description: 'Format', choices: ['text', 'json'] },
+    'include-cidr': { type: 'list', description: 'Extra ranges' },
+    service: { type: 'string', description: 'A Service', complete: 'service' },
+    'proxy-port': { type: 'string', description: 'Port' },
+    'all-namespaces': { type: 'boolean', short: 'A', description: 'Everywhere' },
+    quiet: { type: 'boolean', short: 'q', description: 'Quiet' },
+  },
+  subcommands: [command({ name: 'status', summary: 'Show status', usage: 'kubectl kt-demo status', flags: { ...KUBE_FLAGS, output: { type: 'string', short: 'o', description: 'Format', choices: ['text', 'json'] } }, run })],
   run,
-};
+});
+const exchange = command({ name: 'kt-swap', summary: '', usage: '', flags: { ...KUBE_FLAGS, 'env-from': { type: 'string', description: 'From', complete: 'workload' } }, positionals: [{ name: 'SERVICE', complete: 'service-or-deployment' }], run });
 
 const asked: { what: string; t: Target }[] = [];
 const sources: Sources = {
   contexts: async (t) => { asked.push({ what: 'contexts', t }); return ['prod', 'dev', 'kind-dev']; },
   namespaces: async (t) => { asked.push({ what: 'namespaces', t }); return ['default', 'dev', 'kube-system', 'dev']; },
   services: async (t) => { asked.push({ what: 'services', t }); return ['echo', 'api']; },
+  deployments: async (t) => { asked.push({ what: 'deployments', t }); return ['echo', 'web']; },
+  pods: async (t) => { asked.push({ what: 'pods', t }); return ['echo-5f7c'] },
 };
 const values = async (words: string[]): Promise<string[]> => (await complete(spec, words, sources)).candidates.map((c) => c.value);
 const directive = async (words: string[]): Promise<number> => (await complete(spec, words, sources)).directive;
@@ -102,9 +105,21 @@ describe('__complete', () => {
   });
 
   it('completes the completion subcommand with the shells', async () => {
-    expect(await values(['completion', ''])).toEqual(['bash', 'zsh', 'fish']);
+    expect(await values(['completion', ''])).toEqual(['bash', 'zsh', 'fish', 'powershell']);
     expect(await values(['completion', 'z'])).toEqual(['zsh']);
     expect(await values(['completion', 'bash', ''])).toEqual([]);
+  });
+
+  it('completes positional arguments: Services or deployment/NAME, in the namespace given', async () => {
+    const words = async (w: string[]): Promise<string[]> => (await complete(exchange, w, sources)).candidates.map((c) => c.value);
+    expect(await words([''])).toEqual(['api', 'echo', 'deployment/', 'completion']);
+    expect(await words(['e'])).toEqual(['echo']);
+    expect((await complete(exchange, ['dep'], sources)).directive).toBe(Directive.NoFileComp | Directive.NoSpace);
+    expect(await words(['-n', 'dev', 'deployment/'])).toEqual(['deployment/echo', 'deployment/web']);
+    expect(asked.at(-1)).toEqual({ what: 'deployments', t: expect.objectContaining({ namespace: 'dev' }) });
+    expect(await words(['echo', ''])).toEqual([]);
+    expect(await words(['echo', '--env-from', ''])).toEqual(['deployment/', 'pod/']);
+    expect(await words(['echo', '--env-from', 'pod/'])).toEqual(['pod/echo-5f7c']);
   });
 
   it('prints cobra\'s protocol: one candidate per line, tab before a description, then :directive', () => {
@@ -132,6 +147,16 @@ describe('completion scripts', () => {
     expect(s).toContain('__complete');
     expect(s).toMatch(shell === 'bash' ? /complete -o default -F __kt_complete_kubectl_kt_demo kubectl-kt_demo/ : shell === 'zsh' ? /compdef __kt_complete_kubectl_kt_demo kubectl-kt_demo/ : /complete -c kubectl-kt_demo/);
     if (shell === 'zsh') expect(s.startsWith('#compdef kubectl-kt_demo\n')).toBe(true);
+  });
+
+  it('powershell: registers a native completer for the plugin and its .exe that speaks __complete', () => {
+    const s = completionScript('powershell', 'kt-demo');
+    expect(s).toContain("Register-ArgumentCompleter -Native -CommandName 'kubectl-kt_demo', 'kubectl-kt_demo.exe' -ScriptBlock {");
+    expect(s).toContain('& $program __complete @quoted');
+    expect(s).toContain("[System.Management.Automation.CompletionResult]::new($value, $value, 'ParameterValue', $tip)");
+    expect(s.split('\n').filter((l) => l.trim().startsWith('#')).every((l) => !l.includes('`'))).toBe(true);
+    // Braces balance, so PowerShell can parse the block.
+    expect(s.split('{').length).toBe(s.split('}').length);
   });
 
   it('bash: the script is valid and fills COMPREPLY from the plugin, after = too', () => {

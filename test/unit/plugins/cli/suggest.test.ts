@@ -1,16 +1,16 @@
 // A mistyped subcommand, argument or flag fails in one sentence, with the closest name when one is
 // near (Levenshtein distance 2 or less), before anything runs.
 import { describe, expect, it } from 'vitest';
-import { checkPositionals, levenshtein, parse, suggest, type CommandSpec } from '../../../../plugins/cli/cli.ts';
+import { checkPositionals, command, levenshtein, parse, suggest } from '../../../../plugins/cli/cli.ts';
 import { UserError } from '../../../../plugins/cli/errors.ts';
 
 const run = (): Promise<number> => Promise.resolve(0);
-const connect: CommandSpec = {
+const connect = command({
   name: 'kt-connect', summary: '', usage: '', run,
-  flags: [{ name: 'namespace', short: 'n', type: 'string', description: '' }],
-  subcommands: [{ name: 'status', summary: '', usage: '', flags: [], run }, { name: 'rbac', summary: '', usage: '', flags: [], run }],
-};
-const exchange: CommandSpec = { name: 'kt-exchange', summary: '', usage: '', flags: [], positionals: 1, run };
+  flags: { namespace: { short: 'n', type: 'string', description: '' } },
+  subcommands: [command({ name: 'status', summary: '', usage: '', flags: {}, run }), command({ name: 'rbac', summary: '', usage: '', flags: {}, run })],
+});
+const exchange = command({ name: 'kt-exchange', summary: '', usage: '', flags: {}, positionals: [{ name: 'SERVICE' }], run });
 
 function failure(fn: () => void): UserError {
   try { fn(); } catch (e) { if (e instanceof UserError) return e; throw e; }
@@ -46,5 +46,7 @@ describe('typo suggestions', () => {
   it('an unknown flag names the close one', () => {
     expect(failure(() => parse(connect, ['--namspace', 'x'])).message).toBe("unknown flag --namspace (did you mean --namespace?); see 'kubectl kt-connect --help'.");
     expect(failure(() => parse(connect, ['--zzz'])).message).toBe("unknown flag --zzz; see 'kubectl kt-connect --help'.");
+    expect(failure(() => parse(connect, ['-x'])).message).toBe("unknown flag -x; see 'kubectl kt-connect --help'.");
+    expect(failure(() => parse(connect.subcommands![0]!, ['--namespace', 'x'], connect)).message).toBe("unknown flag --namespace; see 'kubectl kt-connect status --help'.");
   });
 });

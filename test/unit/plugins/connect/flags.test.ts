@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { Parsed } from '../../../../plugins/cli/cli.ts';
-import { parseConnectFlags } from '../../../../plugins/connect/flags.ts';
+import { command, parse } from '../../../../plugins/cli/cli.ts';
+import { CONNECT_FLAGS, parseConnectFlags } from '../../../../plugins/connect/flags.ts';
 
-const parsed = (flags: Parsed['flags']): Parsed => ({ flags: { 'proxy-port': '2223', 'dns-port': '53', ...flags }, positionals: [], rest: [] });
+const cmd = command({ name: 'kt-connect', summary: '', usage: '', flags: CONNECT_FLAGS, run: () => Promise.resolve(0) });
+/** The flags as the command line gives them, e.g. { mode: 'socks', 'include-cidr': ['a', 'b'] }. */
+const parsed = (flags: Record<string, string | string[]>): Parameters<typeof parseConnectFlags>[0] => {
+  const argv = Object.entries(flags).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).flatMap((x) => [`--${k}`, x]));
+  return { ...parse(cmd, argv), clusterDomain: 'cluster.local' };
+};
 
 describe('kt-connect flags are checked before anything is created', () => {
   it('refuses a port out of range in every mode, not only where it is used', () => {

@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { Parsed } from '../../../../plugins/cli/cli.ts';
+import { command, parse } from '../../../../plugins/cli/cli.ts';
 import { parseDuration, MIN_RECOVER_AFTER_MS } from '../../../../plugins/cli/duration.ts';
-import { shadowOptions } from '../../../../plugins/session/shadow-flags.ts';
+import { SHADOW_FLAGS, shadowOptions } from '../../../../plugins/session/shadow-flags.ts';
 
-const parsed = (flags: Parsed['flags']): Parsed => ({
-  flags: { 'cpu-request': '50m', 'memory-request': '64Mi', 'memory-limit': '256Mi', 'cluster-domain': 'cluster.local', image: 'kt-shadow:dev', ...flags },
-  positionals: [], rest: [],
-});
+const cmd = command({ name: 'kt-test', summary: '', usage: '', flags: SHADOW_FLAGS, run: () => Promise.resolve(0) });
+const parsed = (flags: Record<string, string>): ReturnType<typeof parse<typeof SHADOW_FLAGS>> =>
+  parse(cmd, ['--image', 'kt-shadow:dev', ...Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v])]);
 
 describe('shadow pod flags are checked before anything is created', () => {
   it('accepts Kubernetes quantities and names', () => {
@@ -25,5 +24,14 @@ describe('shadow pod flags are checked before anything is created', () => {
     expect(parseDuration('90s', 'recover-after', MIN_RECOVER_AFTER_MS)).toBe(90_000);
     expect(() => parseDuration('soon', 'recover-after')).toThrow('--recover-after "soon" is not a duration; use e.g. 90s, 5m or 1h.');
     expect(() => parseDuration('1s', 'recover-after', MIN_RECOVER_AFTER_MS)).toThrow('--recover-after must be at least 5s, not "1s".');
+  });
+
+  it('--pod-timeout takes a duration; a plain number is seconds, as before', () => {
+    expect(parsed({}).podTimeout).toBe(120_000);
+    expect(parsed({ 'pod-timeout': '90' }).podTimeout).toBe(90_000);
+    expect(parsed({ 'pod-timeout': '2m' }).podTimeout).toBe(120_000);
+    expect(parsed({ 'pod-timeout': '1m30s' }).podTimeout).toBe(90_000);
+    expect(() => parsed({ 'pod-timeout': '0' })).toThrow('--pod-timeout must be at least 1s, not "0".');
+    expect(() => parsed({ 'pod-timeout': 'ever' })).toThrow('--pod-timeout "ever" is not a duration; use e.g. 90s, 5m or 1h.');
   });
 });
