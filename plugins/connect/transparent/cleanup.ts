@@ -16,9 +16,12 @@ const run = promisify(execFile);
 export function transparentCleaners(isLive: (sessionId: string) => boolean, resolvConf: string): Cleaner[] {
   const iptablesChains: Cleaner = async (dryRun) => {
     if (dryRun) {
-      let saved: string;
-      try { saved = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }); } catch { return []; }
-      return parseSavedChains(saved).filter((c) => !isLive(c.sessionId)).map((c) => `would remove iptables chain ${c.chain}`);
+      // A session in a cluster with IPv6 ranges has the same chain in ip6tables too.
+      return [['iptables-save', ''], ['ip6tables-save', ' (ip6tables)']].flatMap(([tool, label]) => {
+        let saved: string;
+        try { saved = execFileSync(tool!, ['-t', 'nat'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }); } catch { return []; }
+        return parseSavedChains(saved).filter((c) => !isLive(c.sessionId)).map((c) => `would remove iptables chain ${c.chain}${label!}`);
+      });
     }
     const removed = await cleanupStaleChains(isLive).catch(() => [] as string[]);
     return removed.map((c) => `removed iptables chain ${c}`);

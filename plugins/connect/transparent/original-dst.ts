@@ -143,8 +143,11 @@ function matchesReply(entry: ConntrackEntry, accepted: AcceptedTuple): boolean {
  * proxy has itself as original destination).
  */
 export function findOriginalDst(listing: string, accepted: AcceptedTuple): OriginalDst | undefined {
-  // The reply tuple as printed; searching for it first keeps a large table cheap.
-  const needle = `src=${accepted.proxyIp} dst=${accepted.clientIp} sport=${accepted.proxyPort} dport=${accepted.clientPort} `;
+  // The reply tuple as printed; searching for it first keeps a large table cheap. The proc file
+  // writes IPv6 addresses in full and the tool compressed, so for IPv6 the ports find it.
+  const needle = accepted.clientIp.includes(':')
+    ? ` sport=${accepted.proxyPort} dport=${accepted.clientPort} `
+    : `src=${accepted.proxyIp} dst=${accepted.clientIp} sport=${accepted.proxyPort} dport=${accepted.clientPort} `;
   for (let at = listing.indexOf(needle); at >= 0; at = listing.indexOf(needle, at + needle.length)) {
     const start = listing.lastIndexOf('\n', at) + 1;
     const end = listing.indexOf('\n', at);

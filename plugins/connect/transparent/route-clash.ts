@@ -6,9 +6,10 @@
 //     like --exclude-cidr), with one line naming it; `--include-cidr <that route>` forces it;
 //   - a route of another interface covering a whole range (the default route aside): refused,
 //     naming the route; `--include-cidr <the range>` forces it, `--exclude-cidr <the range>` drops it.
-// Routes via lo are kt's own (routes.ts) or the machine's local ones, never a clash.
-import { isIPv4 } from 'node:net';
-import { normalizeIpv4Cidr } from './transparent.ts';
+// Routes via lo are kt's own (routes.ts) or the machine's local ones, never a clash. IPv6 ranges
+// are checked against IPv6 routes the same way (`ip -6`); link-local routes (fe80::/64 on every
+// interface) never count, as kt never captures link-local.
+import { cidrContains, NEVER_CAPTURED, normalizeCidr, parseCidr, type Cidr } from './cidr.ts';
 
 /** One route of `ip -j route`, as far as the clash check needs it. */
 export interface SystemRoute {
@@ -19,24 +20,12 @@ export interface SystemRoute {
   gateway?: string;
 }
 
-interface Net { base: number; bits: number; text: string }
+type Net = Cidr;
+const toNet = parseCidr;
+const contains = cidrContains;
+const linkLocal = parseCidr(NEVER_CAPTURED[6][1]!)!;
 
-function toNet(cidr: string): Net | undefined {
-  const text = normalizeIpv4Cidr(cidr);
-  if (text === undefined) return undefined;
-  const [ip, bits] = text.split('/');
-  const base = ip!.split('.').reduce((a, o) => a * 256 + Number(o), 0);
-  return { base, bits: Number(bits), text };
-}
-
-/** Whether `outer` contains `inner` (equal counts). */
-function contains(outer: Net, inner: Net): boolean {
-  if (outer.bits > inner.bits) return false;
-  const size = 2 ** (32 - outer.bits);
-  return inner.base >= outer.base && inner.base < outer.base + size;
-}
-
-/** The IPv4 routes of `ip -j route show table all` output that can clash: unicast, not lo, not default. */
+/** The routes of `ip -j route show table all` output (either family) that can clash: unicast, not lo, not default, not link-local. */
 export function parseIpRoutes(json: string): SystemRoute[] {
   let rows: unknown;
   try { rows = JSON.parse(json); } catch { return []; }
@@ -46,7 +35,8 @@ export function parseIpRoutes(json: string): SystemRoute[] {
     const dst = typeof r.dst === 'string' ? r.dst : '';
     const type = typeof r.type === 'string' ? r.type : 'unicast';
     const dev = typeof r.dev === 'string' ? r.dev : undefined;
-    if (type !== 'unicast' || dev === 'lo' || dst === 'default' || !isIPv4(dst.split('/')[0]!)) continue;
+    const net = toNet(dst);
+    if (type !== 'unicast' || dev === 'lo' || dst === 'default' || net === undefined || contains(linkLocal, net)) continue;
     out.push({
       dst, dev, type,
       ...(typeof r.table === 'string' ? { table: r.table } : {}),
@@ -58,7 +48,7 @@ export function parseIpRoutes(json: string): SystemRoute[] {
 
 /** A route as `ip route` prints it, for messages. */
 export function describeRoute(r: SystemRoute): string {
-  const dst = normalizeIpv4Cidr(r.dst) ?? r.dst;
+  const dst = normalizeCidr(r.dst) ?? r.dst;
   return [dst, r.gateway ? `via ${r.gateway}` : '', r.dev ? `dev ${r.dev}` : '', r.table && r.table !== 'main' ? `table ${r.table}` : '']
     .filter((s) => s !== '').join(' ');
 }
@@ -95,7 +85,7 @@ export function planCapture(input: ClashInput): ClashPlan {
   const lines: string[] = [];
   for (const text of cidrs) {
     const range = toNet(text);
-    if (range === undefined || excluded(range)) continue; // IPv6 (not captured here) or left out already
+    if (range === undefined || excluded(range)) continue; // left out already
     for (const route of input.routes) {
       const r = toNet(route.dst);
       if (r === undefined || r.bits === 0 || excluded(r)) continue;

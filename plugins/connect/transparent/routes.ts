@@ -4,26 +4,27 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Logger } from '../../cli/log.ts';
+import { addressInCidr } from './cidr.ts';
 import { parseIpRoutes, type SystemRoute } from './route-clash.ts';
 
 const run = promisify(execFile);
 
-/** The machine's IPv4 routes in every table, for the clash check; none when `ip` cannot tell. */
+/** The machine's IPv4 and IPv6 routes in every table, for the clash check; none of a family `ip` cannot tell. */
 export async function systemRoutes(log: Pick<Logger, 'debug'>): Promise<SystemRoute[]> {
-  try {
-    const { stdout } = await run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']);
-    return parseIpRoutes(stdout);
-  } catch (e) {
-    log.debug(`cannot read the routes (${(e as Error).message}); no clash check`);
-    return [];
-  }
+  const family = async (flag: '-4' | '-6'): Promise<SystemRoute[]> => {
+    try {
+      const { stdout } = await run('ip', ['-j', flag, 'route', 'show', 'table', 'all']);
+      return parseIpRoutes(stdout);
+    } catch (e) {
+      log.debug(`cannot read the ${flag === '-4' ? 'IPv4' : 'IPv6'} routes (${(e as Error).message}); no clash check for them`);
+      return [];
+    }
+  };
+  return [...await family('-4'), ...await family('-6')];
 }
 
 function firstAddress(cidr: string): string {
-  const [ip] = cidr.split('/');
-  const parts = ip!.split('.').map(Number);
-  parts[3] = (parts[3] ?? 0) + 1;
-  return parts.join('.');
+  return addressInCidr(cidr, 1) ?? cidr.split('/')[0]!;
 }
 
 async function hasRoute(ip: string): Promise<boolean> {

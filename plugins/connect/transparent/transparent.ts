@@ -26,13 +26,14 @@ import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants } from 'node:fs';
 import { createSocket } from 'node:dgram';
-import { BlockList, Server, Socket, isIPv4 } from 'node:net';
+import { Server, Socket, isIPv4 } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { joinStreams } from '../../../runtime/join.ts';
 import type { Dialer } from '../../tunnel/dialer.ts';
 import type { Logger } from '../../cli/log.ts';
+import { NEVER_CAPTURED, ipInCidr, normalizeCidr, type Family } from './cidr.ts';
 import { createOriginalDstLookup } from './original-dst.ts';
 import type { OriginalDstLookup, OriginalDstTupleLookup } from './original-dst.ts';
 import { startUdpRelay, type UdpRelay } from '../udp-relay.ts';
@@ -53,6 +54,11 @@ export interface TransparentOptions {
   port?: number;
   /** The original-destination lookup; default conntrack (see original-dst.ts). */
   originalDst?: OriginalDstLookup;
+  /**
+   * 4 (default): iptables and a listener on 127.0.0.1; 6: the same chain in ip6tables and a
+   * listener on ::1 (REDIRECT sends locally made IPv6 packets to ::1). A dual-stack cluster gets one of each.
+   */
+  family?: Family;
   /** UDP to the cidrs too: the destination ports it applies to, the tunnel that carries it. */
   udp?: {
     ports: UdpPorts;
@@ -86,6 +92,7 @@ export interface TransparentHandle {
 
 /** REDIRECT in nat OUTPUT maps locally generated packets to 127.0.0.1, so the listener binds that. */
 export const LISTEN_HOST = '127.0.0.1';
+export const LISTEN_HOST6 = '::1';
 export const ALWAYS_EXCLUDED = '127.0.0.0/8';
 export const CHAIN_PREFIX = 'KT-';
 /** A session id shows in the chain name as its first 8 characters. */
@@ -93,6 +100,8 @@ export const CHAIN_ID_LENGTH = 8;
 const COMMENT_PREFIX = 'kt-session=';
 
 export const NOT_ROOT_MESSAGE = 'transparent mode needs root (it changes iptables); run with sudo or use --mode socks';
+export const NO_IP6TABLES_MESSAGE =
+  'the cluster has IPv6 ranges, and transparent mode needs ip6tables (ip6tables-save and ip6tables-restore) for them, which is not installed; install it, or leave them out with --exclude-cidr';
 export const NO_IPTABLES_MESSAGE =
   'transparent mode needs iptables (iptables-save and iptables-restore), which is not installed; install it or use --mode socks';
 
@@ -116,34 +125,17 @@ export function chainName(sessionId: string): string {
   return `${CHAIN_PREFIX}${sessionId.slice(0, CHAIN_ID_LENGTH)}`;
 }
 
-function ipv4ToInt(ip: string): number {
-  return ip.split('.').reduce((acc, part) => acc * 256 + Number(part), 0);
-}
-
-function intToIpv4(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
-
 /**
  * `10.96.7.7/16` as `10.96.0.0/16`, `10.96.7.7` as `10.96.7.7/32` (the form iptables-save prints);
  * undefined for anything that is not an IPv4 address or CIDR.
  */
 export function normalizeIpv4Cidr(text: string): string | undefined {
-  const [address, bitsText, extra] = text.trim().split('/');
-  if (address === undefined || extra !== undefined || !isIPv4(address)) return undefined;
-  const bits = bitsText === undefined ? 32 : /^\d{1,2}$/.test(bitsText) ? Number(bitsText) : NaN;
-  if (!(bits >= 0 && bits <= 32)) return undefined;
-  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  return `${intToIpv4((ipv4ToInt(address) & mask) >>> 0)}/${bits}`;
+  return normalizeCidr(text, 4);
 }
 
 /** Whether IPv4 `ip` is inside the normalized IPv4 `cidr`. */
 export function ipv4InCidr(ip: string, cidr: string): boolean {
-  const [network, bitsText] = cidr.split('/');
-  if (network === undefined || !isIPv4(ip) || !isIPv4(network)) return false;
-  const list = new BlockList();
-  list.addSubnet(network, Number(bitsText ?? 32), 'ipv4');
-  return list.check(ip, 'ipv4');
+  return isIPv4(ip) && ipInCidr(ip, cidr);
 }
 
 export interface RulePlan {
@@ -155,18 +147,23 @@ export interface RulePlan {
   udpJump?: string[];
   /** The chain's rules in order, as arguments after `-A <chain>`. */
   rules: string[][];
-  /** CIDRs left out because they are not IPv4 (iptables handles IPv4 only). */
+  /** CIDRs of the other family, left out (they belong in the other family's table). */
   skipped: string[];
 }
 
-/** The rules for a session; IPv6 entries are left out, anything else that is not IPv4 throws. */
+/**
+ * The rules for a session in the table of one family (4: iptables, default; 6: ip6tables); the
+ * other family's entries are left out, anything that is not an address or CIDR throws.
+ */
 export function planRules(options: {
   sessionId: string;
   cidrs: readonly string[];
   exclude: readonly string[];
   port: number;
   udp?: { port: number; ports: UdpPorts };
+  family?: Family;
 }): RulePlan {
+  const family = options.family ?? 4;
   const chain = chainName(options.sessionId);
   if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
     throw new TransparentError(`listener port ${options.port} is not a TCP port`);
@@ -178,22 +175,24 @@ export function planRules(options: {
     if (bad !== undefined) throw new TransparentError(`${bad} is not a UDP port`);
   }
   const skipped: string[] = [];
-  const ipv4 = (list: readonly string[], what: string, skip: (cidr: string) => void): string[] => {
+  const ofFamily = (list: readonly string[], what: string, skip: (cidr: string) => void): string[] => {
     const out: string[] = [];
     for (const text of list) {
-      const cidr = normalizeIpv4Cidr(text);
+      const cidr = normalizeCidr(text, family);
       if (cidr !== undefined) {
         if (!out.includes(cidr)) out.push(cidr);
-      } else if (text.includes(':')) {
-        skip(text); // IPv6: not in the IPv4 nat table.
+      } else if (normalizeCidr(text) !== undefined) {
+        skip(text); // the other family's table
       } else {
-        throw new TransparentError(`${what} ${JSON.stringify(text)} is not an IPv4 address or CIDR`);
+        throw new TransparentError(`${what} ${JSON.stringify(text)} is not an IP address or CIDR`);
       }
     }
     return out;
   };
-  const exclude = ipv4([ALWAYS_EXCLUDED, ...options.exclude], 'excluded address', () => {});
-  const cidrs = ipv4(options.cidrs, 'cluster CIDR', (cidr) => skipped.push(cidr));
+  const exclude = ofFamily([...NEVER_CAPTURED[family], ...options.exclude], 'excluded address', () => {});
+  const cidrs = ofFamily(options.cidrs, 'cluster CIDR', (cidr) => skipped.push(cidr));
+  // Every IPv6 destination would include the API server's other addresses and the whole internet.
+  if (cidrs.includes('::/0')) throw new TransparentError('cluster CIDR ::/0 would capture every IPv6 destination; kt never captures it');
   const rules: string[][] = [
     ...exclude.map((cidr) => ['-d', cidr, '-j', 'RETURN']),
     ...cidrs.map((cidr) => ['-d', cidr, '-p', 'tcp', '-j', 'REDIRECT', '--to-ports', String(options.port)]),
@@ -347,7 +346,7 @@ export function captureFromSaved(saved: string, ip: string): Capture | undefined
     .map(splitSavedRule);
   const matchesDst = (args: readonly string[]): boolean => {
     const dst = argAfter(args, '-d');
-    return dst === undefined || ipv4InCidr(ip, normalizeIpv4Cidr(dst) ?? '');
+    return dst === undefined || ipInCidr(ip, dst);
   };
   const tcpOk = (args: readonly string[]): boolean => {
     const proto = argAfter(args, '-p');
@@ -362,7 +361,8 @@ export function captureFromSaved(saved: string, ip: string): Capture | undefined
       if (target === 'RETURN') break;
       if (target === 'REDIRECT') {
         const port = Number(argAfter(rule, '--to-ports')?.split('-')[0]);
-        const cidr = normalizeIpv4Cidr(argAfter(rule, '-d') ?? '0.0.0.0/0') ?? '0.0.0.0/0';
+        const any = isIPv4(ip) ? '0.0.0.0/0' : '::/0';
+        const cidr = normalizeCidr(argAfter(rule, '-d') ?? any) ?? any;
         return { chain: chain.chain, sessionId: chain.sessionId, cidr, port };
       }
     }
@@ -423,15 +423,16 @@ interface Iptables {
   restore(script: string): Promise<void>;
 }
 
-function iptables(): Iptables | undefined {
-  const saveBin = findBinary('iptables-save');
-  const restoreBin = findBinary('iptables-restore');
+function iptables(family: Family = 4): Iptables | undefined {
+  const tool = family === 6 ? 'ip6tables' : 'iptables';
+  const saveBin = findBinary(`${tool}-save`);
+  const restoreBin = findBinary(`${tool}-restore`);
   if (saveBin === undefined || restoreBin === undefined) return undefined;
   return {
     save: () =>
       new Promise((resolve, reject) => {
         execFile(saveBin, ['-t', 'nat'], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 30_000 }, (err, stdout, stderr) => {
-          if (err) reject(new TransparentError(`iptables-save failed: ${stderr.trim() || err.message}`, { cause: err }));
+          if (err) reject(new TransparentError(`${tool}-save failed: ${stderr.trim() || err.message}`, { cause: err }));
           else resolve(stdout);
         });
       }),
@@ -444,17 +445,22 @@ function iptables(): Iptables | undefined {
       // once() rejects if the child emits 'error' (it could not be started).
       const [code] = (await once(child, 'exit')) as [number | null];
       if (code !== 0) {
-        throw new TransparentError(`iptables-restore failed: ${stderr.trim().split('\n')[0] ?? `exit ${code}`}`);
+        throw new TransparentError(`${tool}-restore failed: ${stderr.trim().split('\n')[0] ?? `exit ${code}`}`);
       }
     },
   };
 }
 
-function requireIptables(): Iptables {
-  const tables = iptables();
+function requireIptables(family: Family = 4): Iptables {
+  const tables = iptables(family);
   const message = preflightError(process.getuid?.(), tables !== undefined);
-  if (message !== undefined) throw new TransparentError(message);
+  if (message !== undefined) throw new TransparentError(family === 6 && message === NO_IPTABLES_MESSAGE ? NO_IP6TABLES_MESSAGE : message);
   return tables!;
+}
+
+/** Whether ip6tables is there (a cluster with IPv6 ranges needs it for them). */
+export function haveIp6tables(): boolean {
+  return iptables(6) !== undefined;
 }
 
 /**
@@ -463,16 +469,23 @@ function requireIptables(): Iptables {
  * Resolves with the chains removed.
  */
 export async function cleanupStaleChains(isLive: (sessionId: string) => boolean): Promise<string[]> {
-  const tables = requireIptables();
-  const dead = parseSavedChains(await tables.save()).filter((chain) => !isLive(chain.sessionId));
-  const script = removalScript(dead);
-  if (script !== undefined) await tables.restore(script);
-  return dead.map((chain) => chain.chain);
+  const removed: string[] = [];
+  for (const family of [4, 6] as const) {
+    // ip6tables is optional (only a session that captured IPv6 ranges used it), and so is its nat table.
+    const tables = family === 4 ? requireIptables() : iptables(6);
+    if (tables === undefined) continue;
+    const saved = await tables.save().catch((e: unknown) => { if (family === 4) throw e; return ''; });
+    const dead = parseSavedChains(saved).filter((chain) => !isLive(chain.sessionId));
+    const script = removalScript(dead);
+    if (script !== undefined) await tables.restore(script);
+    removed.push(...dead.map((chain) => (family === 4 ? chain.chain : `${chain.chain} (ip6tables)`)));
+  }
+  return removed;
 }
 
 /** Which KT chain captures TCP to `ip` in this network namespace right now (for tests). */
 export async function routeCapturedBy(ip: string): Promise<Capture | undefined> {
-  return captureFromSaved(await requireIptables().save(), ip);
+  return captureFromSaved(await requireIptables(isIPv4(ip) ? 4 : 6).save(), ip);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -529,12 +542,14 @@ async function startUdpCapture(udp: NonNullable<TransparentOptions['udp']>, look
 
 export async function startTransparent(options: TransparentOptions): Promise<TransparentHandle> {
   const { dial, log, sessionId } = options;
-  const tables = requireIptables();
+  const family = options.family ?? 4;
+  if (family === 6 && options.udp) throw new TransparentError('transparent mode carries UDP over IPv4 only');
+  const tables = requireIptables(family);
   const conntrack = createOriginalDstLookup();
   const lookup = options.originalDst ?? conntrack;
   const chain = chainName(sessionId);
   // Bad CIDRs fail here, before anything is listening or installed.
-  planRules({ sessionId, cidrs: options.cidrs, exclude: options.exclude, port: 1, ...(options.udp ? { udp: { port: 1, ports: options.udp.ports } } : {}) });
+  planRules({ sessionId, cidrs: options.cidrs, exclude: options.exclude, port: 1, family, ...(options.udp ? { udp: { port: 1, ports: options.udp.ports } } : {}) });
 
   const saved = await tables.save();
   const existing = parseSavedChains(saved).find((c) => c.chain === chain);
@@ -586,7 +601,7 @@ export async function startTransparent(options: TransparentOptions): Promise<Tra
     splice(client, remote);
   }
 
-  server.listen(options.port ?? 0, LISTEN_HOST);
+  server.listen(options.port ?? 0, family === 6 ? LISTEN_HOST6 : LISTEN_HOST);
   await once(server, 'listening'); // rejects on 'error' (port in use)
   server.on('error', (err) => log.warn(`transparent: listener error: ${err.message}`));
   const port = (server.address() as AddressInfo).port;
@@ -599,10 +614,10 @@ export async function startTransparent(options: TransparentOptions): Promise<Tra
     throw err;
   }
   const plan = planRules({
-    sessionId, cidrs: options.cidrs, exclude: options.exclude, port,
+    sessionId, cidrs: options.cidrs, exclude: options.exclude, port, family,
     ...(udp && options.udp ? { udp: { port: udp.port, ports: options.udp.ports } } : {}),
   });
-  for (const cidr of plan.skipped) log.warn(`transparent mode handles IPv4 only; ${cidr} is not routed to the cluster`);
+  if (plan.skipped.length > 0) log.debug(`transparent: ${plan.skipped.join(', ')} left to the IPv${family === 4 ? 6 : 4} chain`);
   try {
     await tables.restore(installScript(plan));
   } catch (err) {

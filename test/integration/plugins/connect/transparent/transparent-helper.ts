@@ -169,6 +169,69 @@ async function transparentMode(): Promise<Record<string, unknown>> {
   };
 }
 
+/** ip6tables-save without its timestamp comments. */
+function ip6tablesSave(): string {
+  return sh('ip6tables-save', ['-t', 'nat']).split('\n').filter((line) => !line.startsWith('#')).join('\n');
+}
+
+/** A dual-stack cluster: the same session captures 10.96.0.0/16 with iptables and fd00:10:96::/112 with ip6tables. */
+async function dualStackMode(): Promise<Record<string, unknown>> {
+  sh('ip', ['link', 'set', 'lo', 'up']);
+  sh('ip', ['link', 'add', 'kttb0', 'type', 'bridge']);
+  sh('ip', ['link', 'set', 'kttb0', 'up']);
+  sh('ip', ['addr', 'add', '10.123.0.5/32', 'dev', 'kttb0']);
+  sh('ip', ['addr', 'add', 'fd00:123::5/128', 'dev', 'kttb0', 'nodad']);
+  sh('ip', ['route', 'add', '10.96.0.0/16', 'dev', 'kttb0', 'src', '10.123.0.5']);
+  sh('ip', ['-6', 'route', 'add', 'fd00:10:96::/112', 'dev', 'kttb0', 'src', 'fd00:123::5']);
+  sh('iptables', ['-t', 'nat', '-A', 'OUTPUT', '-d', '198.51.100.0/24', '-p', 'tcp', '-j', 'RETURN']);
+  sh('ip6tables', ['-t', 'nat', '-A', 'OUTPUT', '-d', '2001:db8::/32', '-p', 'tcp', '-j', 'RETURN']);
+  const before = { v4: iptablesSave(), v6: ip6tablesSave() };
+  const echo = new Server((socket) => socket.pipe(socket));
+  const echoPort = await listen(echo);
+  const dialed: string[] = [];
+  const dial: Dialer = async (host, port) => {
+    dialed.push(`[${host}]:${port}`);
+    const socket = connect({ host: '127.0.0.1', port: echoPort });
+    await once(socket, 'connect');
+    return socket;
+  };
+  const sessionId = 'ds0123456789-live';
+  const v4 = await startTransparent({ cidrs: ['10.96.0.0/16', 'fd00:10:96::/112'], exclude: ['10.96.9.9', 'fd00:10:96::9'], dial, sessionId, log });
+  const v6 = await startTransparent({ family: 6, cidrs: ['fd00:10:96::/112'], exclude: ['10.96.9.9', 'fd00:10:96::9'], dial, sessionId, log });
+  const during = { v4: iptablesSave(), v6: ip6tablesSave() };
+  const captured = {
+    service6: await routeCapturedBy('fd00:10:96::7'),
+    excluded6: await routeCapturedBy('fd00:10:96::9'),
+    outside6: await routeCapturedBy('fd00:10:97::1'),
+    loopback6: await routeCapturedBy('::1'),
+    linkLocal: await routeCapturedBy('fe80::1'),
+    service4: await routeCapturedBy('10.96.7.7'),
+  };
+  const hello6 = await roundTrip('fd00:10:96::7', 80, Buffer.from('hello over IPv6'));
+  const hello4 = await roundTrip('10.96.7.7', 80, Buffer.from('hello over IPv4'));
+  // A crashed session's chains in both tables, then the crash cleanup.
+  const crashed6 = await startTransparent({ family: 6, cidrs: ['fd00:10:96::/112'], exclude: [], dial, sessionId: 'dsdeadbeef-crashed', log });
+  const removed = await cleanupStaleChains((id) => id === sessionId);
+  const afterCleanup = { v4: iptablesSave(), v6: ip6tablesSave() };
+  await crashed6.close();
+  await v6.close();
+  await v4.close();
+  const after = { v4: iptablesSave(), v6: ip6tablesSave() };
+  echo.close();
+  return {
+    ports: { v4: v4.port, v6: v6.port },
+    during,
+    captured,
+    hello6: { data: hello6.data.toString(), error: hello6.error ?? null },
+    hello4: { data: hello4.data.toString(), error: hello4.error ?? null },
+    dialed,
+    removed,
+    afterCleanupMatchesLiveOnly: afterCleanup.v4 === during.v4 && afterCleanup.v6 === during.v6,
+    before,
+    after,
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 type Question = Packet['questions'][number];
@@ -268,7 +331,7 @@ async function dnsMode(): Promise<Record<string, unknown>> {
 }
 
 const mode = process.argv[2];
-const result = mode === 'transparent' ? await transparentMode() : mode === 'dns' ? await dnsMode() : undefined;
+const result = mode === 'transparent' ? await transparentMode() : mode === 'dns' ? await dnsMode() : mode === 'dual-stack' ? await dualStackMode() : undefined;
 if (result === undefined) {
   process.stderr.write('usage: transparent-helper.ts transparent|dns\n');
   process.exit(2);

@@ -111,3 +111,47 @@ describe.skipIf(!isRoot || !haveTools())('transparent mode in a private network 
     expect(String(result.before)).toContain('-A OUTPUT -d 198.51.100.0/24 -p tcp -j RETURN');
   });
 });
+
+// IPv6 for real: ip6tables REDIRECT to [::1], the original destination from conntrack (which writes
+// IPv6 addresses in full), beside the IPv4 chain of the same session, as for a dual-stack cluster.
+describe.skipIf(!isRoot || !haveTools())('transparent mode for a dual-stack cluster, in a private network namespace', () => {
+  const ns = `kt-t6-${randomBytes(4).toString('hex')}`;
+  let result: Record<string, unknown>;
+
+  beforeAll(async () => {
+    execFileSync('ip', ['netns', 'add', ns]);
+    result = await runHelper(ns, 'dual-stack');
+  }, 60_000);
+
+  afterAll(() => {
+    execFileSync('ip', ['netns', 'del', ns]);
+  });
+
+  it('captures the IPv6 range with ip6tables, never loopback, link-local or the excluded address; the IPv4 chain keeps to IPv4', () => {
+    const { v4: port4, v6: port6 } = result.ports as { v4: number; v6: number };
+    const captured = result.captured as Record<string, unknown>;
+    expect(captured.service6).toEqual({ chain: 'KT-ds012345', sessionId: 'ds0123456789-live', cidr: 'fd00:10:96::/112', port: port6 });
+    expect(captured.service4).toEqual({ chain: 'KT-ds012345', sessionId: 'ds0123456789-live', cidr: '10.96.0.0/16', port: port4 });
+    for (const k of ['excluded6', 'outside6', 'loopback6', 'linkLocal']) expect(captured[k], k).toBeUndefined();
+    const during = result.during as { v4: string; v6: string };
+    expect(during.v6).toContain('-A OUTPUT -p tcp -m comment --comment "kt-session=ds0123456789-live" -j KT-ds012345');
+    expect(during.v6).toContain('-A KT-ds012345 -d ::1/128 -j RETURN');
+    expect(during.v6).toContain('-A KT-ds012345 -d fe80::/10 -j RETURN');
+    expect(during.v6).toContain('-A KT-ds012345 -d fd00:10:96::9/128 -j RETURN');
+    expect(during.v6).toContain(`-A KT-ds012345 -d fd00:10:96::/112 -p tcp -j REDIRECT --to-ports ${port6}`);
+    expect(during.v4).not.toContain('fd00');
+  });
+
+  it('dials the original IPv6 destination, as compressed text, and pipes both ways; IPv4 beside it too', () => {
+    expect(result.hello6).toEqual({ data: 'hello over IPv6', error: null });
+    expect(result.hello4).toEqual({ data: 'hello over IPv4', error: null });
+    expect(result.dialed).toEqual(['[fd00:10:96::7]:80', '[10.96.7.7]:80']);
+  });
+
+  it('removes a dead session\'s ip6tables chain after a crash, and leaves both tables as it found them', () => {
+    expect(result.removed).toEqual(['KT-dsdeadbe (ip6tables)']);
+    expect(result.afterCleanupMatchesLiveOnly).toBe(true);
+    expect(result.after).toEqual(result.before);
+    expect((result.before as { v6: string }).v6).toContain('-A OUTPUT -d 2001:db8::/32 -p tcp -j RETURN');
+  });
+});
