@@ -46,6 +46,12 @@ const BAD: [string, string[], RegExp][] = [
   ['kt-preview', ['ok-name', '--expose', '18080', '--env-file', '/tmp/kt-bad-input.env'], /--env-file needs --env-from deployment\/NAME or pod\/NAME/],
   ['kt-connect', ['--mode', 'socks', '--env-from', 'pod/missing', '--env-file', '/tmp/kt-bad-input.env'], /pod "missing" does not exist in namespace "kt-badin-\w+" \(--env-from\)/],
   ['kt-connect', ['--mode', 'socks', '--env-from', 'statefulset/db', '--env-file', '/tmp/kt-bad-input.env'], /--env-from must be deployment\/NAME or pod\/NAME, not "statefulset\/db"/],
+  ['kt-connect', ['--mode', 'socks', '--env-from', 'deployment/echo', '--container', 'nope', '--env-file', '/tmp/kt-bad-input.env'], /container "nope" is not in the pods of deployment\/echo \(they have echo\)/],
+  ['kt-connect', ['--mode', 'socks', '--env-from', 'deployment/missing', '--mount', '/tmp/kt-bad-input-mnt'], /deployment "missing" does not exist in namespace "kt-badin-\w+" \(--env-from\)/],
+  ['kt-preview', ['ok-name', '--expose', '18080', '--env-from', 'deployment/echo', '--mount', '/etc'], /--mount \/etc is not empty/],
+  ['kt-preview', ['ok-name', '--expose', '18080', '--env-from', 'deployment/echo', '--env-file', '/nonexistent/dir/echo.env'], /--env-file \/nonexistent\/dir\/echo.env: the directory \/nonexistent\/dir does not exist/],
+  ['kt-mesh', ['echo', '--expose', '18080:80', '--env-file', '/tmp/kt-bad-input.env', '--env-format', 'yaml'], /--env-format must be one of dotenv, json, sh, not "yaml"/],
+  ['kt-connect', ['--mode', 'transparent', '--include-cidr', '::/0'], /--include-cidr ::\/0 would capture every IPv6 destination, and kt never captures it/],
 ];
 
 describe('bad input creates nothing', () => {
