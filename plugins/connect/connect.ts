@@ -49,8 +49,9 @@ export async function runConnect(o: Options<typeof CONNECT_ALL_FLAGS>): Promise<
     preflight: async (kube, log) => {
       podEnv = await preparePodEnv(kube, log, envReq);
       if (mode === 'transparent') {
-        refuseSecondTransparent();
+        // Bad input is said as such, whether or not another session runs.
         await refuseIncludedApiServer(flags.includeCidrs, kube.server);
+        refuseSecondTransparent();
         await checkDnsPortFree(flags.dnsPort);
       }
       // Hosts mode gives names; the proxy beside it reaches ClusterIPs and pod IPs.
