@@ -188,6 +188,8 @@ export interface UdpFlowTableOptions {
   onReply: (payload: Buffer, source: UdpEndpoint, destination: UdpEndpoint) => void;
   /** Told once per flow that cannot open (one line for the user's debug log, say). */
   onError?: (err: Error, source: UdpEndpoint, destination: UdpEndpoint) => void;
+  /** Told when a flow has opened (its first datagrams go out now). */
+  onOpen?: (source: UdpEndpoint, destination: UdpEndpoint) => void;
   /** Told when a flow closes. */
   onClose?: (reason: UdpCloseReason, source: UdpEndpoint, destination: UdpEndpoint) => void;
   /** Opens flows; default openUdpFlow (tests hand in fakes). */
@@ -249,6 +251,7 @@ export class UdpFlowTable {
         if (this.#closed || this.#entries.get(key) !== fresh) { flow.close(); this.#stats.dropped += fresh.queue.length; return; }
         this.#stats.opened++;
         fresh.flow = flow;
+        this.#o.onOpen?.(src, dst);
         flow.onMessage((reply) => this.#o.onReply(reply, src, dst));
         for (const d of fresh.queue) flow.send(d);
         fresh.queue = [];

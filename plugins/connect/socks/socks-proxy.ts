@@ -1,7 +1,8 @@
 // The laptop-side proxy: one loopback port that speaks SOCKS5 (and SOCKS4/4a) and HTTP proxy
 // (CONNECT tunnels and plain absolute-form requests). Every destination is opened through the
 // Dialer, so names are resolved inside the cluster ("remote DNS", what socks5h:// clients and the
-// JVM's socksProxyHost expect) and addresses are reached from inside the cluster.
+// JVM's socksProxyHost expect) and addresses are reached from inside the cluster. SOCKS5 UDP
+// ASSOCIATE is served too when UDP flows are given (udp-associate.ts).
 import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
@@ -12,6 +13,7 @@ import { hopByHopFields } from '../../../runtime/http-headers.ts';
 import { joinStreams, type JoinOptions } from '../../../runtime/join.ts';
 import { cannotListen } from '../../../runtime/listen.ts';
 import type { Dialer } from '../../tunnel/dialer.ts';
+import { emptyUdpProxyStats, startUdpAssociation, type UdpAssociateOptions, type UdpProxyStats } from './udp-associate.ts';
 
 export type LogFields = Record<string, unknown>;
 
@@ -38,6 +40,8 @@ export interface ProxyOptions {
   /** Port to listen on; 0 picks a free one. */
   port: number;
   dial: Dialer;
+  /** SOCKS5 UDP ASSOCIATE through these UDP flows; without it the command is not supported. */
+  udp?: UdpAssociateOptions;
   log?: ProxyLogger;
   handshakeTimeoutMs?: number;
 }
@@ -53,6 +57,8 @@ export interface ProxyStats {
   http: number;
   /** Destinations the Dialer could not open. */
   dialFailures: number;
+  /** SOCKS5 UDP ASSOCIATE: associations, flows, datagrams. */
+  udp: UdpProxyStats;
 }
 
 export interface Proxy {
@@ -378,6 +384,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const clients = new Set<Socket>();
   const upstreams = new Set<Duplex>();
   const counts = { total: 0, socks5: 0, socks4: 0, http: 0, dialFailures: 0 };
+  const udpStats = emptyUdpProxyStats();
   let closing = false;
 
   const dial = async (target: string, port: number): Promise<Duplex> => {
@@ -437,6 +444,10 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       return;
     }
     const port = (await reader.read(2)).readUInt16BE(0);
+    if (command === 0x03 && options.udp) {
+      await udpAssociate(socket, reader, { host: target, port }, options.udp);
+      return;
+    }
     if (command !== 0x01) {
       refuse(socks5Reply(SOCKS5_REPLY.commandNotSupported));
       return;
@@ -459,6 +470,28 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     socket.write(socks5Reply(SOCKS5_REPLY.succeeded));
     reader.release();
     void joinStreams(socket, upstream, { ...PROXY_JOIN, onError: pipeError(hostPort(target, port)) });
+  };
+
+  /** The control connection carries nothing more; when it ends or closes, so does the association. */
+  const udpAssociate = async (socket: Socket, reader: ReturnType<typeof handshakeReader>, expected: { host: string; port: number }, udp: UdpAssociateOptions): Promise<void> => {
+    let association: Awaited<ReturnType<typeof startUdpAssociation>>;
+    try {
+      association = await startUdpAssociation(socket, expected, udp, udpStats, (msg, fields) => log.debug(msg, fields));
+    } catch (err) {
+      log.debug(`proxy: cannot open a UDP relay: ${errorText(err)}`, { error: errorText(err) });
+      reader.release();
+      endAndDrain(socket, socks5Reply(SOCKS5_REPLY.generalFailure));
+      return;
+    }
+    if (socket.destroyed) {
+      await association.close();
+      return;
+    }
+    socket.once('close', () => void association.close());
+    socket.write(association.reply);
+    reader.release();
+    socket.on('end', () => socket.end());
+    socket.resume();
   };
 
   const socks4 = async (socket: Socket): Promise<void> => {
@@ -700,6 +733,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       socks4: counts.socks4,
       http: counts.http,
       dialFailures: counts.dialFailures,
+      udp: { ...udpStats },
     }),
     close() {
       closed ??= new Promise<void>((resolve) => {

@@ -1,79 +1,25 @@
 // UDP over the tunnel: kt's own Tunnel and UDP API against the shadow in-process on loopback, a
 // UDP echo server on 127.0.0.1 standing in for a Service, a fake upstream DNS server for names.
-import { createSocket } from 'node:dgram';
-import type { Socket as UdpSocket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
-import { Packet } from 'dns2';
-import ssh2 from 'ssh2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SHADOW_UDP } from '../../../../contract/index.ts';
-import { silentLogger } from '../../../../plugins/cli/log.ts';
-import { Tunnel } from '../../../../plugins/tunnel/tunnel.ts';
+import type { Tunnel } from '../../../../plugins/tunnel/tunnel.ts';
 import { UdpFlowTable, openUdpFlow } from '../../../../plugins/tunnel/udp.ts';
 import type { UdpEndpoint, UdpFlow } from '../../../../plugins/tunnel/udp.ts';
 import { encodeDatagram } from '../../../../runtime/udp-frames.ts';
 import type { ShadowHandle } from '../../../../shadow/main.ts';
-import { keyPair, listenDns, startLoopbackShadow, writeSessionDir } from '../fixtures.ts';
+import { ECHO_NAME, startUdpLoopback, waitFor } from './loopback.ts';
+import type { UdpLoopback } from './loopback.ts';
 
-const { utils } = ssh2;
-const hostKeys = keyPair();
-const clientKeys = keyPair();
-const parsedHost = utils.parseKey(hostKeys.public);
-if (parsedHost instanceof Error) throw parsedHost;
-const hostBlob = parsedHost.getPublicSSH();
-
-/** Answers udp-echo.demo.svc.cluster.local A 127.0.0.1; every other name NXDOMAIN. */
-function startFakeUpstream(): Promise<{ port: number; close(): Promise<void> }> {
-  return listenDns((req, send) => {
-    const response = Packet.createResponseFromRequest(req);
-    const q = req.questions[0];
-    if (q?.name.toLowerCase() === 'udp-echo.demo.svc.cluster.local') {
-      if (q.type === Packet.TYPE.A) response.answers.push(new Packet.Resource({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 30, address: '127.0.0.1' }));
-    } else {
-      response.header.rcode = Packet.RCODE.NXDOMAIN;
-    }
-    void send(response).catch(() => {});
-  });
-}
-
-/** A UDP echo on 127.0.0.1: each datagram back to its sender. */
-async function udpEcho(): Promise<{ socket: UdpSocket; port: number }> {
-  const socket = createSocket('udp4');
-  socket.on('message', (msg, rinfo) => socket.send(msg, rinfo.port, rinfo.address));
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  return { socket, port: socket.address().port };
-}
-
-let upstream: Awaited<ReturnType<typeof startFakeUpstream>>;
-let dir: string;
+let world: UdpLoopback;
 let shadow: ShadowHandle;
-let echo: { socket: UdpSocket; port: number };
 let tunnel: Tunnel;
+let echo: { port: number };
 const flows: UdpFlow[] = [];
 
 beforeAll(async () => {
-  upstream = await startFakeUpstream();
-  dir = mkdtempSync(join(tmpdir(), 'kt-shadow-udp-'));
-  writeSessionDir(dir, hostKeys.private, clientKeys.public, upstream.port);
-  shadow = await startLoopbackShadow(dir);
-  echo = await udpEcho();
-  tunnel = new Tunnel({
-    pod: { create: () => Promise.resolve(), ensure: () => Promise.resolve() },
-    openStream: () =>
-      new Promise<Duplex>((resolve, reject) => {
-        const socket = connect({ host: '127.0.0.1', port: shadow.ports.ssh });
-        socket.once('connect', () => resolve(socket));
-        socket.once('error', reject);
-      }),
-    keys: { clientPrivate: clientKeys.private, hostPublicBlob: hostBlob },
-    log: silentLogger,
-    dialWaitMs: 5000,
-  });
-  await tunnel.start();
+  world = await startUdpLoopback();
+  ({ shadow, tunnel } = world);
+  echo = { port: world.echoPort };
 });
 
 afterEach(() => {
@@ -81,11 +27,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  tunnel?.close();
-  echo?.socket.close();
-  await shadow?.close();
-  await upstream?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await world?.close();
 });
 
 async function open(host: string, port: number, idleMs?: number): Promise<UdpFlow> {
@@ -119,14 +61,6 @@ function exchange(flow: UdpFlow, count: number, window: number, deadlineMs: numb
   });
 }
 
-async function waitFor(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('UDP flows through the shadow', () => {
   it('carries 1,000 datagrams to an address and back, none lost', async () => {
     const flow = await open('127.0.0.1', echo.port);
@@ -136,7 +70,7 @@ describe('UDP flows through the shadow', () => {
   });
 
   it('resolves a name with the shadow resolver (search list included)', async () => {
-    const flow = await open('udp-echo', echo.port);
+    const flow = await open(ECHO_NAME, echo.port);
     const { answered } = await exchange(flow, 100, 20, 10_000);
     expect(answered).toBe(100);
   });
