@@ -75,7 +75,8 @@ export function checkPodEnvFlags(o: Values<typeof PODENV_FLAGS> & Partial<Values
   if (o.keepEnvFile && !envFileArg) throw new UserError('--keep-env-file needs --env-file.', 2);
   const command = o.rest.length > 0 && (!needsEnvFrom || envFrom !== undefined);
   if (!envFileArg && !mountArg && !command) {
-    if (o.container !== undefined) throw new UserError('--container picks whose environment --env-file, --mount or -- COMMAND bring; give one of them.', 2);
+    const alone = o.container !== undefined ? '--container' : envFrom !== undefined ? '--env-from' : undefined;
+    if (alone) throw new UserError(`${alone} picks whose environment --env-file, --mount or -- COMMAND bring; give one of them.`, 2);
     return undefined;
   }
   if (needsEnvFrom && !envFrom) throw new UserError(`--${envFileArg ? 'env-file' : 'mount'} needs --env-from deployment/NAME or pod/NAME: the workload whose environment to bring.`, 2);

@@ -52,6 +52,7 @@ const BAD: [string, string[], RegExp][] = [
   ['kt-preview', ['ok-name', '--expose', '18080', '--env-from', 'deployment/echo', '--env-file', '/nonexistent/dir/echo.env'], /--env-file \/nonexistent\/dir\/echo.env: the directory \/nonexistent\/dir does not exist/],
   ['kt-mesh', ['echo', '--expose', '18080:80', '--env-file', '/tmp/kt-bad-input.env', '--env-format', 'yaml'], /--env-format must be one of dotenv, json, sh, not "yaml"/],
   ['kt-connect', ['--mode', 'transparent', '--include-cidr', '::/0'], /--include-cidr ::\/0 would capture every IPv6 destination, and kt never captures it/],
+  ['kt-connect', ['--mode', 'socks', '--env-from', 'deployment/echo'], /--env-from picks whose environment --env-file, --mount or -- COMMAND bring; give one of them/],
 ];
 
 describe('bad input creates nothing', () => {
