@@ -2,12 +2,11 @@
 // of three modes (socks/, transparent/, hosts/, each with its start and its crash cleanup). This
 // module checks the flags, reserves local resources before anything is created in the cluster,
 // starts the mode and prints what to do next.
-import { flags as declareFlags, KUBE_FLAGS, type Options } from '../cli/cli.ts';
-import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
+import type { Options } from '../cli/cli.ts';
 import type { Dialer } from '../tunnel/dialer.ts';
 import type { UdpTunnel } from '../tunnel/udp.ts';
 import { UserError } from '../cli/errors.ts';
-import { checkDnsPortFree, CONNECT_FLAGS, parseConnectFlags, refuseSecondTransparent } from './flags.ts';
+import { checkDnsPortFree, parseConnectFlags, refuseSecondTransparent, type CONNECT_ALL_FLAGS } from './flags.ts';
 import { startShadowSession } from '../session/shadow-session.ts';
 import { startHostsModeFor } from './hosts/start.ts';
 import type { ModeHandle } from './mode.ts';
@@ -15,7 +14,7 @@ import { proxyEnv, startProxy, type Proxy } from './socks/socks-proxy.ts';
 import { startSocksMode } from './socks/start.ts';
 import { startTransparentMode } from './transparent/start.ts';
 import { refuseIncludedApiServer } from './transparent/api-server-guard.ts';
-import { checkPodEnvFlags, ENV_FROM_FLAGS, PODENV_FLAGS, preparePodEnv, runCommand, type PodEnv } from '../podenv/podenv.ts';
+import { checkPodEnvFlags, preparePodEnv, runCommand, type PodEnv } from '../podenv/podenv.ts';
 import { reportCriticalPath } from '../kube/round-trips.ts';
 
 export { CONNECT_MODES, defaultMode, type ConnectMode } from './flags.ts';
@@ -28,9 +27,6 @@ function lateDialer(): { dial: Dialer; attach: (d: Dialer) => void } {
     attach: (d) => { real = d; },
   };
 }
-
-/** Every flag of kt-connect. */
-export const CONNECT_ALL_FLAGS = declareFlags({ ...KUBE_FLAGS, ...CONNECT_FLAGS, ...SHADOW_FLAGS, ...ENV_FROM_FLAGS, ...PODENV_FLAGS });
 
 export async function runConnect(o: Options<typeof CONNECT_ALL_FLAGS>): Promise<number> {
   const flags = parseConnectFlags(o);
@@ -58,7 +54,7 @@ export async function runConnect(o: Options<typeof CONNECT_ALL_FLAGS>): Promise<
       if (mode === 'socks' || mode === 'hosts') {
         const port = flags.proxyPort;
         try {
-          proxy = await startProxy({ host: '127.0.0.1', port, dial: late.dial, udp: { tunnel: lateUdp, idleMs: flags.udpIdleMs } });
+          proxy = await startProxy({ host: '127.0.0.1', port, dial: late.dial, udp: { tunnel: lateUdp, idleMs: flags.udpIdleMs }, log });
         } catch (e) {
           throw new UserError((e as Error).message);
         }
