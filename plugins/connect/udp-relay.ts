@@ -5,11 +5,12 @@
 // the kernel's reverse NAT puts the original address back on the replies); hosts mode has one per
 // UDP port of a Service's loopback address (a fixed destination).
 //
-// A destination that has to be looked up is remembered per sender: the kernel gives a sender at
-// most one live redirected destination per relay port (a second would clash on the reply tuple and
-// be dropped before it arrives here). A sender quiet for longer than `recheckMs` has it looked up
-// again, as its conntrack entry may have expired and been replaced by one to elsewhere. Datagrams
-// that arrive during a lookup wait for it, in order.
+// A destination that has to be looked up is remembered per sender (address:port as the relay sees
+// it): while a conntrack entry lives, its reply tuple names one destination, and a program socket
+// that sends to a second one reaches the relay from another port (the kernel remaps the source port
+// to keep the reply tuples apart). A sender quiet for longer than `recheckMs` has it looked up
+// again, as its entry may have expired and been replaced by one to elsewhere. Datagrams that
+// arrive during a lookup wait for it, in order.
 import type { Socket } from 'node:dgram';
 import type { Logger } from '../cli/log.ts';
 import { UdpFlowTable, type UdpEndpoint, type UdpFlowTableStats, type UdpTunnel, type openUdpFlow } from '../tunnel/udp.ts';

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace, deployEcho, kubectl, objectsAsWritten } from './cluster.ts';
+import { cluster as testCluster, createNamespace, deployEcho, kubectl, objectsAsWritten } from './cluster.ts';
 import { laptopState } from './laptop-state.ts';
 import { runPlugin } from './plugin.ts';
 import { restrictedKubeconfig } from './rbac.ts';
@@ -25,6 +25,11 @@ const BAD: [string, string[], RegExp][] = [
   ['kt-connect', ['--mode', 'socks', '--cpu-request', 'lots'], /--cpu-request must be a Kubernetes quantity/],
   ['kt-connect', ['--mode', 'socks', '--pod-timeout=-1'], /--pod-timeout must be a positive number/],
   ['kt-connect', ['--mode', 'sideways'], /--mode must be one of socks, transparent, hosts, not "sideways"/],
+  ['kt-connect', ['--mode', 'transparent', '--udp-ports', '5000-70000'], /--udp-ports: 70000 is out of bounds: a UDP port is 1-65535/],
+  ['kt-connect', ['--mode', 'transparent', '--udp-ports', '0,8125'], /--udp-ports: 0 is out of bounds: a UDP port is 1-65535/],
+  ['kt-connect', ['--mode', 'transparent', '--udp-ports', '6000-5000'], /--udp-ports: 6000-5000 ends before it begins/],
+  ['kt-connect', ['--mode', 'hosts', '--udp-ports', '8125'], /--udp-ports only applies to --mode transparent/],
+  ['kt-connect', ['--mode', 'transparent', '--include-cidr', `${testCluster.nodeIp.split('.').slice(0, 3).join('.')}.0/24`], /--include-cidr \S+ covers the API server's address \S+, and capturing it would cut kt's own connection/],
   ['kt-exchange', ['echo', '--expose', '0'], /--expose: .*"0" is not a port number/],
   ['kt-exchange', ['echo', '--expose', '18080:nope'], /service\/echo has no port "nope"/],
   ['kt-exchange', ['echo', '--expose', '18080:80', '--recover-after', '1s'], /--recover-after must be at least 5s/],
