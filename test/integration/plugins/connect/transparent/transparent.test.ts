@@ -41,18 +41,21 @@ function runHelper(ns: string, mode: string): Promise<Record<string, unknown>> {
   });
 }
 
-describe.skipIf(!isRoot || !haveTools())('transparent mode in a private network namespace', () => {
-  const ns = `kt-tt-${randomBytes(4).toString('hex')}`;
-  let result: Record<string, unknown>;
-
+/** Runs the helper's `mode` in a network namespace made for it before the tests and removed after them. */
+function inPrivateNamespace(prefix: string, mode: string, got: (result: Record<string, unknown>) => void): void {
+  const ns = `${prefix}-${randomBytes(4).toString('hex')}`;
   beforeAll(async () => {
     execFileSync('ip', ['netns', 'add', ns]);
-    result = await runHelper(ns, 'transparent');
+    got(await runHelper(ns, mode));
   }, 60_000);
-
   afterAll(() => {
     execFileSync('ip', ['netns', 'del', ns]);
   });
+}
+
+describe.skipIf(!isRoot || !haveTools())('transparent mode in a private network namespace', () => {
+  let result: Record<string, unknown>;
+  inPrivateNamespace('kt-tt', 'transparent', (r) => { result = r; });
 
   it('captures the cluster CIDR, except the excluded addresses and loopback', () => {
     expect(result.capturedBefore).toBeNull();
@@ -115,17 +118,8 @@ describe.skipIf(!isRoot || !haveTools())('transparent mode in a private network 
 // IPv6 for real: ip6tables REDIRECT to [::1], the original destination from conntrack (which writes
 // IPv6 addresses in full), beside the IPv4 chain of the same session, as for a dual-stack cluster.
 describe.skipIf(!isRoot || !haveTools())('transparent mode for a dual-stack cluster, in a private network namespace', () => {
-  const ns = `kt-t6-${randomBytes(4).toString('hex')}`;
   let result: Record<string, unknown>;
-
-  beforeAll(async () => {
-    execFileSync('ip', ['netns', 'add', ns]);
-    result = await runHelper(ns, 'dual-stack');
-  }, 60_000);
-
-  afterAll(() => {
-    execFileSync('ip', ['netns', 'del', ns]);
-  });
+  inPrivateNamespace('kt-t6', 'dual-stack', (r) => { result = r; });
 
   it('captures the IPv6 range with ip6tables, never loopback, link-local or the excluded address; the IPv4 chain keeps to IPv4', () => {
     const { v4: port4, v6: port6 } = result.ports as { v4: number; v6: number };
