@@ -83,9 +83,13 @@ function awaitReady(channel: ClientChannel, target: string): Promise<void> {
     };
     const done = (): void => {
       channel.stderr.off('data', onData);
+      channel.stderr.off('end', onClose);
       channel.off('close', onClose);
     };
     channel.stderr.on('data', onData);
+    // The channel's own 'close' waits for its data side to be read, which nothing does yet; the
+    // stderr side is read, so its end is what tells of a flow gone before its status line.
+    channel.stderr.once('end', onClose);
     channel.once('close', onClose);
   });
 }

@@ -108,8 +108,8 @@ export function associateReply(address: string, port: number): Buffer {
 function formatV6(bytes: Buffer): string {
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
-  // Uncompressed text is a valid IPv6 literal; the shadow's resolver takes it as is.
-  return groups.join(':');
+  // The URL parser writes IPv6 in its canonical form (RFC 5952), as CONNECT names it.
+  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
 }
 
 function ipv6Bytes(text: string): Buffer {
