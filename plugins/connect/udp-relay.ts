@@ -160,6 +160,8 @@ export function startUdpRelay(options: UdpRelayOptions): UdpRelay {
       closing ??= (async () => {
         clearInterval(sweep);
         for (const s of senders.values()) dropped += s.queue?.length ?? 0;
+        const t = table.stats();
+        if (received > 0) log.debug(`${label}: ${received} datagrams in, ${replied} replies out, ${t.dropped + dropped} dropped, ${t.opened} flows opened (${t.expired} expired idle, ${t.failed} failed)`);
         senders.clear();
         await new Promise<void>((resolve) => {
           try {
