@@ -11,7 +11,7 @@ import { Packet } from 'dns2';
 import ssh2 from 'ssh2';
 import { silentLogger } from '../../../../plugins/cli/log.ts';
 import { Tunnel } from '../../../../plugins/tunnel/tunnel.ts';
-import type { ShadowHandle } from '../../../../shadow/main.ts';
+import type { ShadowHandle, ShadowOptions } from '../../../../shadow/main.ts';
 import { keyPair, listenDns, startLoopbackShadow, writeSessionDir } from '../fixtures.ts';
 
 /** The name the fake upstream resolves (to 127.0.0.1); every other name is NXDOMAIN. */
@@ -25,7 +25,7 @@ export interface UdpLoopback {
   close(): Promise<void>;
 }
 
-export async function startUdpLoopback(): Promise<UdpLoopback> {
+export async function startUdpLoopback(extra: Partial<ShadowOptions> = {}): Promise<UdpLoopback> {
   const hostKeys = keyPair();
   const clientKeys = keyPair();
   const parsed = ssh2.utils.parseKey(hostKeys.public);
@@ -42,7 +42,7 @@ export async function startUdpLoopback(): Promise<UdpLoopback> {
   });
   const dir = mkdtempSync(join(tmpdir(), 'kt-shadow-udp-'));
   writeSessionDir(dir, hostKeys.private, clientKeys.public, upstream.port);
-  const shadow = await startLoopbackShadow(dir);
+  const shadow = await startLoopbackShadow(dir, extra);
   const echo: UdpSocket = createSocket('udp4');
   echo.on('message', (msg, rinfo) => echo.send(msg, rinfo.port, rinfo.address));
   await new Promise<void>((resolve) => echo.bind(0, '127.0.0.1', resolve));

@@ -172,6 +172,24 @@ describe('UDP flows through the shadow', () => {
     expect(stats.opened).toBeGreaterThan(0);
   });
 
+  it('flows that fail or are refused give their channel back (a shadow allowing 3 channels)', async () => {
+    const small = await startUdpLoopback({ ssh: { maxChannels: 3 } });
+    try {
+      for (let i = 0; i < 5; i++) {
+        await expect(openUdpFlow(small.tunnel, 'nope', 53)).rejects.toThrow(/through the cluster/);
+        const raw = await small.tunnel.exec(`${SHADOW_UDP.command} 127.0.0.1 0 1000`);
+        await new Promise((resolve) => raw.on('close', resolve).resume());
+      }
+      const flow = await openUdpFlow(small.tunnel, '127.0.0.1', small.echoPort);
+      const got = new Promise<Buffer>((resolve) => flow.onMessage(resolve));
+      flow.send(Buffer.from('still room'));
+      expect((await got).toString()).toBe('still room');
+      flow.close();
+    } finally {
+      await small.close();
+    }
+  });
+
   it('a shadow that predates UDP: the flow fails saying so', async () => {
     const fake = { exec: () => Promise.reject(new Error('Unable to exec')) };
     await expect(openUdpFlow(fake, '127.0.0.1', 9)).rejects.toThrow(/shadow refused .*predate UDP/);
