@@ -1,21 +1,28 @@
 // kt-connect over an emulated WAN: toxiproxy between the laptop namespace and the API server
 // (bench/tools/wan-link.ts), one profile after another, each against baselines measured in the
 // same run over the same link:
-//   npm run bench:wan     (KT_BENCH_RUNS, default 3; KT_BENCH_WAN_PROFILES=0,3 picks profiles by index)
-// - time to ready: `kubectl kt-connect` to its ready banner, against a bare pod's create-to-Ready
-//   (kubectl run + kubectl wait, from the laptop, through the link);
+//   npm run bench:wan     (KT_BENCH_RUNS, default 3; KT_BENCH_WAN_PROFILES=0,3 picks profiles by index;
+//                          KT_BENCH_ONLY=ready measures time to ready alone)
+// - time to ready: `kubectl kt-connect`, `kt-exchange` and `kt-mesh` (first developer: it makes the
+//   router) to their ready banner, against a bare pod's create-to-Ready (kubectl run + kubectl
+//   wait, from the laptop, through the link), with the round trips each start's --debug counts on
+//   its critical path. The plugins run as released: one bundle (images/bundle.ts) on the pinned
+//   Node, so the source tree's per-file module loading is not counted;
 // - a new connection and its first byte, and one-byte round trips on a kept connection, through
 //   kt's SOCKS proxy against `kubectl port-forward` to the same pod;
 // - download and upload throughput, separately, 16 MiB each, same two paths;
 // - DNS through transparent mode's local server, cold and cached (answered on the laptop).
 // Figures are medians, and ratios to the baseline: the machine is shared and noisy.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { cluster, createNamespace, eventually, kubectl, runInLaptop, spawnInLaptop } from '../test/e2e/cluster.ts';
-import { startPlugin } from '../test/e2e/plugin.ts';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { cluster, createNamespace, deployEcho, eventually, kubectl, runInLaptop, spawnInLaptop } from '../test/e2e/cluster.ts';
+import { pluginPath, startPlugin } from '../test/e2e/plugin.ts';
 import { WAN_PROFILES, startWanLink, type WanProfile } from './tools/wan-link.ts';
 
 const RUNS = Number(process.env.KT_BENCH_RUNS ?? 3);
+const ONLY_READY = process.env.KT_BENCH_ONLY === 'ready';
 const BYTES = 16 * 1024 * 1024;
 const FIRST_BYTES = 10;
 const ROUND_TRIPS = 30;
@@ -31,6 +38,19 @@ const hostIp = execFileSync('bash', ['-c', '. test/cluster/versions.sh; printf %
 const binDir = execFileSync('bash', ['bench/toxiproxy.sh'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
 const wanted = process.env.KT_BENCH_WAN_PROFILES?.split(',');
 const profiles: WanProfile[] = WAN_PROFILES.filter((_, i) => !wanted || wanted.includes(String(i)));
+
+// The plugins as released: each one bundle, run by kubectl through a launcher of its own. The
+// folder names match what test/e2e/plugin.ts looks for to stop a plugin.
+const bundles = mkdtempSync(join(tmpdir(), 'kt-bench-wan-'));
+mkdirSync(join(bundles, 'plugins/cmd'), { recursive: true });
+for (const plugin of ['kt-connect', 'kt-exchange', 'kt-mesh']) {
+  const out = join(bundles, 'plugins/cmd', `${plugin}.cjs`);
+  execFileSync(process.execPath, ['images/bundle.ts', `plugins/cmd/${plugin}.ts`, out], { stdio: 'inherit' });
+  const launcher = join(bundles, `kubectl-${plugin.replace('-', '_')}`);
+  writeFileSync(launcher, `#!/bin/sh\nexec ${resolve(process.execPath)} -- ${out} "$@"\n`);
+  chmodSync(launcher, 0o755);
+}
+const bundlePath = `${bundles}:${pluginPath}`;
 
 const link = await startWanLink({ binDir, laptopKubeconfig: cluster.laptopKubeconfig, listenHost: hostIp });
 const ns = createNamespace('kt-bench-wan');
@@ -53,7 +73,8 @@ try {
   kubectl(['wait', '--for=condition=Ready', 'pod/bulk', '-n', ns.name, '--timeout=120s']);
   const podIp = kubectl(['get', 'pod', 'bulk', '-n', ns.name, '-o', 'jsonpath={.status.podIP}']);
   for (let i = 0; i < 10; i++) kubectl(['create', 'service', 'clusterip', `dns-${i}`, '-n', ns.name, '--tcp=80:80']);
-  const env = { KUBECONFIG: link.kubeconfig };
+  deployEcho('echo', ns.name);
+  const env = { KUBECONFIG: link.kubeconfig, PATH: bundlePath };
   const laptopKubectl = (args: string[], timeoutMs = 120_000): Promise<void> => runInLaptop(cluster.kubectl, ['--kubeconfig', link.kubeconfig, '-n', ns.name, ...args], timeoutMs)
     .then((r) => { if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`); });
   const client = async <T>(args: string[]): Promise<T> => {
@@ -67,9 +88,13 @@ try {
     console.error(`profile ${profile.name}`);
     const rows: [string, string, string, string][] = [];
 
-    // Time to ready, alternated so that drift on the machine hits both alike.
+    // Time to ready, alternated so that drift on the machine hits all alike.
     const floor: number[] = [];
-    const ready: number[] = [];
+    const starts = [
+      { plugin: 'kt-connect', args: ['--mode', 'socks', '--proxy-port', String(SOCKS_PORT)] },
+      { plugin: 'kt-exchange', args: ['echo', '--expose', '18380:80'] },
+      { plugin: 'kt-mesh', args: ['echo', '--expose', '18381:80', '--version-mark', 'bench'] },
+    ].map((s) => ({ ...s, ms: [] as number[], trips: [] as number[] }));
     for (let i = 0; i < RUNS; i++) {
       const name = `floor-${profile.rttMs}-${profile.mbitPerSec}-${i}`;
       const t0 = Date.now();
@@ -77,13 +102,25 @@ try {
       await laptopKubectl(['wait', '--for=condition=Ready', `pod/${name}`, '--timeout=60s']);
       floor.push(Date.now() - t0);
       kubectl(['delete', 'pod', name, '-n', ns.name, '--grace-period=0', '--force', '--wait=false']);
-      const t1 = Date.now();
-      const p = startPlugin('kt-connect', ['--mode', 'socks', '--proxy-port', String(SOCKS_PORT), '-n', ns.name], env);
-      await p.waitFor(/Press Ctrl-C to disconnect/, 120_000);
-      ready.push(Date.now() - t1);
-      await p.stop('SIGINT');
+      for (const s of starts) {
+        const t1 = Date.now();
+        const p = startPlugin(s.plugin, [...s.args, '-n', ns.name, '--debug'], env);
+        try {
+          await p.waitFor(/Press Ctrl-C to (disconnect|stop)/, 120_000);
+          s.ms.push(Date.now() - t1);
+          const trips = /(\d+) round trips on the critical path/.exec(p.output())?.[1];
+          if (trips) s.trips.push(Number(trips));
+        } finally {
+          await p.stop('SIGINT', 60_000);
+        }
+      }
     }
-    rows.push(['time to ready', `${median(ready)} ms`, `${median(floor)} ms (bare pod create-to-Ready)`, `+${median(ready) - median(floor)} ms`]);
+    const bare = median(floor);
+    for (const s of starts) {
+      const trips = s.trips.length > 0 ? `, ${median(s.trips)} round trips` : '';
+      rows.push([`time to ready, ${s.plugin}`, `${median(s.ms)} ms${trips}`, `${bare} ms (bare pod create-to-Ready)`, `+${median(s.ms) - bare} ms`]);
+    }
+    if (ONLY_READY) { tables.push(table(profile, rows)); console.error(tables[tables.length - 1]); continue; }
 
     // The data path: one kt session and one port-forward, both to the bulk pod, both open throughout.
     const pf = spawnInLaptop(cluster.kubectl, ['--kubeconfig', link.kubeconfig, '-n', ns.name, 'port-forward', 'pod/bulk', `${PF_PORT}:${BULK_PORT}`]);
@@ -133,19 +170,24 @@ try {
       await t.stop('SIGINT');
     }
 
-    tables.push([
-      `#### ${profile.name}${profile.rttMs === 0 && profile.mbitPerSec === 0 ? ' (the proxy, no toxics)' : ''}`,
-      '',
-      '| measure | kt | baseline (`kubectl port-forward` unless said) | kt / baseline |',
-      '|---|---|---|---|',
-      ...rows.map((r) => `| ${r.join(' | ')} |`),
-      '',
-    ].join('\n'));
+    tables.push(table(profile, rows));
     console.error(tables[tables.length - 1]);
   }
 } finally {
   ns.remove();
   await link.stop();
+  rmSync(bundles, { recursive: true, force: true });
+}
+
+function table(profile: WanProfile, rows: string[][]): string {
+  return [
+    `#### ${profile.name}${profile.rttMs === 0 && profile.mbitPerSec === 0 ? ' (the proxy, no toxics)' : ''}`,
+    '',
+    '| measure | kt | baseline (`kubectl port-forward` unless said) | kt - or / baseline |',
+    '|---|---|---|---|',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    '',
+  ].join('\n');
 }
 const machine = execFileSync('uname', ['-srm'], { encoding: 'utf8' }).trim();
 console.log(`\nkt-connect over an emulated WAN (${new Date().toISOString()}, ${machine}, toxiproxy ${binDir.split('toxiproxy-').pop()}, median of ${RUNS}):\n`);
