@@ -11,7 +11,9 @@ import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
 import { UserError } from '../cli/errors.ts';
 import { parseExpose, resolveExpose, type ResolvedPort } from '../inbound/expose.ts';
 import { forwardPorts } from '../inbound/forward.ts';
-import { apiStatus, call, clusterNow, mergePatch, type Kube } from '../kube/kube.ts';
+import { apiStatus, call, clusterNow, mergePatch, prefetchRights, type Kube } from '../kube/kube.ts';
+import { SHADOW_RIGHTS } from '../kube/rights.ts';
+import { RBAC_OBJECT_RIGHTS } from '../session/self-healing.ts';
 import { createLogger } from '../cli/log.ts';
 import { appsApi, recoveryApi } from '../kube/recovery-api.ts';
 import { checkLock, lockAnnotation } from '../session/service-lock.ts';
@@ -108,10 +110,17 @@ export async function runExchange(o: Options<typeof EXCHANGE_FLAGS>): Promise<nu
   const log = createLogger({ debug: o.debug });
   const kube = kubeFromFlags(o);
   phase('check the Service, its pods and locks');
-  await checkNamespace(kube);
-
-  // Everything is checked before anything is created.
-  const target = await resolveTarget(kube, arg, mode);
+  const serviceRights = [{ verb: 'get', resource: 'services' }, { verb: 'patch', resource: 'services' }];
+  const rights = mode === 'scale'
+    ? [{ verb: 'get', resource: 'deployments', group: 'apps' }, { verb: 'patch', resource: 'deployments', group: 'apps' }, ...serviceRights]
+    : serviceRights;
+  // Everything is checked before anything is created: asked at once, said in order.
+  prefetchRights(kube, kube.namespace, [...SHADOW_RIGHTS, ...rights, ...RBAC_OBJECT_RIGHTS]);
+  const namespaceOk = checkNamespace(kube);
+  const resolved = resolveTarget(kube, arg, mode);
+  resolved.catch(() => undefined);
+  await namespaceOk;
+  const target = await resolved;
   const svcName = target.svc.metadata!.name!;
   const ports: ResolvedPort[] = resolveExpose(specs, target.svc, target.pods);
   if (parseLock(target.svc.metadata?.annotations)?.kind === 'mesh') {
@@ -137,7 +146,6 @@ export async function runExchange(o: Options<typeof EXCHANGE_FLAGS>): Promise<nu
       : [{ op: 'restore-selector', service: svcName }],
   });
   const podEnv = await preparePodEnv(kube, log, envReq, { what: `service/${svcName}`, pods: target.pods, deployment: target.deployment, targetPorts: ports.map((x) => x.remote) });
-  const serviceRights = [{ verb: 'get', resource: 'services' }, { verb: 'patch', resource: 'services' }];
   // Scale mode's shadow is created with the exchange label only: were it to carry the pod labels
   // from the start, the Service would send callers to it before the laptop's forwards listen.
   // It gets them once it is the Service's only endpoint; later incarnations (a recreated pod) are
@@ -146,9 +154,7 @@ export async function runExchange(o: Options<typeof EXCHANGE_FLAGS>): Promise<nu
   const s = await startShadowSession(o, {
     kind: 'exchange',
     kube,
-    rights: mode === 'scale'
-      ? [{ verb: 'get', resource: 'deployments', group: 'apps' }, { verb: 'patch', resource: 'deployments', group: 'apps' }, ...serviceRights]
-      : serviceRights,
+    rights,
     customize: (session) => {
       const plan = planFor(session.id);
       shadowLabels = { [SELECT_LABEL.exchange]: session.id };
@@ -165,8 +171,11 @@ export async function runExchange(o: Options<typeof EXCHANGE_FLAGS>): Promise<nu
   await podEnv?.materialise(s);
   phase('listen in the shadow pod');
   const sw = new ExchangeSwitch({ kube, tunnel, log, svc: target.svc, servicePort: ports[0]!.servicePort, shadowPod: objectName(session), mode: mode === 'scale' ? 'scale' : 'selector', original: originalSelector });
+  // The cluster's clock is asked beside the forwards, not after them.
+  const since = clusterNow(kube);
+  since.catch(() => undefined);
   await forwardPorts(tunnel, ports, log, sw.traffic);
-  const lock: Lock = { session: session.id, user: session.user, kind: 'exchange', since: await clusterNow(kube) };
+  const lock: Lock = { session: session.id, user: session.user, kind: 'exchange', since: await since };
   const plan = planFor(session.id);
   life.defer(mode === 'scale' ? `scale deployment/${depName} back and restore service/${svcName}` : `restore service/${svcName}`, async () => {
     const r = await runRecovery(plan, recoveryApi(kube));

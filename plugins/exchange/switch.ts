@@ -34,6 +34,9 @@ export const SWITCH_TIMING = {
   /** How long forwarded connections still open may take to finish on exit. */
   drainMs: 5000,
   pollMs: 200,
+  /** At start-up, a fresh probe this often until one arrives (each kept open for probeLifeMs). */
+  probeEveryMs: 150,
+  probeLifeMs: 2000,
   /**
    * Scale mode, between the probe arriving and the real pods getting SIGTERM: the probe proved the
    * shadow's node routes to the shadow; kube-proxy on other nodes applies the change a moment later.
@@ -148,14 +151,35 @@ export class ExchangeSwitch {
     return !!ip && ip !== 'None';
   }
 
-  /** Until a connection to the Service arrives here; false (with a warning) when it never did. */
+  /**
+   * Until a connection to the Service arrives here; false (with a warning) when it never did. A
+   * fresh probe goes out every probeEveryMs without waiting for the one before, so the moment
+   * kube-proxy routes to the shadow is seen about one round trip later, not after a probe's window.
+   */
   async #routedHere(): Promise<boolean> {
     if (!this.#probeable()) return true;
     const end = Date.now() + SWITCH_TIMING.routedMs;
-    while (Date.now() < end) {
-      throwIfInterrupted();
-      if (await this.#probe(1000)) return true;
-      await sleep(SWITCH_TIMING.pollMs);
+    const before = this.traffic.arrivals;
+    const probes = new Set<Duplex>();
+    const drop = (s: Duplex): void => { probes.delete(s); s.destroy(); };
+    let next = 0;
+    try {
+      while (Date.now() < end) {
+        throwIfInterrupted();
+        if (this.traffic.arrivals > before) return true;
+        if (Date.now() >= next) {
+          next = Date.now() + SWITCH_TIMING.probeEveryMs;
+          // Refused or unreachable: this probe did not arrive; arrivals of others still count.
+          this.#o.tunnel.dial(this.#o.svc.spec!.clusterIP!, this.#o.servicePort).then((s) => {
+            s.on('error', () => undefined);
+            probes.add(s);
+            setTimeout(() => drop(s), SWITCH_TIMING.probeLifeMs).unref();
+          }, () => undefined);
+        }
+        await sleep(20);
+      }
+    } finally {
+      for (const s of [...probes]) drop(s);
     }
     this.#o.log.warn(`could not confirm within ${SWITCH_TIMING.routedMs / 1000}s that connections to service/${this.#name} reach this laptop (a probe from inside the cluster never arrived); callers may not be switched yet`);
     return false;

@@ -42,18 +42,30 @@ export function explain(e: unknown, verb: string, resource: string, namespace: s
  * Whether the user may do something, by a SelfSubjectAccessReview (which every authenticated user
  * may create); undefined when the cluster does not say.
  */
-export async function canI(kube: Kube, verb: string, resource: string, namespace: string | undefined, group = ''): Promise<boolean | undefined> {
+export function canI(kube: Kube, verb: string, resource: string, namespace: string | undefined, group = ''): Promise<boolean | undefined> {
+  // The same question within a few seconds gets the same answer: a start asks its rights early, at
+  // once, and the steps that need them find the answers there (see prefetchRights).
+  const key = `${verb} ${group}/${resource} ${namespace ?? ''}`;
+  const cache = answers.get(kube) ?? new Map<string, { at: number; answer: Promise<boolean | undefined> }>();
+  answers.set(kube, cache);
+  const hit = cache.get(key);
+  if (hit && Date.now() - hit.at < ANSWER_TTL_MS) return hit.answer;
   // "pods/portforward" is the resource pods with the subresource portforward: a rule on pods/* or
   // */portforward matches only when the review names them apart.
   const [name = resource, subresource] = resource.split('/', 2);
-  try {
-    const r = await kube.kc.makeApiClient(AuthorizationV1Api).createSelfSubjectAccessReview({
-      body: { spec: { resourceAttributes: { verb, resource: name, group, ...(subresource ? { subresource } : {}), ...(namespace ? { namespace } : {}) } } },
-    });
-    return r.status?.allowed === true;
-  } catch {
-    return undefined;
-  }
+  const answer = kube.kc.makeApiClient(AuthorizationV1Api).createSelfSubjectAccessReview({
+    body: { spec: { resourceAttributes: { verb, resource: name, group, ...(subresource ? { subresource } : {}), ...(namespace ? { namespace } : {}) } } },
+  }).then((r) => r.status?.allowed === true, () => undefined);
+  cache.set(key, { at: Date.now(), answer });
+  return answer;
+}
+
+const ANSWER_TTL_MS = 10_000;
+const answers = new WeakMap<Kube, Map<string, { at: number; answer: Promise<boolean | undefined> }>>();
+
+/** Asks the rights now, all at once, so the checks that come later find the answers waiting. */
+export function prefetchRights(kube: Kube, namespace: string, rights: readonly { verb: string; resource: string; group?: string }[]): void {
+  for (const r of rights) void canI(kube, r.verb, r.resource, namespace, r.group ?? '');
 }
 
 /** Of the rights asked for, those the user does not hold in the namespace ("patch rolebindings"). */

@@ -62,7 +62,7 @@ function warnOff(log: Logger, why: string): void {
 }
 
 /** What each shadow's own account needs its user to be allowed: create it, adopt it (patch), remove it. */
-const RBAC_OBJECT_RIGHTS = ['create', 'patch', 'delete'].flatMap((verb) => [
+export const RBAC_OBJECT_RIGHTS = ['create', 'patch', 'delete'].flatMap((verb) => [
   { verb, resource: 'serviceaccounts' },
   { verb, resource: 'roles', group: 'rbac.authorization.k8s.io' },
   { verb, resource: 'rolebindings', group: 'rbac.authorization.k8s.io' },

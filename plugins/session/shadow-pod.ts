@@ -1,9 +1,9 @@
 // The per-session shadow pod and its Secret: the manifest, creating both, waiting for the pod to
 // be ready (with progress, and an explanation from its events when it does not start), deleting.
-import type { CoreV1Event, V1Pod, V1Secret } from '@kubernetes/client-node';
+import { Watch, type CoreV1Event, type V1Pod, type V1Secret } from '@kubernetes/client-node';
 import { DEFAULT_CLUSTER_DOMAIN, HEALTH_PATH, ROLE, SESSION_SECRET, SHADOW_DRAIN, SHADOW_ENV, SHADOW_PORT } from '../../contract/index.ts';
 import { UserError } from '../cli/errors.ts';
-import { apiStatus, call, type Kube } from '../kube/kube.ts';
+import { apiStatus, call, explain, type Kube } from '../kube/kube.ts';
 import type { SessionKeys } from './keys.ts';
 import type { Logger } from '../cli/log.ts';
 import { annotations, labels, objectName, type Session } from './session.ts';
@@ -188,27 +188,77 @@ export function latestEvent(items: readonly CoreV1Event[]): CoreV1Event | undefi
   return items.reduce<CoreV1Event | undefined>((a, e) => (a && seen(a) >= seen(e) ? a : e), undefined);
 }
 
+const isReady = (pod: V1Pod): boolean => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+/** Its container runs: it can take a port-forward (its process may still be starting). */
+const isRunning = (pod: V1Pod): boolean => isReady(pod) || !!pod.status?.containerStatuses?.[0]?.state?.running;
+
 /** Waits for the pod to be Ready, logging progress; throws a UserError that says why when it fails. */
-export async function waitReady(kube: Kube, s: Session, image: string, timeoutMs: number, log: Logger): Promise<V1Pod> {
+export function waitReady(kube: Kube, s: Session, image: string, timeoutMs: number, log: Logger): Promise<V1Pod> {
+  return untilPod(kube, s, image, timeoutMs, log, isReady).done;
+}
+
+/**
+ * Follows the pod until `reached` says so, logging progress; fails with a UserError that says why
+ * when it cannot start, or on Ctrl-C. A watch, so the moment comes without a polling interval
+ * (and it may start before the pod exists: it then sees it created); polling, for a user who may
+ * not watch pods.
+ */
+export function untilPod(kube: Kube, s: Session, image: string, timeoutMs: number, log: Logger, reached: (pod: V1Pod) => boolean): { done: Promise<V1Pod>; cancel: () => void } {
   const name = objectName(s);
   const start = Date.now();
   let lastPhase = '';
-  for (;;) {
-    throwIfInterrupted();
-    const pod = await call(kube, 'get', 'pods', () => kube.core.readNamespacedPod({ name, namespace: s.namespace }));
-    const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-    if (ready) return pod;
+  let over = false;
+  let stopWatch: (() => void) | undefined;
+  let settle: { resolve: (p: V1Pod) => void; reject: (e: unknown) => void } | undefined;
+  const done = new Promise<V1Pod>((resolve, reject) => { settle = { resolve, reject }; });
+  const end = (e: unknown, pod?: V1Pod): void => {
+    if (over) return;
+    over = true;
+    clearInterval(ticker);
+    stopWatch?.();
+    if (pod) settle!.resolve(pod); else settle!.reject(e);
+  };
+  const seen = (pod: V1Pod): void => {
+    if (over) return;
+    if (reached(pod)) { end(undefined, pod); return; }
     const why = diagnose(pod, image);
-    if (why) throw new UserError(why);
+    if (why) { end(new UserError(why)); return; }
     const phase = pod.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? pod.status?.phase ?? 'Pending';
     if (phase !== lastPhase) { log.progress(`shadow pod ${name}: ${phase}`); lastPhase = phase; }
-    if (Date.now() - start > timeoutMs) {
-      const events = await kube.core.listNamespacedEvent({ namespace: s.namespace, fieldSelector: `involvedObject.name=${name}` }).catch(() => undefined);
-      const last = latestEvent(events?.items ?? []);
-      throw new UserError(`the shadow pod ${name} was not ready within ${Math.round(timeoutMs / 1000)}s (${phase}${last ? `; last event: ${last.reason}: ${last.message}` : ''}); raise --pod-timeout or check the cluster.`);
+  };
+  const timedOut = async (): Promise<void> => {
+    const events = await kube.core.listNamespacedEvent({ namespace: s.namespace, fieldSelector: `involvedObject.name=${name}` }).catch(() => undefined);
+    const last = latestEvent(events?.items ?? []);
+    end(new UserError(`the shadow pod ${name} was not ready within ${Math.round(timeoutMs / 1000)}s (${lastPhase || 'Pending'}${last ? `; last event: ${last.reason}: ${last.message}` : ''}); raise --pod-timeout or check the cluster.`));
+  };
+  // Ctrl-C and the time limit, whichever way the pod is followed.
+  const ticker = setInterval(() => {
+    try { throwIfInterrupted(); } catch (e) { end(e); return; }
+    if (Date.now() - start > timeoutMs && !over) void timedOut();
+  }, 100);
+  const poll = async (): Promise<void> => {
+    while (!over) {
+      const pod = await kube.core.readNamespacedPod({ name, namespace: s.namespace }).catch((e: unknown) => {
+        // Not there yet: following began before the pod was created.
+        if (apiStatus(e) === 404 && Date.now() - start < timeoutMs) return undefined;
+        throw explain(e, 'get', 'pods', s.namespace, kube.server, kube.contextNamespace);
+      });
+      if (pod) seen(pod);
+      if (!over) await new Promise((r) => setTimeout(r, 250));
     }
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  };
+  const fallBack = (): void => { if (!over) poll().catch((e: unknown) => end(e)); };
+  new Watch(kube.kc).watch(`/api/v1/namespaces/${encodeURIComponent(s.namespace)}/pods`, { fieldSelector: `metadata.name=${name}` },
+    (type: string, pod: V1Pod) => {
+      if (type === 'DELETED') end(new UserError(`the shadow pod ${name} was deleted while starting.`));
+      else if (type === 'ADDED' || type === 'MODIFIED') seen(pod);
+    },
+    // The watch ended (the API server closes them after a while) or failed: go on by polling.
+    () => fallBack(),
+  ).then((ctl) => {
+    if (over) ctl.abort(); else stopWatch = () => ctl.abort();
+  }, () => fallBack());
+  return { done, cancel: () => end(new Error('cancelled')) };
 }
 
 /**
@@ -220,10 +270,18 @@ export function shadowPodLifecycle(kube: Kube, s: Session, keys: SessionKeys, o:
   return {
     async create() {
       log.progress(`creating shadow pod ${name} in namespace ${s.namespace}`);
-      await createShadow(kube, s, keys, o, log);
+      // Followed from now, so that seeing it start costs no round trip after the create.
+      const started = untilPod(kube, s, o.image, podTimeoutMs, log, isRunning);
+      started.done.catch(() => undefined);
+      try {
+        await createShadow(kube, s, keys, o, log);
+      } catch (e) {
+        started.cancel();
+        throw e;
+      }
       phase('wait for the shadow pod to start');
-      await waitReady(kube, s, o.image, podTimeoutMs, log);
-      log.progress('shadow pod ready; connecting over a port-forward');
+      await started.done;
+      log.progress('shadow pod running; connecting over a port-forward');
     },
     async ensure() {
       const pod = await kube.core.readNamespacedPod({ name, namespace: s.namespace }).catch((e: unknown) => {

@@ -43,8 +43,20 @@ export function kubeFromFlags(o: Values<typeof KUBE_FLAGS>): Kube {
   return makeKube(loaded.kc, loaded.namespace, loaded.context, loaded.server, loaded.contextNamespace);
 }
 
-/** Fails with one sentence when the namespace does not exist, or when a user who may not read it may not create pods there. */
-export async function checkNamespace(kube: Kube): Promise<void> {
+/**
+ * Fails with one sentence when the namespace does not exist, or when a user who may not read it may
+ * not create pods there. Asked once per kube: a plugin that checks first and then starts its
+ * session does not wait for the answer twice.
+ */
+export function checkNamespace(kube: Kube): Promise<void> {
+  let p = namespaceChecks.get(kube);
+  if (!p) { p = askNamespace(kube); namespaceChecks.set(kube, p); }
+  return p;
+}
+
+const namespaceChecks = new WeakMap<Kube, Promise<void>>();
+
+async function askNamespace(kube: Kube): Promise<void> {
   try {
     await kube.core.readNamespace({ name: kube.namespace });
   } catch (e) {
@@ -78,8 +90,12 @@ export async function startShadowSession(flags: Values<typeof KUBE_FLAGS> & Valu
   const signal = life.waitForSignal();
 
   phase('check the namespace and rights');
-  await checkNamespace(kube);
-  await requireRights(kube, [...SHADOW_RIGHTS, ...(o.rights ?? [])]);
+  // Asked at once, said in order: a namespace that does not exist comes before a missing right.
+  const namespaceOk = checkNamespace(kube);
+  const rightsOk = requireRights(kube, [...SHADOW_RIGHTS, ...(o.rights ?? [])]);
+  rightsOk.catch(() => undefined);
+  await namespaceOk;
+  await rightsOk;
   await o.preflight?.(kube, log);
   phase('create the shadow pod');
 

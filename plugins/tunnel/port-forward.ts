@@ -9,9 +9,9 @@
 // Written on `ws` directly rather than client-node's PortForward, which ignores backpressure: here
 // a full socket pauses the WebSocket and a slow reader pauses the pod.
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import type { SecureContextOptions } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
 import { begin, finish } from '../kube/round-trips.ts';
 import { FLAG_FIN, FrameReader, FrameType, HeaderEncoder, controlStreamId, dataHeader, ping, synStream, type FrameHandler } from './spdy.ts';
@@ -26,6 +26,18 @@ export interface PortForwardTarget {
 }
 
 type Callback = (e?: Error | null) => void;
+
+export interface PortForwardOptions {
+  /**
+   * The pod's end speaks first (an SSH server): the forward is up once its first bytes arrive, and
+   * until `retryUntil` (a Date.now() value) a port nobody listens on yet is asked again on the same
+   * connection (a new stream pair, one round trip) instead of failing: the container may run
+   * before its process listens. SPDY only.
+   */
+  serverSpeaksFirst?: { retryUntil: number };
+  /** A connection to the API server opened beforehand (see preconnect): the upgrade then costs one round trip, not three. */
+  socket?: () => TLSSocket | undefined;
+}
 
 /** Backpressure and teardown shared by both wire formats; subclasses frame the bytes. */
 abstract class WebSocketStream extends Duplex {
@@ -121,17 +133,26 @@ class ChannelStream extends WebSocketStream {
  * it), then a data stream. Odd stream ids are the client's.
  */
 class SpdyStream extends WebSocketStream {
-  static readonly ERROR_STREAM = 1;
-  static readonly DATA_STREAM = 3;
   static readonly COPY_LIMIT = 64 * 1024;
+  static readonly RETRY_MS = 100;
   readonly #reader = new FrameReader();
+  readonly #headers = new HeaderEncoder();
+  readonly #port: number;
+  readonly #speaksFirst: { retryUntil: number } | undefined;
+  // Each request is a pair of streams (error, data); a retry opens the next pair.
+  #request = 0;
+  #errorId = 1;
+  #dataId = 3;
+  #heard = false;
   #errorText = '';
   #replied: (() => void) | undefined;
   readonly replied: Promise<void>;
   readonly #socket: Socket | undefined;
 
-  constructor(ws: WebSocket, port: number) {
+  constructor(ws: WebSocket, port: number, speaksFirst?: { retryUntil: number }) {
     super(ws);
+    this.#port = port;
+    this.#speaksFirst = speaksFirst;
     this.#socket = underlyingSocket(ws);
     this.replied = new Promise<void>((resolve, reject) => {
       this.#replied = resolve;
@@ -139,14 +160,29 @@ class SpdyStream extends WebSocketStream {
       this.once('close', () => reject(new Error('port-forward closed before the pod answered')));
     });
     this.replied.catch(() => { /* the caller of openPortForward sees it */ });
-    const headers = new HeaderEncoder();
+    this.#open();
+  }
+
+  #open(): void {
     const stream = (type: string, id: number): Buffer =>
-      synStream(id, headers.encode({ streamtype: type, port: String(port), requestid: '0' }));
-    ws.send(Buffer.concat([
-      stream('error', SpdyStream.ERROR_STREAM),
-      dataHeader(SpdyStream.ERROR_STREAM, 0, FLAG_FIN),
-      stream('data', SpdyStream.DATA_STREAM),
+      synStream(id, this.#headers.encode({ streamtype: type, port: String(this.#port), requestid: String(this.#request) }));
+    this.ws.send(Buffer.concat([
+      stream('error', this.#errorId),
+      dataHeader(this.#errorId, 0, FLAG_FIN),
+      stream('data', this.#dataId),
     ]), { binary: true });
+  }
+
+  /** Nobody listens yet: while the caller allows, the next stream pair asks again. */
+  #retry(why: string): boolean {
+    if (this.#heard || !this.#speaksFirst || Date.now() >= this.#speaksFirst.retryUntil) return false;
+    this.#errorText = '';
+    this.#request++;
+    this.#errorId += 4;
+    this.#dataId += 4;
+    setTimeout(() => { if (!this.destroyed && this.ws.readyState === WebSocket.OPEN) this.#open(); }, SpdyStream.RETRY_MS);
+    this.emit('retry', why);
+    return true;
   }
 
   protected onMessage(msg: Buffer): void {
@@ -155,20 +191,25 @@ class SpdyStream extends WebSocketStream {
 
   readonly #handler: FrameHandler = {
     data: (streamId, chunk) => {
-      if (streamId === SpdyStream.DATA_STREAM) this.deliver(chunk);
-      else if (streamId === SpdyStream.ERROR_STREAM) this.#errorText += chunk.toString();
+      if (streamId === this.#dataId) {
+        if (!this.#heard && chunk.length > 0) { this.#heard = true; if (this.#speaksFirst) this.#replied?.(); }
+        this.deliver(chunk);
+      } else if (streamId === this.#errorId) {
+        this.#errorText += chunk.toString();
+      }
     },
     fin: (streamId) => {
-      if (streamId === SpdyStream.DATA_STREAM) this.push(null);
-      else if (streamId === SpdyStream.ERROR_STREAM && this.#errorText.trim()) this.destroy(new Error(`port-forward: ${this.#errorText.trim()}`));
+      if (streamId === this.#dataId && this.#heard) this.push(null);
+      else if (streamId === this.#dataId && !this.#retry('closed')) this.push(null);
+      else if (streamId === this.#errorId && this.#errorText.trim() && !this.#retry(this.#errorText.trim())) this.destroy(new Error(`port-forward: ${this.#errorText.trim()}`));
     },
     control: (f) => {
       switch (f.type) {
         case FrameType.synReply:
-          if (controlStreamId(f) === SpdyStream.DATA_STREAM) this.#replied?.();
+          if (controlStreamId(f) === this.#dataId && !this.#speaksFirst) this.#replied?.();
           break;
         case FrameType.rstStream:
-          if (controlStreamId(f) === SpdyStream.DATA_STREAM) this.destroy(new Error(`port-forward: stream reset by the runtime (status ${f.payload.readUInt32BE(4)})`));
+          if (controlStreamId(f) === this.#dataId && !this.#retry('reset')) this.destroy(new Error(`port-forward: stream reset by the runtime (status ${f.payload.readUInt32BE(4)})`));
           break;
         case FrameType.ping:
           // The runtime's pings carry even ids; answering keeps the session alive.
@@ -190,7 +231,7 @@ class SpdyStream extends WebSocketStream {
   // header and its chunks uncopied, the corked socket turning the lot into one write.
   protected sendBatch(chunks: Buffer[], length: number, cb: Callback): void {
     const done = (e?: Error): void => cb(e ?? null);
-    const header = dataHeader(SpdyStream.DATA_STREAM, length);
+    const header = dataHeader(this.#dataId, length);
     if (length <= SpdyStream.COPY_LIMIT) {
       this.ws.send(Buffer.concat([header, ...chunks], length + header.length), { binary: true }, done);
       return;
@@ -203,7 +244,7 @@ class SpdyStream extends WebSocketStream {
   }
 
   override _final(cb: Callback): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(dataHeader(SpdyStream.DATA_STREAM, 0, FLAG_FIN), { binary: true });
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(dataHeader(this.#dataId, 0, FLAG_FIN), { binary: true });
     cb();
   }
 }
@@ -212,8 +253,51 @@ function underlyingSocket(ws: WebSocket): Socket | undefined {
   return (ws as unknown as { _socket?: Socket })._socket;
 }
 
+/** TLS options for a connection to the API server, as ws would make it. */
+async function tlsOptions(kc: KubeConfig): Promise<ConnectionOptions & { url: URL }> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('no current cluster');
+  const url = new URL(cluster.server);
+  const o: SecureContextOptions & { rejectUnauthorized?: boolean; servername?: string } = {};
+  await kc.applyToHTTPSOptions(o);
+  return {
+    url, host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 443),
+    ...(o.ca ? { ca: o.ca } : {}), ...(o.cert ? { cert: o.cert } : {}), ...(o.key ? { key: o.key } : {}),
+    ...(o.rejectUnauthorized !== undefined ? { rejectUnauthorized: o.rejectUnauthorized } : {}),
+    servername: o.servername ?? (isIP(url.hostname) ? '' : url.hostname),
+  };
+}
+
+/**
+ * Opens a TLS connection to the API server now, for a port-forward to come: its TCP and TLS
+ * handshakes then happen while the pod starts, not after. `take()` hands it over once (undefined
+ * when it is not up or was closed meanwhile); unused, it is closed after `idleMs`.
+ */
+export function preconnect(kc: KubeConfig, idleMs = 20_000): { take: () => TLSSocket | undefined } {
+  let socket: TLSSocket | undefined;
+  let ready = false;
+  void tlsOptions(kc).then(({ url: _url, ...o }) => {
+    if (_url.protocol !== 'https:') return;
+    const s = tlsConnect(o);
+    socket = s;
+    s.once('secureConnect', () => { ready = true; });
+    s.on('error', () => { socket = undefined; });
+    s.once('close', () => { if (socket === s) socket = undefined; });
+    setTimeout(() => { if (socket === s) { socket = undefined; s.destroy(); } }, idleMs).unref();
+  }, () => undefined);
+  return {
+    take: () => {
+      const s = socket;
+      socket = undefined;
+      if (s && ready && !s.destroyed) return s;
+      s?.destroy();
+      return undefined;
+    },
+  };
+}
+
 /** Opens the forward and resolves once the pod's end answers. */
-export async function openPortForward(kc: KubeConfig, target: PortForwardTarget, timeoutMs = 15_000, protocols = [SPDY_TUNNEL_PROTOCOL, CHANNEL_PROTOCOL]): Promise<Duplex> {
+export async function openPortForward(kc: KubeConfig, target: PortForwardTarget, timeoutMs = 15_000, protocols = [SPDY_TUNNEL_PROTOCOL, CHANNEL_PROTOCOL], po: PortForwardOptions = {}): Promise<Duplex> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('no current cluster');
   const base = cluster.server.replace(/^http/, 'ws').replace(/\/$/, '');
@@ -234,8 +318,11 @@ export async function openPortForward(kc: KubeConfig, target: PortForwardTarget,
     req.end();
   };
   await kc.applyToHTTPSOptions(opts);
-  // A WebSocket has a connection of its own: TCP, TLS, then the upgrade.
-  const trip = begin('port-forward upgrade', 3);
+  // A WebSocket has a connection of its own: TCP, TLS, then the upgrade; on a connection opened
+  // beforehand only the upgrade.
+  const early = po.socket?.();
+  if (early) opts.createConnection = () => early;
+  const trip = begin(early ? 'port-forward upgrade (connection opened beforehand)' : 'port-forward upgrade', early ? 1 : 3);
   const ws = new WebSocket(url, protocols.map(standIn), opts);
   let protocol = '';
   ws.once('upgrade', (res) => {
@@ -263,10 +350,12 @@ export async function openPortForward(kc: KubeConfig, target: PortForwardTarget,
   // No Nagle, or small SSH packets wait for ACKs.
   underlyingSocket(ws)?.setNoDelay(true);
   if (protocol === SPDY_TUNNEL_PROTOCOL) {
-    const s = new SpdyStream(ws, target.port);
+    const s = new SpdyStream(ws, target.port, po.serverSpeaksFirst);
+    let retries = 0;
+    s.on('retry', () => { retries++; });
     const timer = setTimeout(() => s.destroy(new Error(`port-forward to ${target.namespace}/${target.pod}:${target.port}: no answer from the pod in ${timeoutMs} ms`)), timeoutMs);
-    const reply = begin('port-forward stream reply');
-    try { await s.replied; } finally { clearTimeout(timer); finish(reply); }
+    const reply = begin(po.serverSpeaksFirst ? 'port-forward stream, first bytes from the pod' : 'port-forward stream reply');
+    try { await s.replied; } finally { clearTimeout(timer); finish(reply, retries); }
     return s;
   }
   return new ChannelStream(ws, target.port);

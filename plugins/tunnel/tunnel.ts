@@ -18,7 +18,7 @@ import type { Kube } from '../kube/kube.ts';
 import { pinnedHostVerifier, type SessionKeys } from '../session/keys.ts';
 import type { Logger } from '../cli/log.ts';
 import { missingPermission } from '../kube/api-errors.ts';
-import { openPortForward } from './port-forward.ts';
+import { openPortForward, preconnect } from './port-forward.ts';
 import { step } from '../session/steps.ts';
 import { begin, finish, phase, turnCounter } from '../kube/round-trips.ts';
 
@@ -38,14 +38,18 @@ export interface TunnelHealth {
  * Each throws a UserError that says why when the pod cannot start.
  */
 export interface ShadowPodLifecycle {
-  /** Creates the pod and waits until it is ready. */
+  /** Creates the pod and waits until its container runs (it may not listen yet: see start()). */
   create(): Promise<void>;
   /** Before a reconnect: recreates the pod when it is gone, and waits until it is ready. */
   ensure(): Promise<void>;
 }
 
-/** Opens a fresh byte stream to the shadow's SSH port (a port-forward; a plain socket in tests). */
-export type OpenStream = () => Promise<Duplex>;
+/**
+ * Opens a fresh byte stream to the shadow's SSH port (a port-forward; a plain socket in tests).
+ * `prepare`, when there, is called as the pod is being created: what can be set up before the pod
+ * runs (a connection to the API server) is, so that it is not on the way later.
+ */
+export type OpenStream = (() => Promise<Duplex>) & { prepare?: () => void };
 
 export interface TunnelOptions {
   pod: ShadowPodLifecycle;
@@ -56,14 +60,24 @@ export interface TunnelOptions {
   dialWaitMs?: number;
 }
 
-/** A port-forward to the pod's SSH port through the API server. */
+/**
+ * A port-forward to the pod's SSH port through the API server. The SSH server speaks first, so the
+ * forward is up once it does; for a few seconds a port nobody listens on yet (the container runs,
+ * its process is starting) is asked again on the same connection.
+ */
 export function portForwardTo(kube: Kube, namespace: string, pod: string): OpenStream {
-  return () => openPortForward(kube.kc, { namespace, pod, port: SHADOW_PORT.ssh }).catch((e: unknown) => {
+  let early: ReturnType<typeof preconnect> | undefined;
+  const open: OpenStream = () => openPortForward(kube.kc, { namespace, pod, port: SHADOW_PORT.ssh }, 15_000, undefined, {
+    serverSpeaksFirst: { retryUntil: Date.now() + 10_000 },
+    ...(early ? { socket: early.take } : {}),
+  }).catch((e: unknown) => {
     if ((e as { statusCode?: number }).statusCode === 403) {
       throw new UserError(missingPermission({ verb: 'get', resource: 'pods/portforward', apiGroup: '', namespace }));
     }
     throw e;
   });
+  open.prepare = () => { early = preconnect(kube.kc); };
+  return open;
 }
 
 /**
@@ -118,8 +132,11 @@ export class Tunnel extends EventEmitter {
   /** Has the shadow pod created, and connects. Throws a UserError when the pod cannot start. */
   async start(): Promise<void> {
     const { log } = this.#o;
+    this.#o.openStream.prepare?.();
     await this.#o.pod.create();
-    // A pod that just turned Ready can still drop the first connection: a few quick retries.
+    // The container runs, and its SSH server listens a moment later (the port-forward asks again
+    // meanwhile). Should that fail, the pod may be crashing or restarting: once it is Ready (or
+    // explained), a few more tries.
     await step('open the port-forward and the SSH connection');
     phase('port-forward and SSH');
     for (let attempt = 1; ; attempt++) {
@@ -130,8 +147,9 @@ export class Tunnel extends EventEmitter {
         break;
       } catch (e) {
         if (e instanceof UserError || attempt >= 3) throw e;
-        log.debug(`connect attempt ${attempt} failed: ${(e as Error).message}; retrying`);
-        await new Promise((r) => setTimeout(r, 300 * attempt));
+        log.debug(`connect attempt ${attempt} failed: ${(e as Error).message}; retrying once the pod is ready`);
+        await this.#o.pod.ensure();
+        await new Promise((r) => setTimeout(r, 100 * attempt));
       }
     }
     this.#setState('up');
@@ -157,6 +175,8 @@ export class Tunnel extends EventEmitter {
         sock: pf,
         username: SSH_USER,
         privateKey: keys.clientPrivate,
+        // Straight to the session key: ssh2 would first try "none", one round trip for nothing.
+        authHandler: ['publickey'],
         hostVerifier: pinnedHostVerifier(keys.hostPublicBlob),
         readyTimeout: 10_000,
         keepaliveInterval: 5_000,
