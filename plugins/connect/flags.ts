@@ -5,6 +5,7 @@ import { createSocket } from 'node:dgram';
 import { createServer, isIPv6 } from 'node:net';
 import { flags as declareFlags, type Values } from '../cli/cli.ts';
 import { UserError } from '../cli/errors.ts';
+import { formatDuration } from '../cli/duration.ts';
 import { cannotListen } from '../../runtime/listen.ts';
 import { namespacesFlag } from './hosts/hosts-services.ts';
 import { defaultHostsFile } from './hosts/windows.ts';
@@ -88,7 +89,7 @@ export function parseConnectFlags(o: Values<typeof CONNECT_FLAGS> & { readonly c
     udpIdleMs: Math.round(o.udpIdleTimeout),
     udpPorts: udpPortsFlag(o.udpPorts),
   };
-  if (flags.udpIdleMs > SHADOW_UDP.maxIdleMs) throw new UserError(`--udp-idle-timeout must be at most 1h, not "${String(o.udpIdleTimeout / 1000)}s".`, 2);
+  if (flags.udpIdleMs > SHADOW_UDP.maxIdleMs) throw new UserError(`--udp-idle-timeout must be at most 1h, not ${formatDuration(flags.udpIdleMs)}.`, 2);
   if (mode === 'transparent' && (process.platform !== 'linux' || process.getuid?.() !== 0)) {
     throw new UserError('transparent mode needs root on Linux (it changes iptables and the resolver); run with sudo or use --mode socks or --mode hosts.');
   }

@@ -24,6 +24,14 @@ describe('kt-connect flags are checked before anything is created', () => {
     expect(() => parseConnectFlags(parsed({ mode: 'socks', 'exclude-cidr': ['300.1.1.1'] }))).toThrow(/"300.1.1.1" is not an IP address/);
   });
 
+  it('takes --udp-idle-timeout as a duration from 1s to 1h', () => {
+    expect(parseConnectFlags(parsed({ mode: 'socks' })).udpIdleMs).toBe(60_000);
+    expect(parseConnectFlags(parsed({ mode: 'socks', 'udp-idle-timeout': '1m30s' })).udpIdleMs).toBe(90_000);
+    expect(() => parsed({ mode: 'socks', 'udp-idle-timeout': '500ms' })).toThrow('--udp-idle-timeout must be at least 1s, not "500ms".');
+    expect(() => parsed({ mode: 'socks', 'udp-idle-timeout': 'soon' })).toThrow('--udp-idle-timeout "soon" is not a duration; use e.g. 90s, 5m or 1h.');
+    expect(() => parseConnectFlags(parsed({ mode: 'hosts', 'udp-idle-timeout': '2h' }))).toThrow('--udp-idle-timeout must be at most 1h, not 2h.');
+  });
+
   it('accepts good values', () => {
     const f = parseConnectFlags(parsed({ mode: 'socks', 'proxy-port': '0' }));
     expect(f).toMatchObject({ mode: 'socks', proxyPort: 0, dnsPort: 53 });
