@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SHADOW_PORT, SHADOW_UDP } from '../../contract/index.ts';
 import { createNamespace, deployEcho, eventually, kubectl, runInLaptop } from './cluster.ts';
-import { startPlugin, type RunningPlugin } from './plugin.ts';
+import { runPlugin, startPlugin, type RunningPlugin } from './plugin.ts';
 import { restrictedKubeconfig } from './rbac.ts';
 
 const PROXY_PORT = 2351;
@@ -30,6 +30,7 @@ describe('kt-connect --mode socks carries UDP (SOCKS5 UDP ASSOCIATE)', () => {
   let plugin: RunningPlugin;
   let clusterIp = '';
   let shadowIp = '';
+  let kubeconfig = '';
 
   /** The shadow's UDP counters, read through the proxy from the laptop. */
   async function shadowUdp(): Promise<ShadowUdp> {
@@ -41,7 +42,7 @@ describe('kt-connect --mode socks carries UDP (SOCKS5 UDP ASSOCIATE)', () => {
   beforeAll(async () => {
     deployEcho('echo', ns.name, 1, { udp: true });
     clusterIp = kubectl(['get', 'service', 'echo', '-n', ns.name, '-o', 'jsonpath={.spec.clusterIP}']);
-    const kubeconfig = restrictedKubeconfig(ns.name);
+    kubeconfig = restrictedKubeconfig(ns.name);
     plugin = startPlugin('kt-connect', ['--mode', 'socks', '--proxy-port', String(PROXY_PORT), '--udp-idle-timeout', `${IDLE_S}s`, '--debug', '--kubeconfig', kubeconfig]);
     await plugin.waitFor(/Press Ctrl-C to disconnect/, 120_000);
     shadowIp = kubectl(['get', 'pods', '-n', ns.name, '-l', 'kt.dev/role=shadow', '-o', 'jsonpath={.items[0].status.podIP}']);
@@ -98,8 +99,18 @@ describe('kt-connect --mode socks carries UDP (SOCKS5 UDP ASSOCIATE)', () => {
     expect(plugin.output()).toMatch(/UDP association from 127\.0\.0\.1:\d+ ended: 1 flows, 1 expired, 0 datagrams dropped/);
   });
 
+  const ktPods = (): string => kubectl(['get', 'pods', '-n', ns.name, '-l', 'app.kubernetes.io/managed-by=kt', '-o', 'name']).trim();
+
   it('Ctrl-C ends the session cleanly with UDP flows used', async () => {
     expect(await plugin.stop('SIGINT')).toBe(0);
-    expect(kubectl(['get', 'pods', '-n', ns.name, '-l', 'app.kubernetes.io/managed-by=kt', '-o', 'name']).trim()).toBe('');
+    expect(ktPods()).toBe('');
+  });
+
+  it.each([['2h', 'must be at most 1h, not 2h'], ['100ms', 'must be at least 1s, not "100ms"']])('--udp-idle-timeout %s: one sentence, exit 2, nothing created', async (value, says) => {
+    const r = await runPlugin('kt-connect', ['--mode', 'socks', '--udp-idle-timeout', value, '--kubeconfig', kubeconfig]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+    expect(r.stderr).toContain(`--udp-idle-timeout ${says}`);
+    expect(ktPods()).toBe('');
   });
 });
