@@ -72,7 +72,7 @@ export async function startTransparentMode(flags: ConnectFlags, s: ShadowSession
   life.defer('remove the iptables rules', () => capture.close());
   if (ipv6.length > 0) {
     await step('install the ip6tables rules');
-    const capture6 = await startTransparent({ family: 6, cidrs: ipv6, exclude, dial: tunnel.dial, sessionId: session.id, log });
+    const capture6 = await startTransparent({ family: 6, cidrs: ipv6, exclude, dial: tunnel.dial, sessionId: session.id, log, ...(udp ? { udp } : {}) });
     life.defer('remove the ip6tables rules', () => capture6.close());
   }
   const added: string[] = [];

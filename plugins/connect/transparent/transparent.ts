@@ -510,11 +510,13 @@ function splice(client: Socket, remote: Duplex): void {
 const UDP_LOOKUP_RETRIES_MS = [5, 20, 50, 100];
 
 /** The UDP relay behind the REDIRECT: each sender's destination comes from conntrack. */
-async function startUdpCapture(udp: NonNullable<TransparentOptions['udp']>, lookup: OriginalDstTupleLookup, log: TransparentLog): Promise<UdpRelay> {
-  const socket = createSocket({ type: 'udp4' });
+async function startUdpCapture(udp: NonNullable<TransparentOptions['udp']>, lookup: OriginalDstTupleLookup, log: TransparentLog, family: Family): Promise<UdpRelay> {
+  // REDIRECT maps to the loopback address of the packet's family: 127.0.0.1, or ::1 in ip6tables.
+  const host = family === 6 ? LISTEN_HOST6 : LISTEN_HOST;
+  const socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
-    socket.bind(udp.port ?? 0, LISTEN_HOST, () => { socket.off('error', reject); resolve(); });
+    socket.bind(udp.port ?? 0, host, () => { socket.off('error', reject); resolve(); });
   });
   const port = socket.address().port;
   return startUdpRelay({
@@ -523,9 +525,9 @@ async function startUdpCapture(udp: NonNullable<TransparentOptions['udp']>, look
     ...(udp.idleMs === undefined ? {} : { idleMs: udp.idleMs }),
     ...(udp.open === undefined ? {} : { open: udp.open }),
     log,
-    label: 'transparent UDP',
+    label: family === 6 ? 'transparent UDP (IPv6)' : 'transparent UDP',
     destination: async (from) => {
-      const tuple = { clientIp: from.host, clientPort: from.port, proxyIp: LISTEN_HOST, proxyPort: port, protocol: 'udp' as const };
+      const tuple = { clientIp: from.host, clientPort: from.port, proxyIp: host, proxyPort: port, protocol: 'udp' as const };
       for (let attempt = 0; ; attempt++) {
         try {
           const dst = await lookup(tuple);
@@ -543,7 +545,6 @@ async function startUdpCapture(udp: NonNullable<TransparentOptions['udp']>, look
 export async function startTransparent(options: TransparentOptions): Promise<TransparentHandle> {
   const { dial, log, sessionId } = options;
   const family = options.family ?? 4;
-  if (family === 6 && options.udp) throw new TransparentError('transparent mode carries UDP over IPv4 only');
   const tables = requireIptables(family);
   const conntrack = createOriginalDstLookup();
   const lookup = options.originalDst ?? conntrack;
@@ -608,7 +609,7 @@ export async function startTransparent(options: TransparentOptions): Promise<Tra
 
   let udp: UdpRelay | undefined;
   try {
-    if (options.udp) udp = await startUdpCapture(options.udp, options.udp.originalDst ?? conntrack.tuple, log);
+    if (options.udp) udp = await startUdpCapture(options.udp, options.udp.originalDst ?? conntrack.tuple, log, family);
   } catch (err) {
     server.close();
     throw err;
@@ -625,7 +626,8 @@ export async function startTransparent(options: TransparentOptions): Promise<Tra
     await udp?.close();
     throw err;
   }
-  log.debug(`transparent: iptables chain ${chain} sends TCP for ${options.cidrs.join(', ')} to ${LISTEN_HOST}:${port}${udp ? `, UDP to ${LISTEN_HOST}:${udp.port}` : ''}`);
+  const listenAt = family === 6 ? `[${LISTEN_HOST6}]` : LISTEN_HOST;
+  log.debug(`transparent: ${family === 6 ? 'ip6tables' : 'iptables'} chain ${chain} sends TCP for ${options.cidrs.join(', ')} to ${listenAt}:${port}${udp ? `, UDP to ${listenAt}:${udp.port}` : ''}`);
 
   let closing: Promise<void> | undefined;
   return {
