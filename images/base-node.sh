@@ -3,6 +3,8 @@
 # binary (from the npm registry), the glibc libraries it links, busybox for RUN steps, npm and CA
 # certificates, and stores it in buildah under that name. Used where no registry is reachable, so
 # the project's Dockerfiles build unchanged, as ops build them with the real base image.
+# For the full `node:<major>` image (Debian's build tools on top of slim) the stand-in adds only
+# the one tool the Dockerfiles' build stages take from it: binutils' strip, this machine's.
 #   images/base-node.sh IMAGE_NAME
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,11 +22,22 @@ rootfs=$(mktemp -d); trap 'rm -rf "$rootfs"' EXIT
 mkdir -p "$rootfs"/{bin,usr/local/bin,usr/local/lib/node_modules,etc/ssl/certs,tmp,home/node,lib64}
 chmod 1777 "$rootfs/tmp"
 cp "$node_bin" "$rootfs/usr/local/bin/node"
-# The shared libraries node links against, at the paths the loader expects.
-ldd "$node_bin" | awk '/=> \// {print $3} /^[ \t]*\/lib/ {print $1}' | while read -r lib; do
-  mkdir -p "$rootfs$(dirname "$lib")"
-  cp -L "$lib" "$rootfs$lib"
-done
+copy_libs() {  # the shared libraries a binary links, at the paths the loader expects
+  ldd "$1" | awk '/=> \// {print $3} /^[ \t]*\/lib/ {print $1}' | while read -r lib; do
+    mkdir -p "$rootfs$(dirname "$lib")"
+    cp -L "$lib" "$rootfs$lib"
+  done
+}
+copy_libs "$node_bin"
+case "$name" in
+  *-slim) ;;
+  *)
+    strip_bin=$(readlink -f "$(command -v strip || true)")
+    [ -x "$strip_bin" ] || { echo "images: the stand-in for $name needs binutils' strip (apt-get install binutils)." >&2; exit 1; }
+    mkdir -p "$rootfs/usr/bin"
+    cp "$strip_bin" "$rootfs/usr/bin/strip"
+    copy_libs "$strip_bin";;
+esac
 cp "$busybox" "$rootfs/bin/busybox"
 for applet in sh cp mv rm mkdir ls cat ln chmod chown env echo test true false sed grep tar gzip id; do
   ln -sf busybox "$rootfs/bin/$applet"
@@ -44,7 +57,7 @@ chown 1000:1000 "$rootfs/home/node"
 
 c=$(buildah from scratch)
 buildah copy -q "$c" "$rootfs" / >/dev/null
-buildah config --env PATH=/usr/local/bin:/bin --env NODE_VERSION="$("$node_bin" --version | tr -d v)" \
+buildah config --env PATH=/usr/local/bin:/usr/bin:/bin --env NODE_VERSION="$("$node_bin" --version | tr -d v)" \
   --cmd '["node"]' --label "kt.dev/stand-in=true" "$c"
 buildah commit -q --rm "$c" "$name" >/dev/null
 echo "images: assembled stand-in base image $name (Node $("$node_bin" --version))" >&2

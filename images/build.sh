@@ -3,7 +3,7 @@
 # optionally loads it into the local cluster's containerd.
 #   images/build.sh --file Dockerfile.shadow --tag kt-shadow:dev [--load]
 # A base image named in FROM that is not stored locally is assembled by base-node.sh when it is a
-# node:*-slim image; anything else must be present in buildah's storage.
+# node:<major>-slim or node:<major> image; anything else must be present in buildah's storage.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 file="" tag="" load=0
@@ -26,11 +26,12 @@ t0=$(date +%s)
 stages=$(awk 'toupper($1)=="FROM" && toupper($3)=="AS" {print $4}' "$file")
 for base in $(awk 'toupper($1)=="FROM" {print $2}' "$file" | sort -u); do
   echo "$stages" | grep -qx "$base" && continue
+  [ "$base" = scratch ] && continue
   full=$base
   [[ "$full" == */* ]] || full=docker.io/library/$full
   buildah inspect --type image "$full" >/dev/null 2>&1 && continue
   case "$base" in
-    node:*-slim) bash "$root/images/base-node.sh" "$full";;
+    node:*-slim|node:[0-9]*[0-9]) bash "$root/images/base-node.sh" "$full";;
     *) echo "images: base image $base is not in local storage and cannot be pulled here; pull or build it first." >&2; exit 1;;
   esac
 done

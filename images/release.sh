@@ -56,6 +56,18 @@ fi
 revision=$(git -C "$root" rev-parse HEAD 2>/dev/null || true)
 created=$(date -u ${SOURCE_DATE_EPOCH:+-d "@$SOURCE_DATE_EPOCH"} +%Y-%m-%dT%H:%M:%SZ)
 
+stand_in_base() {  # Dockerfile: does any base image it names (not a stage, not scratch) carry the stand-in mark?
+  local base stages
+  stages=$(awk 'toupper($1)=="FROM" && toupper($3)=="AS" {print $4}' "$1")
+  for base in $(awk 'toupper($1)=="FROM" {print $2}' "$1" | sort -u); do
+    [ "$base" = scratch ] && continue
+    echo "$stages" | grep -qx "$base" && continue
+    [[ "$base" == */* ]] || base=docker.io/library/$base
+    buildah inspect --type image --format '{{index .OCIv1.Config.Labels "kt.dev/stand-in"}}' "$base" 2>/dev/null | grep -qx true && return 0
+  done
+  return 1
+}
+
 build_one() {  # kind Dockerfile
   local kind=$1 file=$2 ref="$registry/kt-$1:$version" t0 size bytes
   local labels=(
@@ -85,11 +97,12 @@ build_one() {  # kind Dockerfile
   else
     buildah build --layers --network=host ${platforms:+--platform "$platforms"} -f "$file" -t "$ref" "${labels[@]}" "$root"
   fi
-  # The stand-in node base that images/base-node.sh assembles for offline machines marks itself.
-  if buildah inspect --type image --format '{{index .OCIv1.Config.Labels "kt.dev/stand-in"}}' "$ref" 2>/dev/null | grep -qx true; then
+  # The stand-in node bases that images/base-node.sh assembles for offline machines mark
+  # themselves. The images are FROM scratch and inherit no label, so their build bases are asked.
+  if stand_in_base "$file"; then
     echo "release-images: WARNING: $ref is built on the local stand-in node base image (images/base-node.sh), not the official one." >&2
     if [ "$push" -eq 1 ] && [ "$allow_stand_in" -eq 0 ]; then
-      die "refusing to push an image built on the stand-in base; pull the official base image first (buildah rmi docker.io/library/node:26-slim && buildah pull docker.io/library/node:26-slim), or pass --allow-stand-in."
+      die "refusing to push an image built on the stand-in base; pull the official base image first (buildah rmi docker.io/library/node:26 && buildah pull docker.io/library/node:26), or pass --allow-stand-in."
     fi
   fi
   if [ "$multi" -eq 0 ]; then
