@@ -6,7 +6,7 @@
 // been idle for --udp-idle-timeout while the association stays.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SHADOW_PORT, SHADOW_UDP } from '../../contract/index.ts';
-import { createNamespace, deployEcho, eventually, kubectl, runInLaptop } from './cluster.ts';
+import { cluster, createNamespace, deployEcho, eventually, kubectl, runInLaptop, spawnInLaptop } from './cluster.ts';
 import { runPlugin, startPlugin, type RunningPlugin } from './plugin.ts';
 import { restrictedKubeconfig } from './rbac.ts';
 
@@ -97,6 +97,29 @@ describe('kt-connect --mode socks carries UDP (SOCKS5 UDP ASSOCIATE)', () => {
     const r = await running;
     expect(r).toMatchObject({ received: 20, lost: 0 });
     expect(plugin.output()).toMatch(/UDP association from 127\.0\.0\.1:\d+ ended: 1 flows, 1 expired, 0 datagrams dropped/);
+  });
+
+  it('an association outlives a cut tunnel: after the reconnect, its next datagrams open new flows', async () => {
+    const reconnects = (plugin.output().match(/reconnected to the shadow/g) ?? []).length;
+    const tool = spawnInLaptop(process.execPath, ['test/e2e/tools/socks-udp.ts', String(PROXY_PORT), `echo.${ns.name}`, '7070', '200', '16', '8000', '2']);
+    let out = '';
+    tool.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => tool.on('close', resolve));
+    try {
+      await eventually('the first round', 30_000, () => (out.includes('"round":1') ? true : undefined));
+      // Kill the laptop's connections to the API server, the way a network drop would.
+      const kill = await runInLaptop('ss', ['-K', 'dst', cluster.nodeIp, 'dport', '=', String(cluster.apiPort)]);
+      expect(kill.code, kill.stderr).toBe(0);
+      await eventually('a reconnect', 30_000, () => ((plugin.output().match(/reconnected to the shadow/g) ?? []).length > reconnects ? true : undefined));
+      expect(await exited).toBe(0);
+    } finally {
+      tool.kill();
+    }
+    const [first, second] = out.trim().split('\n').map((l) => JSON.parse(l) as Exchange & { round: number });
+    console.log(`socks: the same association before and after a cut tunnel: ${first!.received}/200 then ${second!.received}/200 echoed`);
+    expect(first).toMatchObject({ round: 1, received: 200, lost: 0 });
+    expect(second).toMatchObject({ round: 2, received: 200, lost: 0 });
+    expect(plugin.output()).toMatch(new RegExp(`UDP flow to echo\\.${ns.name}:7070 closed \\(remote\\)`));
   });
 
   const ktPods = (): string => kubectl(['get', 'pods', '-n', ns.name, '-l', 'app.kubernetes.io/managed-by=kt', '-o', 'name']).trim();

@@ -2,19 +2,21 @@
 // package: its handshake, createUDPFrame and parseUDPFrame) and counts the echoes: at most WINDOW
 // in flight, each given up after 2 s (lost). HOST goes in the UDP header as written (a name is
 // resolved by the proxy, in the cluster). Then it keeps the association open HOLD_MS longer (for
-// flows to expire meanwhile), and closes it. Run inside the laptop namespace by the e2e tests:
-//   node socks-udp.ts PROXY_PORT HOST PORT [COUNT] [WINDOW] [HOLD_MS]
-// prints {"sent":N,"received":N,"lost":N,"duplicates":N,"wrong":N,"from":["host:port"],"ms":T,"relay":"ip:port"}
+// flows to expire, or the tunnel to be cut, meanwhile); with ROUNDS > 1 it exchanges again on the
+// same association after each hold. Run inside the laptop namespace by the e2e tests:
+//   node socks-udp.ts PROXY_PORT HOST PORT [COUNT] [WINDOW] [HOLD_MS] [ROUNDS]
+// prints per round {"round":R,"sent":N,"received":N,"lost":N,"duplicates":N,"wrong":N,"from":["host:port"],"ms":T,"relay":"ip:port"}
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:net';
 import { SocksClient, type SocksRemoteHost } from 'socks';
 
-const [proxyPort, host, portText, countText, windowText, holdText] = process.argv.slice(2);
+const [proxyPort, host, portText, countText, windowText, holdText, roundsText] = process.argv.slice(2);
 const port = Number(portText);
 const count = Number(countText ?? 1000);
 const window = Number(windowText ?? 16);
 const holdMs = Number(holdText ?? 0);
-setTimeout(() => { console.log(JSON.stringify({ error: 'timeout' })); process.exit(1); }, 60_000 + holdMs).unref();
+const rounds = Number(roundsText ?? 1);
+setTimeout(() => { console.log(JSON.stringify({ error: 'timeout' })); process.exit(1); }, (60_000 + holdMs) * rounds).unref();
 
 const socket = createSocket('udp4');
 await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
@@ -32,45 +34,56 @@ const { socket: control, remoteHost: relay } = await new Promise<{ socket: Socke
 });
 if (!relay) throw new Error('no relay address in the SOCKS5 reply');
 
-const t0 = performance.now();
-const pending = new Map<number, NodeJS.Timeout>();
-const seen = new Set<number>();
-const from = new Set<string>();
-let next = 0;
-let lost = 0;
-let duplicates = 0;
-let wrong = 0;
-let finish!: () => void;
-const done = new Promise<void>((resolve) => (finish = resolve));
+interface Round { round: number; sent: number; received: number; lost: number; duplicates: number; wrong: number; from: string[]; ms: number; relay: string }
 
-const payloadOf = (seq: number): Buffer => Buffer.from(`kt-udp ${seq} ${'x'.repeat(seq % 200)}`);
-const send = (): void => {
-  while (pending.size < window && next < count) {
-    const seq = next++;
-    pending.set(seq, setTimeout(() => { pending.delete(seq); lost++; send(); }, 2000));
-    socket.send(SocksClient.createUDPFrame({ remoteHost: { host: host!, port }, data: payloadOf(seq) }), relay.port, relay.host);
-  }
-  if (pending.size === 0 && next >= count) finish();
-};
-socket.on('message', (msg) => {
-  const frame = SocksClient.parseUDPFrame(msg);
-  from.add(`${frame.remoteHost.host}:${frame.remoteHost.port}`);
-  const seq = Number(/^kt-udp (\d+) /.exec(frame.data.toString())?.[1]);
-  if (!frame.data.equals(payloadOf(seq))) { wrong++; return; }
-  const timer = pending.get(seq);
-  if (timer) {
-    clearTimeout(timer);
-    pending.delete(seq);
-    seen.add(seq);
-  } else if (seen.has(seq)) {
-    duplicates++;
-  }
+/** One exchange of COUNT datagrams on the association; round numbers keep late echoes apart. */
+async function exchange(round: number): Promise<Round> {
+  const t0 = performance.now();
+  const pending = new Map<number, NodeJS.Timeout>();
+  const seen = new Set<number>();
+  const from = new Set<string>();
+  let next = 0;
+  let lost = 0;
+  let duplicates = 0;
+  let wrong = 0;
+  let finish!: () => void;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  const payloadOf = (seq: number): Buffer => Buffer.from(`kt-udp ${round}.${seq} ${'x'.repeat(seq % 200)}`);
+  const send = (): void => {
+    while (pending.size < window && next < count) {
+      const seq = next++;
+      pending.set(seq, setTimeout(() => { pending.delete(seq); lost++; send(); }, 2000));
+      socket.send(SocksClient.createUDPFrame({ remoteHost: { host: host!, port }, data: payloadOf(seq) }), relay!.port, relay!.host);
+    }
+    if (pending.size === 0 && next >= count) finish();
+  };
+  const onMessage = (msg: Buffer): void => {
+    const frame = SocksClient.parseUDPFrame(msg);
+    from.add(`${frame.remoteHost.host}:${frame.remoteHost.port}`);
+    const m = /^kt-udp (\d+)\.(\d+) /.exec(frame.data.toString());
+    if (Number(m?.[1]) !== round) return; // a late echo of an earlier round
+    const seq = Number(m?.[2]);
+    if (!frame.data.equals(payloadOf(seq))) { wrong++; return; }
+    const timer = pending.get(seq);
+    if (timer) {
+      clearTimeout(timer);
+      pending.delete(seq);
+      seen.add(seq);
+    } else if (seen.has(seq)) {
+      duplicates++;
+    }
+    send();
+  };
+  socket.on('message', onMessage);
   send();
-});
-send();
-await done;
-const ms = Math.round(performance.now() - t0);
-if (holdMs > 0) await new Promise((r) => setTimeout(r, holdMs));
-console.log(JSON.stringify({ sent: count, received: seen.size, lost, duplicates, wrong, from: [...from], ms, relay: `${relay.host}:${relay.port}` }));
+  await done;
+  socket.off('message', onMessage);
+  return { round, sent: count, received: seen.size, lost, duplicates, wrong, from: [...from], ms: Math.round(performance.now() - t0), relay: `${relay!.host}:${relay!.port}` };
+}
+
+for (let round = 1; round <= rounds; round++) {
+  console.log(JSON.stringify(await exchange(round)));
+  if (holdMs > 0) await new Promise((r) => setTimeout(r, holdMs));
+}
 control.destroy();
 socket.close();
