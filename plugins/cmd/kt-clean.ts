@@ -1,5 +1,5 @@
 // kubectl kt-clean: remove what crashed or abandoned kt sessions left behind.
-import { CLEAN_FLAGS, runClean } from '../housekeeping/clean.ts';
+import { CLEAN_FLAGS } from '../housekeeping/flags.ts';
 import { command } from '../cli/cli.ts';
 import { main } from '../cli/main.ts';
 
@@ -9,7 +9,8 @@ export const spec = command({
   usage: 'kubectl kt-clean [--dry-run] [--older-than DURATION] [-A]',
   examples: ['kubectl kt-clean --dry-run', 'kubectl kt-clean --older-than 10m -A'],
   flags: CLEAN_FLAGS,
-  run: runClean,
+  // Imported when it runs: --help and completion start without the Kubernetes client.
+  run: async (o) => (await import('../housekeeping/clean.ts')).runClean(o),
 });
 
 void main(spec);

@@ -1,17 +1,17 @@
 // kubectl kt-connect: reach cluster Services, ClusterIPs and pod IPs from the laptop.
-import { command } from '../cli/cli.ts';
+// Only the flag declarations load at start; what runs a command is imported when it runs, so
+// --help and completion (run at every TAB) do not load the Kubernetes client.
+import { command, KUBE_FLAGS } from '../cli/cli.ts';
 import { main } from '../cli/main.ts';
-import { CONNECT_ALL_FLAGS, runConnect } from '../connect/connect.ts';
-import { CONNECT_STATUS_FLAGS, runConnectStatus } from '../connect/status.ts';
-import { KUBE_FLAGS } from '../cli/cli.ts';
-import { runPrintRole } from '../kube/rbac-role.ts';
+import { CONNECT_ALL_FLAGS } from '../connect/flags.ts';
+import { CONNECT_STATUS_FLAGS } from '../housekeeping/flags.ts';
 
 const status = command({
   name: 'status',
   summary: 'Show whether a kt-connect session is up on this machine, and how healthy it is',
   usage: 'kubectl kt-connect status [-o json|yaml|wide|name] [--no-headers]',
   flags: CONNECT_STATUS_FLAGS,
-  run: runConnectStatus,
+  run: async (o) => (await import('../connect/status.ts')).runConnectStatus(o),
 });
 
 const rbac = command({
@@ -19,7 +19,7 @@ const rbac = command({
   summary: 'Print the Role kt needs in a namespace (for an admin to apply and bind); nothing cluster-wide is needed',
   usage: 'kubectl kt-connect rbac [-n NAMESPACE] | kubectl apply -f -',
   flags: KUBE_FLAGS,
-  run: runPrintRole,
+  run: async (o) => (await import('../kube/rbac-role.ts')).runPrintRole(o),
 });
 
 export const spec = command({
@@ -33,7 +33,7 @@ export const spec = command({
   ],
   flags: CONNECT_ALL_FLAGS,
   subcommands: [status, rbac],
-  run: runConnect,
+  run: async (o) => (await import('../connect/connect.ts')).runConnect(o),
 });
 
 void main(spec);

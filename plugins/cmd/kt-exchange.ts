@@ -1,7 +1,7 @@
 // kubectl kt-exchange: all traffic of a Service goes to ports on this laptop.
 import { command } from '../cli/cli.ts';
 import { main } from '../cli/main.ts';
-import { EXCHANGE_FLAGS, runExchange } from '../exchange/exchange.ts';
+import { EXCHANGE_FLAGS } from '../exchange/flags.ts';
 
 export const spec = command({
   name: 'kt-exchange',
@@ -14,7 +14,8 @@ export const spec = command({
     'kubectl kt-exchange deployment/echo --mode scale --expose 8080',
   ],
   flags: EXCHANGE_FLAGS,
-  run: runExchange,
+  // Imported when it runs: --help and completion start without the Kubernetes client.
+  run: async (o) => (await import('../exchange/exchange.ts')).runExchange(o),
 });
 
 void main(spec);

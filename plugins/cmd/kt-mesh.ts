@@ -1,7 +1,7 @@
 // kubectl kt-mesh: requests with this developer's version mark go to this laptop; all others to the real pods.
 import { command } from '../cli/cli.ts';
 import { main } from '../cli/main.ts';
-import { MESH_FLAGS, runMesh } from '../mesh/mesh.ts';
+import { MESH_FLAGS } from '../mesh/flags.ts';
 
 export const spec = command({
   name: 'kt-mesh',
@@ -14,7 +14,8 @@ export const spec = command({
     'kubectl kt-mesh echo --expose 8080:80 --version-mark x-dev:alice',
   ],
   flags: MESH_FLAGS,
-  run: runMesh,
+  // Imported when it runs: --help and completion start without the Kubernetes client.
+  run: async (o) => (await import('../mesh/mesh.ts')).runMesh(o),
 });
 
 void main(spec);

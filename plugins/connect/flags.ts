@@ -3,11 +3,12 @@
 import { accessSync, constants } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { createServer, isIPv6 } from 'node:net';
-import { flags as declareFlags, type Values } from '../cli/cli.ts';
+import { flags as declareFlags, KUBE_FLAGS, type Values } from '../cli/cli.ts';
+import { ENV_FROM_FLAGS, PODENV_FLAGS } from '../podenv/flags.ts';
+import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
 import { UserError } from '../cli/errors.ts';
 import { formatDuration } from '../cli/duration.ts';
 import { cannotListen } from '../../runtime/listen.ts';
-import { namespacesFlag } from './hosts/hosts-services.ts';
 import { defaultHostsFile } from './hosts/windows.ts';
 import { listLocalSessions, processAlive } from '../session/local-state.ts';
 import { normalizeIpv4Cidr, parseUdpPorts, type UdpPorts } from './transparent/transparent.ts';
@@ -31,6 +32,9 @@ export const CONNECT_FLAGS = declareFlags({
   'udp-idle-timeout': { type: 'duration', description: 'A UDP flow with no datagram either way for this long is closed (at most 1h)', default: '60s', min: SHADOW_UDP.minIdleMs },
 });
 
+/** Every flag of kt-connect. */
+export const CONNECT_ALL_FLAGS = declareFlags({ ...KUBE_FLAGS, ...CONNECT_FLAGS, ...SHADOW_FLAGS, ...ENV_FROM_FLAGS, ...PODENV_FLAGS });
+
 export interface ConnectFlags {
   mode: ConnectMode;
   proxyPort: number;
@@ -45,6 +49,15 @@ export interface ConnectFlags {
   udpPorts: UdpPorts | 'none';
   /** --udp-idle-timeout in ms: each UDP flow's idle expiry (openUdpFlow's idleMs). */
   udpIdleMs: number;
+}
+
+const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** --namespaces, checked: hosts and transparent mode only. */
+export function namespacesFlag(names: readonly string[], mode: string): string[] {
+  if (names.length > 0 && mode === 'socks') throw new UserError('--namespaces only applies to --mode hosts and --mode transparent (socks mode resolves every name in the cluster).', 2);
+  for (const n of names) if (!NAMESPACE_RE.test(n)) throw new UserError(`--namespaces: "${n}" is not a namespace name.`, 2);
+  return [...new Set(names)];
 }
 
 export function defaultMode(platform = process.platform, uid = process.getuid?.()): ConnectMode {

@@ -2,10 +2,11 @@
 // from the records each session keeps up to date (see local-state.ts), as sentences or as a
 // SessionList (housekeeping/schema.ts), the document kt-status prints too.
 import { hostname, userInfo } from 'node:os';
-import { flags, KUBE_FLAGS, type Options } from '../cli/cli.ts';
+import type { Options } from '../cli/cli.ts';
+import type { CONNECT_STATUS_FLAGS } from '../housekeeping/flags.ts';
 import { listLocalSessions, processAlive, type LocalSession } from '../session/local-state.ts';
 import type { TunnelHealth } from '../tunnel/tunnel.ts';
-import { KT_API_VERSION, OUTPUT_FLAGS, printSessionList, rfc3339, sessionList, type Session, type SessionState } from '../housekeeping/schema.ts';
+import { KT_API_VERSION, printSessionList, rfc3339, sessionList, type Session, type SessionState } from '../housekeeping/schema.ts';
 
 /** A local kt-connect record as a Session: orphaned once its process is gone, else by its tunnel. */
 export function connectSession(s: LocalSession, now = Date.now(), alive: (pid: number) => boolean = processAlive): Session {
@@ -36,8 +37,6 @@ function localUser(): string {
   try { user = userInfo().username; } catch { /* no passwd entry */ }
   return `${user}@${hostname()}`;
 }
-
-export const CONNECT_STATUS_FLAGS = flags({ ...KUBE_FLAGS, ...OUTPUT_FLAGS });
 
 export async function runConnectStatus(o: Options<typeof CONNECT_STATUS_FLAGS>): Promise<number> {
   const items = listLocalSessions().filter((s) => s.kind === 'connect').map((s) => connectSession(s));

@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import type { KubernetesObject, V1ConfigMap, V1Deployment, V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
-import { flags, KUBE_FLAGS, type Options } from '../cli/cli.ts';
+import type { Options } from '../cli/cli.ts';
+import type { DASHBOARD_FLAGS } from './flags.ts';
 import { UserError } from '../cli/errors.ts';
 import { createLogger } from '../cli/log.ts';
 import { clusterNow, type Kube } from '../kube/kube.ts';
@@ -78,14 +79,6 @@ async function clean(kube: Kube, scope: string | undefined, namespace: string, i
   return { status: 200, body: await cleanSession(kubeNs, s, dryRun) };
 }
 
-export const DASHBOARD_FLAGS = flags({
-  ...KUBE_FLAGS,
-  'all-namespaces': { type: 'boolean', short: 'A', description: 'Show every namespace (needs the right to list Services cluster-wide)' },
-  port: { type: 'string', description: 'Local port to serve on (0: any free one)', default: '0' },
-  address: { type: 'string', description: 'Address to serve on; anything but loopback lets others with the URL in', default: '127.0.0.1' },
-  open: { type: 'boolean', description: 'Open the page in the default browser' },
-  output: { type: 'string', short: 'o', description: 'Print the model once (apiVersion kt.dev/v1, kind Dashboard) instead of serving it', choices: ['json', 'yaml'] },
-});
 
 export async function runDashboard(o: Options<typeof DASHBOARD_FLAGS>): Promise<number> {
   const log = createLogger({ debug: o.debug });

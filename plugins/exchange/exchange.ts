@@ -5,9 +5,8 @@
 import type { V1Deployment, V1Pod, V1Service } from '@kubernetes/client-node';
 import { ANNOTATION, ROUTES_KEY, SELECT_LABEL, meshNames, type Lock, type RecoveryPlan } from '../../contract/index.ts';
 import { parseLock, parseTable, replaceSelectorPatch, runRecovery } from '../../contract/recovery.ts';
-import { flags, KUBE_FLAGS, type Options } from '../cli/cli.ts';
-import { MIN_RECOVER_AFTER_MS } from '../cli/duration.ts';
-import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
+import type { Options } from '../cli/cli.ts';
+import type { EXCHANGE_FLAGS } from './flags.ts';
 import { UserError } from '../cli/errors.ts';
 import { parseExpose, resolveExpose, type ResolvedPort } from '../inbound/expose.ts';
 import { forwardPorts } from '../inbound/forward.ts';
@@ -21,10 +20,9 @@ import { checkNamespace, kubeFromFlags, startShadowSession } from '../session/sh
 import { objectName } from '../session/session.ts';
 import { ExchangeSwitch, recycleTargets } from './switch.ts';
 import { step } from '../session/steps.ts';
-import { checkPodEnvFlags, PODENV_FLAGS, preparePodEnv, runCommand } from '../podenv/podenv.ts';
+import { checkPodEnvFlags, preparePodEnv, runCommand } from '../podenv/podenv.ts';
 import { phase, reportCriticalPath } from '../kube/round-trips.ts';
 
-export const EXCHANGE_MODES = ['selector', 'scale'] as const;
 
 interface Target {
   svc: V1Service;
@@ -90,15 +88,6 @@ function parseOriginal(svc: V1Service): Record<string, string> | undefined {
   try { return JSON.parse(raw) as Record<string, string>; } catch { return undefined; }
 }
 
-export const EXCHANGE_FLAGS = flags({
-  ...KUBE_FLAGS,
-  expose: { type: 'string', description: 'LOCAL[:REMOTE][,...]: REMOTE is a Service port, a target port or a port name (default: LOCAL)' },
-  mode: { type: 'string', description: 'selector: point the Service at the shadow; scale: scale the Deployment to 0', choices: EXCHANGE_MODES, default: 'selector' },
-  'recycle-pods': { type: 'boolean', description: 'Selector mode: restart the real pods after the switch, so callers with kept-alive (pooled) connections reconnect to this laptop' },
-  'recover-after': { type: 'duration', description: 'How long the cluster waits for a vanished laptop before restoring itself', default: '60s', min: MIN_RECOVER_AFTER_MS },
-  ...SHADOW_FLAGS,
-  ...PODENV_FLAGS,
-});
 
 export async function runExchange(o: Options<typeof EXCHANGE_FLAGS>): Promise<number> {
   const arg = o.args[0];

@@ -1,6 +1,7 @@
 // kubectl kt-clean: removes what stale or orphaned sessions left behind, in the cluster and on this
 // machine, and never touches a live session of anyone.
-import { flags, KUBE_FLAGS, type Options } from '../cli/cli.ts';
+import type { Options } from '../cli/cli.ts';
+import type { CLEAN_FLAGS } from './flags.ts';
 import { apiStatus, type Kube } from '../kube/kube.ts';
 import { localCleaners } from './local-cleanup.ts';
 import { listLocalSessions, processAlive, removeLocalSession } from '../session/local-state.ts';
@@ -19,12 +20,6 @@ async function deletePod(kube: Kube, name: string, namespace: string): Promise<v
   await kube.core.deleteNamespacedSecret({ name, namespace }).catch((e: unknown) => { if (apiStatus(e) !== 404) throw e; });
 }
 
-export const CLEAN_FLAGS = flags({
-  ...KUBE_FLAGS,
-  'all-namespaces': { type: 'boolean', short: 'A', description: 'Clean sessions in every namespace' },
-  'dry-run': { type: 'boolean', description: 'Only list what would be done' },
-  'older-than': { type: 'duration', description: 'Treat sessions whose heartbeat is older than this as stale (default 3m)' },
-});
 
 export async function runClean(o: Options<typeof CLEAN_FLAGS>): Promise<number> {
   const log = createLogger({ debug: o.debug });

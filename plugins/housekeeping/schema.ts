@@ -2,7 +2,7 @@
 // print documents of apiVersion kt.dev/v1, shaped like Kubernetes objects (metadata, spec, status),
 // with times in RFC 3339 and durations in seconds. What a session would undo (its recovery plan)
 // is kt's own business and never printed. Fields are only ever added within v1.
-import { flags } from '../cli/cli.ts';
+import { OUTPUT_FORMATS } from './flags.ts';
 import { dump } from 'js-yaml';
 import type { ClusterSession } from './sessions.ts';
 
@@ -79,14 +79,9 @@ export function sessionList(items: Session[], clusterTime?: number): SessionList
   return { apiVersion: KT_API_VERSION, kind: 'SessionList', metadata: clusterTime === undefined ? {} : { clusterTime: rfc3339(clusterTime) }, items };
 }
 
-export const OUTPUT_FORMATS = ['json', 'yaml', 'wide', 'name'] as const;
+export { OUTPUT_FORMATS };
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
-/** -o and --no-headers, as kubectl get has them. */
-export const OUTPUT_FLAGS = flags({
-  output: { type: 'string', short: 'o', description: 'Output format: a SessionList (apiVersion kt.dev/v1) as json or yaml, session names, or a wider table', choices: OUTPUT_FORMATS },
-  'no-headers': { type: 'boolean', description: 'Print tables without their header line' },
-});
 
 /** A document as -o json or -o yaml prints it. */
 export function printDocument(doc: object, format: 'json' | 'yaml'): string {

@@ -1,14 +1,10 @@
 // kubectl kt-status: the kt sessions in the cluster, as a table or as a SessionList (schema.ts).
-import { flags, KUBE_FLAGS, type Options } from '../cli/cli.ts';
+import type { Options } from '../cli/cli.ts';
+import type { STATUS_FLAGS } from './flags.ts';
 import { listSessions } from './sessions.ts';
-import { OUTPUT_FLAGS, printSessionList, sessionFromCluster, sessionList } from './schema.ts';
+import { printSessionList, sessionFromCluster, sessionList } from './schema.ts';
 import { kubeFromFlags } from '../session/shadow-session.ts';
 
-export const STATUS_FLAGS = flags({
-  ...KUBE_FLAGS,
-  'all-namespaces': { type: 'boolean', short: 'A', description: 'List sessions in every namespace' },
-  ...OUTPUT_FLAGS,
-});
 
 export async function runStatus(o: Options<typeof STATUS_FLAGS>): Promise<number> {
   const kube = kubeFromFlags(o);

@@ -9,9 +9,8 @@ import {
 } from '../../contract/index.ts';
 import { validateRouteTable } from '../../contract/route-table.ts';
 import { parseLock, parseTable, replaceSelectorPatch, runRecovery, updateRoutes } from '../../contract/recovery.ts';
-import { flags, KUBE_FLAGS, type Options } from '../cli/cli.ts';
-import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
-import { MIN_RECOVER_AFTER_MS } from '../cli/duration.ts';
+import type { Options } from '../cli/cli.ts';
+import type { MESH_FLAGS } from './flags.ts';
 import { UserError } from '../cli/errors.ts';
 import { parseExpose, resolveExpose, type ResolvedPort } from '../inbound/expose.ts';
 import { forwardPorts } from '../inbound/forward.ts';
@@ -29,10 +28,9 @@ import { annotations, labels } from '../session/session.ts';
 import { ROLE } from '../../contract/index.ts';
 import { checkNamespace, kubeFromFlags, startShadowSession } from '../session/shadow-session.ts';
 import { step, throwIfInterrupted } from '../session/steps.ts';
-import { checkPodEnvFlags, PODENV_FLAGS, preparePodEnv, runCommand, type PodEnv } from '../podenv/podenv.ts';
+import { checkPodEnvFlags, preparePodEnv, runCommand, type PodEnv } from '../podenv/podenv.ts';
 import { phase, reportCriticalPath } from '../kube/round-trips.ts';
 
-export const MESH_MODES = ['auto', 'manual'] as const;
 const KEY_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const VALUE_RE = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 
@@ -56,16 +54,6 @@ function meshPorts(svc: V1Service, pods: Parameters<typeof resolveExpose>[2]): M
   });
 }
 
-export const MESH_FLAGS = flags({
-  ...KUBE_FLAGS,
-  expose: { type: 'string', description: 'LOCAL[:REMOTE][,...]: REMOTE is an HTTP Service port, target port or port name (default: LOCAL)' },
-  'version-mark': { type: 'string', description: '[KEY:]VALUE: the header (default key kt-version) whose value selects this laptop (default: a random value)' },
-  mode: { type: 'string', description: 'auto: kt routes with its router; manual: only add a labelled pod for Istio rules', choices: MESH_MODES, default: 'auto' },
-  'router-image': { type: 'string', description: 'Router image (default: $KT_ROUTER_IMAGE, $KT_IMAGE_REGISTRY/kt-router:VERSION, or ~/.kt/config.yaml)' },
-  'recover-after': { type: 'duration', description: 'How long the cluster waits for a vanished laptop before dropping its route', default: '60s', min: MIN_RECOVER_AFTER_MS },
-  ...SHADOW_FLAGS,
-  ...PODENV_FLAGS,
-});
 type MeshOptions = Options<typeof MESH_FLAGS>;
 
 export async function runMesh(p: MeshOptions): Promise<number> {

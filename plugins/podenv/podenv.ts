@@ -8,7 +8,8 @@ import { closeSync, constants as fsConstants, fchmodSync, fsyncSync, lstatSync, 
 import { constants } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { V1ConfigMap, V1Node, V1Secret, V1Service } from '@kubernetes/client-node';
-import { flags, type Values } from '../cli/cli.ts';
+import type { Values } from '../cli/cli.ts';
+import type { ENV_FROM_FLAGS, PODENV_FLAGS } from './flags.ts';
 import { UserError } from '../cli/errors.ts';
 import type { Logger } from '../cli/log.ts';
 import { addressInCidr } from '../connect/transparent/cidr.ts';
@@ -18,25 +19,14 @@ import type { ShadowSession } from '../session/shadow-session.ts';
 import { step } from '../session/steps.ts';
 import { removeDeadSessionsFiles, removeWritten, type WrittenFiles } from './cleanup.ts';
 import { buildEnv } from './env.ts';
-import { ENV_FORMATS, formatEnv, type EnvFormat } from './env-file.ts';
+import { formatEnv, type EnvFormat } from './env-file.ts';
 import { writePlan } from './mount-writer.ts';
 import { referencedObjects, type Refs } from './refs.ts';
 import { planMounts, type MountPlan } from './volumes.ts';
 import { watchObjects, type Objects } from './watch.ts';
 import { parseEnvFrom, pickWorkload, sourceFromFlag, type Workload, type WorkloadSource } from './workload.ts';
 
-export const PODENV_FLAGS = flags({
-  'env-file': { type: 'string', description: "Write the workload container's environment to this file (0600; removed on exit unless --keep-env-file)", complete: 'file' },
-  'env-format': { type: 'string', description: 'Format of --env-file', choices: ENV_FORMATS, default: 'dotenv' },
-  'keep-env-file': { type: 'boolean', description: 'Leave --env-file in place on exit' },
-  mount: { type: 'string', description: "Put the container's ConfigMap, Secret, projected and downwardAPI volumes under this directory, at their mount paths (kept in step; removed on exit)", complete: 'file' },
-  container: { type: 'string', description: "The workload's container whose environment and volumes to bring (default: the one the Service targets, else the first)" },
-  'env-optional': { type: 'boolean', description: 'Go on without the environment and files when they cannot be read' },
-});
-
-export const ENV_FROM_FLAGS = flags({
-  'env-from': { type: 'string', description: 'deployment/NAME or pod/NAME: the workload whose environment --env-file, --mount and -- COMMAND bring', complete: 'workload' },
-});
+export { ENV_FROM_FLAGS, PODENV_FLAGS } from './flags.ts';
 
 export interface PodEnvRequest {
   envFile?: string | undefined;

@@ -3,9 +3,8 @@
 // watchdog when the laptop disappears, or by kt-clean.
 import type { V1Service } from '@kubernetes/client-node';
 import { ANNOTATION, LABEL, ROLE, SELECT_LABEL, type RecoveryPlan } from '../../contract/index.ts';
-import { flags, KUBE_FLAGS, type Options } from '../cli/cli.ts';
-import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
-import { MIN_RECOVER_AFTER_MS } from '../cli/duration.ts';
+import type { Options } from '../cli/cli.ts';
+import type { PREVIEW_FLAGS } from './flags.ts';
 import { UserError } from '../cli/errors.ts';
 import { parseExpose } from '../inbound/expose.ts';
 import { forwardPorts, type PortPair } from '../inbound/forward.ts';
@@ -16,9 +15,8 @@ import { HEALTH_SERVICE_PORT, waitServiceAnswers } from '../inbound/service-chec
 import { annotations, labels, type Session } from '../session/session.ts';
 import { checkNamespace, kubeFromFlags, startShadowSession } from '../session/shadow-session.ts';
 import { step } from '../session/steps.ts';
-import { checkPodEnvFlags, ENV_FROM_FLAGS, PODENV_FLAGS, preparePodEnv, runCommand } from '../podenv/podenv.ts';
+import { checkPodEnvFlags, preparePodEnv, runCommand } from '../podenv/podenv.ts';
 
-export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
 const NAME_RE = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** Refuses a name taken by anything but a dead kt preview; returns true when one must be replaced. */
@@ -56,15 +54,6 @@ export function previewService(name: string, s: Session, type: string, ports: Po
   };
 }
 
-export const PREVIEW_FLAGS = flags({
-  ...KUBE_FLAGS,
-  expose: { type: 'string', description: 'LOCAL[:REMOTE][,...]: the Service listens on REMOTE (default LOCAL)' },
-  type: { type: 'string', description: 'Service type', choices: SERVICE_TYPES, default: 'ClusterIP' },
-  'recover-after': { type: 'duration', description: 'How long the cluster waits for a vanished laptop before removing the Service', default: '60s', min: MIN_RECOVER_AFTER_MS },
-  ...SHADOW_FLAGS,
-  ...ENV_FROM_FLAGS,
-  ...PODENV_FLAGS,
-});
 
 export async function runPreview(p: Options<typeof PREVIEW_FLAGS>): Promise<number> {
   const name = p.args[0];

@@ -2,8 +2,11 @@
 import { UserError } from '../cli/errors.ts';
 import { imageRef } from '../cli/images.ts';
 import { flags, keyValues, type Values } from '../cli/cli.ts';
-import { DEFAULT_RESOURCES, type ShadowOptions } from './shadow-pod.ts';
+import type { ShadowOptions } from './shadow-pod.ts';
 import { DEFAULT_CLUSTER_DOMAIN } from '../../contract/index.ts';
+
+// Kept free of the Kubernetes client, so that --help and completion start without loading it.
+export const DEFAULT_RESOURCES = { cpuRequest: '50m', memoryRequest: '64Mi', memoryLimit: '256Mi' };
 
 export const SHADOW_FLAGS = flags({
   image: { type: 'string', description: 'Shadow image (default: $KT_SHADOW_IMAGE, $KT_IMAGE_REGISTRY/kt-shadow:VERSION, or ~/.kt/config.yaml)' },

@@ -12,6 +12,7 @@ import { step, throwIfInterrupted } from './steps.ts';
 import type { ShadowPodLifecycle } from '../tunnel/tunnel.ts';
 import { serializeRecoveryPlan } from '../../contract/documents.ts';
 import { phase } from '../kube/round-trips.ts';
+import { DEFAULT_RESOURCES } from './shadow-flags.ts';
 
 export interface ShadowOptions {
   image: string;
@@ -35,7 +36,6 @@ export interface ShadowOptions {
 /** Filled in by createShadow when self-healing is armed for this pod incarnation. */
 interface Armed { serviceAccount: string }
 
-export const DEFAULT_RESOURCES = { cpuRequest: '50m', memoryRequest: '64Mi', memoryLimit: '256Mi' };
 
 export function shadowPodManifest(s: Session, o: ShadowOptions, armed?: Armed): V1Pod {
   const name = objectName(s);

@@ -4,18 +4,11 @@
 // the ones named by --namespaces (a user who may not list namespaces names them there). Namespaces
 // whose Services cannot be read are reported, in one line, so `svc.otherns` never silently fails.
 import type { V1Service } from '@kubernetes/client-node';
-import { UserError } from '../../cli/errors.ts';
 import type { HostsService } from './hosts-mode.ts';
 import { apiStatus, type Kube } from '../../kube/kube.ts';
 
-const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** --namespaces a,b: checked with the other flags, before anything is created. */
-export function namespacesFlag(names: readonly string[], mode: string): string[] {
-  if (names.length > 0 && mode === 'socks') throw new UserError('--namespaces only applies to --mode hosts and --mode transparent (socks mode resolves every name in the cluster).', 2);
-  for (const n of names) if (!NAMESPACE_RE.test(n)) throw new UserError(`--namespaces: "${n}" is not a namespace name.`, 2);
-  return [...new Set(names)];
-}
 
 export interface ServiceListing {
   services: HostsService[];
