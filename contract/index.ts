@@ -164,6 +164,11 @@ export const SHADOW_UDP = {
   minIdleMs: 1_000,
   maxIdleMs: 3_600_000,
   idleGraceMs: 5_000,
+  /**
+   * Flows one SSH connection may have open at once; more are refused (`too many UDP flows`), so
+   * that UDP to many destinations cannot take every channel (SHADOW_LIMITS.maxChannels) from TCP.
+   */
+  maxFlows: 512,
   maxQueuedBytes: 256 * 1024,
   /** On the shadow's health port: the flows' counters as JSON (open, opened, expired, dropped, ...). */
   statsPath: '/udp',

@@ -34,7 +34,7 @@ export interface ShadowOptions {
   ssh?: Partial<
     Pick<
       SshServerOptions,
-      'maxChannels' | 'maxForwards' | 'dialTimeoutMs' | 'authTimeoutMs' | 'keepaliveIntervalMs' | 'keepaliveCountMax'
+      'maxChannels' | 'maxForwards' | 'maxUdpFlows' | 'dialTimeoutMs' | 'authTimeoutMs' | 'keepaliveIntervalMs' | 'keepaliveCountMax'
     >
   >;
 }

@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { ClientInfo, Connection, ParsedKey, ServerChannel, Session } from 'ssh2';
-import { SHADOW_LIMITS, SHADOW_PING } from '../../contract/index.ts';
+import { SHADOW_LIMITS, SHADOW_PING, SHADOW_UDP } from '../../contract/index.ts';
 import { pingReply } from '../../contract/version.ts';
 import { DEFAULT_DIAL_TIMEOUT_MS, dialTcp, hostPort, isDialablePort } from './dial.ts';
 import { listenTcp } from '../../runtime/listen.ts';
@@ -52,6 +52,8 @@ export interface SshServerOptions {
   log: Logger;
   maxChannels?: number;
   maxForwards?: number;
+  /** UDP flows open at once per connection; default SHADOW_UDP.maxFlows. */
+  maxUdpFlows?: number;
   dialTimeoutMs?: number;
   authTimeoutMs?: number;
   keepaliveIntervalMs?: number;
@@ -171,6 +173,7 @@ function handleConnection(conn: Connection, info: ClientInfo, shared: Shared, tr
   shared.connections.add(conn);
   let closed = false;
   let channels = 0;
+  let udpFlows = 0;
   let authFailures = 0;
 
   const acquireChannel = (): boolean => {
@@ -238,16 +241,22 @@ function handleConnection(conn: Connection, info: ClientInfo, shared: Shared, tr
       const udp = parseUdpCommand(execInfo.command);
       if (udp !== undefined) {
         const channel: ServerChannel = acceptExec();
-        if (typeof udp === 'string') {
+        const refuse = (reason: string): void => {
           channel.on('error', () => {});
           // The reason first, then the status: exit() goes out at once, a write after this tick.
-          channel.stderr.write(`${udp}\n`, () => {
+          channel.stderr.write(`${reason}\n`, () => {
             channel.exit(1);
             channel.end();
           });
-          return;
+        };
+        const maxUdpFlows = options.maxUdpFlows ?? SHADOW_UDP.maxFlows;
+        if (typeof udp === 'string') refuse(udp);
+        else if (udpFlows >= maxUdpFlows) refuse(`too many UDP flows (at most ${maxUdpFlows})`);
+        else {
+          udpFlows++;
+          session.once('close', () => udpFlows--);
+          shared.udp.serve(channel, udp);
         }
-        shared.udp.serve(channel, udp);
         return;
       }
       if (execInfo.command.trim() !== PING_COMMAND) {

@@ -30,6 +30,18 @@ afterAll(async () => {
   await world?.close();
 });
 
+/** The shadow learns of a closed flow a moment after the laptop: retry an open refused meanwhile. */
+async function waitForOpen(open: () => Promise<UdpFlow>): Promise<UdpFlow> {
+  for (let i = 0; ; i++) {
+    try {
+      return await open();
+    } catch (e) {
+      if (i >= 50 || !/too many UDP flows/.test((e as Error).message)) throw e;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
 async function open(host: string, port: number, idleMs?: number): Promise<UdpFlow> {
   const flow = await openUdpFlow(tunnel, host, port, idleMs === undefined ? {} : { idleMs });
   flows.push(flow);
@@ -185,6 +197,25 @@ describe('UDP flows through the shadow', () => {
       flow.send(Buffer.from('still room'));
       expect((await got).toString()).toBe('still room');
       flow.close();
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('refuses flows past its UDP flow limit per connection, and takes new ones as flows close', async () => {
+    const small = await startUdpLoopback({ ssh: { maxUdpFlows: 2 } });
+    try {
+      const a = await openUdpFlow(small.tunnel, '127.0.0.1', small.echoPort);
+      const b = await openUdpFlow(small.tunnel, '127.0.0.1', small.echoPort);
+      await expect(openUdpFlow(small.tunnel, '127.0.0.1', small.echoPort)).rejects.toThrow(/through the cluster: too many UDP flows \(at most 2\)/);
+      a.close();
+      await a.closed;
+      const c = await waitForOpen(() => openUdpFlow(small.tunnel, '127.0.0.1', small.echoPort));
+      b.close();
+      c.close();
+      // TCP still has its channels.
+      const tcp = await small.tunnel.dial('127.0.0.1', small.shadow.ports.health);
+      tcp.destroy();
     } finally {
       await small.close();
     }
