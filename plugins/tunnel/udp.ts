@@ -8,6 +8,7 @@
 // the channel is backed up (or one over SHADOW_UDP.maxDatagram) is dropped and counted in `dropped`.
 import type { ClientChannel } from 'ssh2';
 import { SHADOW_UDP } from '../../contract/index.ts';
+import { hostPort } from '../../runtime/host-port.ts';
 import { DatagramDecoder, writeDatagram } from '../../runtime/udp-frames.ts';
 import type { Tunnel } from './tunnel.ts';
 
@@ -48,7 +49,7 @@ export function isValidUdpIdle(idleMs: number): boolean {
  */
 export async function openUdpFlow(tunnel: UdpTunnel, host: string, port: number, opts: UdpFlowOptions = {}): Promise<UdpFlow> {
   const idleMs = opts.idleMs ?? SHADOW_UDP.defaultIdleMs;
-  const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const target = hostPort(host, port);
   if (!/^[^\s]{1,253}$/.test(host)) throw new Error(`cannot send UDP to ${JSON.stringify(host)}: not a host name or address`);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`cannot send UDP to ${target}: the port must be 1-65535`);
   if (!isValidUdpIdle(idleMs)) throw new Error(`UDP idle expiry ${idleMs} ms is out of range (${SHADOW_UDP.minIdleMs}-${SHADOW_UDP.maxIdleMs} ms)`);
@@ -56,7 +57,10 @@ export async function openUdpFlow(tunnel: UdpTunnel, host: string, port: number,
   try {
     channel = await tunnel.exec(`${SHADOW_UDP.command} ${host} ${port} ${idleMs}`);
   } catch (e) {
-    throw new Error(`cannot send UDP to ${target} through the cluster: the shadow refused (${(e as Error).message}); its image may predate UDP (contract 1.1)`, { cause: e });
+    // ssh2's words for an exec request the server turned down: a shadow without kt-udp.
+    const refused = (e as Error).message === 'Unable to exec';
+    const why = refused ? 'the shadow refused it; its image may predate UDP (contract 1.1)' : (e as Error).message;
+    throw new Error(`cannot send UDP to ${target} through the cluster: ${why}`, { cause: e });
   }
   channel.on('error', () => {}); // 'close' follows, which is what the flow acts on
   await awaitReady(channel, target);

@@ -85,6 +85,16 @@ describe('openUdpFlow', () => {
     await expect(opening).rejects.toThrow(/closed the flow before it was ready/);
   });
 
+  it('a shadow that predates UDP (ssh2 reports its exec refusal as "Unable to exec"): the flow fails saying so', async () => {
+    const fake = { exec: () => Promise.reject(new Error('Unable to exec')) };
+    await expect(openUdpFlow(fake, '127.0.0.1', 9)).rejects.toThrow('cannot send UDP to 127.0.0.1:9 through the cluster: the shadow refused it; its image may predate UDP (contract 1.1)');
+  });
+
+  it('passes on why the channel could not open (the tunnel reconnecting, say)', async () => {
+    const tunnel = { exec: () => Promise.reject(new Error('the tunnel is reconnecting (port-forward closed)')) };
+    await expect(openUdpFlow(tunnel, '::1', 53)).rejects.toThrow('cannot send UDP to [::1]:53 through the cluster: the tunnel is reconnecting (port-forward closed)');
+  });
+
   it('refuses bad input before asking the shadow', async () => {
     const ch = new FakeChannel();
     const commands: string[] = [];
