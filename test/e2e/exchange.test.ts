@@ -1,5 +1,6 @@
 // kt-exchange, kt-preview, kt-status and kt-clean end to end: the plugins run from the laptop
 // namespace with the echo server on the laptop; an in-cluster client pod calls the Services.
+import { load } from 'js-yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { restrictedKubeconfig } from './rbac.ts';
@@ -184,6 +185,10 @@ describe('kt-exchange, kt-preview, self-healing', () => {
     const list = JSON.parse(st.stdout) as { kind: string; items: { spec: { type: string; target: string }; status: { state: string } }[] };
     expect(list.kind).toBe('SessionList');
     expect(list.items).toContainEqual(expect.objectContaining({ spec: expect.objectContaining({ type: 'preview', target: 'service/mine' }), status: expect.objectContaining({ state: 'healthy' }) }));
+    // -o yaml is the same SessionList, parsed back.
+    const asYaml = load((await runPlugin('kt-status', ['-n', ns.name, '-o', 'yaml'])).stdout) as typeof list & { apiVersion: string };
+    expect(asYaml.apiVersion).toBe('kt.dev/v1');
+    expect(asYaml.items.map((i) => i.spec)).toEqual(list.items.map((i) => i.spec));
     const taken = await runPlugin('kt-preview', ['echo', '-n', ns.name, '--expose', '18181']);
     expect(taken.stderr).toContain('service "echo" already exists');
     expect(await p.stop('SIGINT')).toBe(0);

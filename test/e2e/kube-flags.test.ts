@@ -177,6 +177,39 @@ describe('a session as someone else', () => {
   }, 180_000);
 });
 
+describe("completion through kubectl's own __complete", () => {
+  // kubectl 1.26+ completes `kubectl kt-exchange <TAB>` by running kubectl_complete-kt_exchange from
+  // PATH; plugins/bin holds those helpers, as krew users link them.
+  const complete = async (words: string[]): Promise<string[]> => {
+    const env = laptopEnv();
+    const r = await runInLaptop('env', [`PATH=${env.PATH}`, `HOME=${env.HOME ?? '/root'}`, 'kubectl', '__complete', ...words]);
+    expect(r.code, r.stderr).toBe(0);
+    return r.stdout.trim().split('\n');
+  };
+
+  beforeAll(() => {
+    kubectl(['create', 'service', 'clusterip', 'kt-compl-svc', '-n', ns.name, '--tcp=80:8080']);
+    kubectl(['create', 'deployment', 'kt-compl-app', '-n', ns.name, '--image=registry.invalid/none:1', '--replicas=0']);
+  });
+
+  it('positional arguments: Services, deployment/NAME, as the restricted user of the context given', async () => {
+    const first = await complete(['kt-exchange', '--kubeconfig', kubeconfig, '--context', 'dev', '']);
+    expect(first).toContain('kt-compl-svc');
+    expect(first).toContain('deployment/');
+    expect(first.at(-1)).toMatch(/^:\d+$/);
+    const deployments = await complete(['kt-exchange', '--kubeconfig', kubeconfig, '--context', 'dev', 'deployment/']);
+    expect(deployments).toContain('deployment/kt-compl-app');
+    expect(await complete(['kt-mesh', '--kubeconfig', kubeconfig, '--context', 'dev', 'kt-compl'])).toEqual(['kt-compl-svc', ':4']);
+  });
+
+  it('flag values: namespaces, contexts, workloads for --env-from, choices', async () => {
+    expect(await complete(['kt-status', '--kubeconfig', kubeconfig, '--context', ''])).toEqual(['broken', 'dev', 'imp', 'no-ca', ':4']);
+    expect(await complete(['kt-connect', '--kubeconfig', kubeconfig, '--context', 'dev', '--env-from', 'deployment/kt'])).toEqual(['deployment/kt-compl-app', ':4']);
+    expect(await complete(['kt-connect', '--mode', 'h'])).toEqual(['hosts', ':4']);
+    expect(await complete(['kt-connect', 'completion', 'p'])).toEqual(['powershell', ':4']);
+  });
+});
+
 describe('mistakes and pipes', () => {
   it('a mistyped subcommand suggests the right one, exits 2 and creates nothing', async () => {
     const r = await runPlugin('kt-connect', ['--kubeconfig', kubeconfig, '--context', 'dev', 'statuss']);
