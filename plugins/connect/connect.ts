@@ -11,7 +11,7 @@ import { startShadowSession } from '../session/shadow-session.ts';
 import { startHostsModeFor } from './hosts/start.ts';
 import type { ModeHandle } from './mode.ts';
 import { proxyEnv, startProxy, type Proxy } from './socks/socks-proxy.ts';
-import { startSocksMode } from './socks/start.ts';
+import { startSocksMode, suggestion } from './socks/start.ts';
 import { startTransparentMode } from './transparent/start.ts';
 import { refuseIncludedApiServer } from './transparent/api-server-guard.ts';
 import { checkPodEnvFlags, preparePodEnv, runCommand, type PodEnv } from '../podenv/podenv.ts';
@@ -38,6 +38,7 @@ export async function runConnect(o: Options<typeof CONNECT_ALL_FLAGS>): Promise<
   const udpVia: { tunnel?: UdpTunnel } = {};
   const lateUdp: UdpTunnel = { exec: (command) => (udpVia.tunnel ? udpVia.tunnel.exec(command) : Promise.reject(new Error('the tunnel is not connected yet'))) };
   let proxy: Proxy | undefined;
+  let suggested: Promise<string> | undefined;
 
   const s = await startShadowSession(o, {
     kind: 'connect',
@@ -50,6 +51,8 @@ export async function runConnect(o: Options<typeof CONNECT_ALL_FLAGS>): Promise<
         refuseSecondTransparent();
         await checkDnsPortFree(flags.dnsPort);
       }
+      // The banner's example, asked now rather than after the tunnel (it never fails).
+      if (mode === 'socks') suggested = suggestion(kube, log);
       // Hosts mode gives names; the proxy beside it reaches ClusterIPs and pod IPs.
       if (mode === 'socks' || mode === 'hosts') {
         const port = flags.proxyPort;
@@ -67,7 +70,7 @@ export async function runConnect(o: Options<typeof CONNECT_ALL_FLAGS>): Promise<
 
   let handle: ModeHandle;
   if (mode === 'socks') {
-    handle = await startSocksMode(proxy!, s);
+    handle = await startSocksMode(proxy!, s, suggested);
   } else {
     handle = mode === 'transparent' ? await startTransparentMode(flags, s) : await startHostsModeFor(flags, s);
     s.life.defer(`undo ${mode} mode`, () => handle.close());

@@ -16,7 +16,7 @@ rules:
 # The shadow pod: create it, watch it start, beat its heartbeat, delete it (kt-clean too).
 - apiGroups: [""]
   resources: [pods]
-  verbs: [create, get, list, patch, delete]
+  verbs: [create, get, list, watch, patch, delete]
 # The one tunnel into the shadow (get: kt opens it as a WebSocket, which is an HTTP GET; create:
 # the same for SPDY clients such as kubectl port-forward).
 - apiGroups: [""]

@@ -15,7 +15,9 @@ import { UserError } from '../cli/errors.ts';
 import { parseExpose, resolveExpose, type ResolvedPort } from '../inbound/expose.ts';
 import { forwardPorts } from '../inbound/forward.ts';
 import { imageRef } from '../cli/images.ts';
-import { apiStatus, call, clusterNow, mergePatch, type Kube } from '../kube/kube.ts';
+import { apiStatus, call, clusterNow, mergePatch, prefetchRights, type Kube } from '../kube/kube.ts';
+import { SHADOW_RIGHTS } from '../kube/rights.ts';
+import { RBAC_OBJECT_RIGHTS } from '../session/self-healing.ts';
 import { createLogger, type Logger } from '../cli/log.ts';
 import type { Tunnel } from '../tunnel/tunnel.ts';
 import { getThrough, HEALTH_SERVICE_PORT, serviceAnswers } from '../inbound/service-check.ts';
@@ -67,12 +69,25 @@ export async function runMesh(p: MeshOptions): Promise<number> {
   const log = createLogger({ debug: p.debug });
   const kube = kubeFromFlags(p);
   phase('check the Service, its pods, routes and router');
-  await checkNamespace(kube);
   const ns = kube.namespace;
   const names = meshNames(svcName);
 
-  // Everything is checked before anything is created.
-  const svc = await kube.core.readNamespacedService({ namespace: ns, name: svcName }).catch((e: unknown) => {
+  // Everything is checked before anything is created: what does not depend on another answer is
+  // asked at once, and said in order.
+  const rights = [
+    ...['create', 'patch', 'delete'].map((verb) => ({ verb, resource: 'services' })),
+    ...['create', 'patch'].map((verb) => ({ verb, resource: 'configmaps' })),
+    { verb: 'create', resource: 'deployments', group: 'apps' },
+    { verb: 'create', resource: 'serviceaccounts' },
+    ...['roles', 'rolebindings'].map((resource) => ({ verb: 'create', resource, group: 'rbac.authorization.k8s.io' })),
+  ];
+  prefetchRights(kube, ns, [...SHADOW_RIGHTS, ...rights, ...RBAC_OBJECT_RIGHTS]);
+  const namespaceOk = checkNamespace(kube);
+  const svcRead = kube.core.readNamespacedService({ namespace: ns, name: svcName });
+  const routesRead = kube.core.readNamespacedConfigMap({ namespace: ns, name: names.routes }).catch(() => undefined);
+  svcRead.catch(() => undefined);
+  await namespaceOk;
+  const svc = await svcRead.catch((e: unknown) => {
     if (apiStatus(e) === 404) throw new UserError(`service "${svcName}" does not exist in namespace "${ns}".`);
     throw e;
   });
@@ -92,7 +107,7 @@ export async function runMesh(p: MeshOptions): Promise<number> {
       throw new UserError(`service/${svcName} port ${mp.port}${mp.name ? ` (${mp.name})` : ''} is not HTTP, so requests on it cannot be routed by header; name the port http-* or set its appProtocol, or use kt-exchange.`, 2);
     }
   }
-  const existing = await kube.core.readNamespacedConfigMap({ namespace: ns, name: names.routes }).catch(() => undefined);
+  const existing = await routesRead;
   let table: RouteTable | undefined;
   try {
     table = parseTable(existing?.data?.[ROUTES_KEY]);
@@ -127,13 +142,7 @@ export async function runMesh(p: MeshOptions): Promise<number> {
     kind: 'mesh',
     kube,
     // The developer's Service, the route table, and (first developer) the router and its account.
-    rights: [
-      ...['create', 'patch', 'delete'].map((verb) => ({ verb, resource: 'services' })),
-      ...['create', 'patch'].map((verb) => ({ verb, resource: 'configmaps' })),
-      { verb: 'create', resource: 'deployments', group: 'apps' },
-      { verb: 'create', resource: 'serviceaccounts' },
-      ...['roles', 'rolebindings'].map((resource) => ({ verb: 'create', resource, group: 'rbac.authorization.k8s.io' })),
-    ],
+    rights,
     customize: (session) => ({
       extraLabels: { [SELECT_LABEL.mesh]: session.id },
       extraAnnotations: { [ANNOTATION.target]: `service/${svcName}` },

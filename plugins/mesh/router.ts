@@ -8,7 +8,7 @@ import {
 import { escalatedRules } from '../kube/api-errors.ts';
 import { UserError } from '../cli/errors.ts';
 import { apiStatus, call, explain, type Kube } from '../kube/kube.ts';
-import { step, throwIfInterrupted } from '../session/steps.ts';
+import { settleAll, step, throwIfInterrupted } from '../session/steps.ts';
 
 export interface MeshPort {
   /** The original Service's port. */
@@ -110,20 +110,35 @@ export async function ensureRouter(kube: Kube, svc: V1Service, ports: MeshPort[]
   const owned = routerObjects(svc, ports, image, table, owner);
   const rbac = kube.kc.makeApiClient(RbacAuthorizationV1Api);
   const apps = kube.kc.makeApiClient(AppsV1Api);
-  // Each create is named on its own, so a refusal names the right that is really missing.
+  // Each create is named on its own, so a refusal names the right that is really missing. What
+  // does not depend on another goes at once: the account, the Role and the stuntman Service; then
+  // the binding (it names the Role) and the Deployment (its pods need the account to exist, or the
+  // ReplicaSet backs off). All are owned by the route table, so its deletion takes whatever exists.
   try {
-    await step('create the router\'s ServiceAccount, Role and RoleBinding');
-    await call(kube, 'create', 'serviceaccounts', () => kube.core.createNamespacedServiceAccount({ namespace: ns, body: owned.serviceAccount }));
-    await call(kube, 'create', 'roles (rbac.authorization.k8s.io)', () => rbac.createNamespacedRole({ namespace: ns, body: owned.role }).catch((e: unknown) => {
-      const held = escalatedRules(e);
-      if (held.length === 0) throw e;
-      throw new UserError(`the router's Role would grant ${[...new Set(held.map((r) => `${r.verb} ${r.resource}`))].join(', ')} in namespace "${ns}", which you do not hold yourself (Kubernetes refuses to let anyone grant more than they have); kt needs the Role in 'kubectl kt-connect rbac'.`);
-    }));
-    await call(kube, 'create', 'rolebindings (rbac.authorization.k8s.io)', () => rbac.createNamespacedRoleBinding({ namespace: ns, body: owned.roleBinding }));
-    await step(`create service/${owned.stuntman.metadata!.name} for the real pods`);
-    await call(kube, 'create', 'services', () => kube.core.createNamespacedService({ namespace: ns, body: owned.stuntman }));
-    await step(`create the router deployment/${owned.deployment.metadata.name}`);
-    await call(kube, 'create', 'deployments (apps)', () => apps.createNamespacedDeployment({ namespace: ns, body: owned.deployment }));
+    await settleAll([
+      async () => {
+        await step('create the router\'s ServiceAccount, Role and RoleBinding');
+        await settleAll([
+          () => call(kube, 'create', 'serviceaccounts', () => kube.core.createNamespacedServiceAccount({ namespace: ns, body: owned.serviceAccount })).then(() => undefined),
+          () => call(kube, 'create', 'roles (rbac.authorization.k8s.io)', () => rbac.createNamespacedRole({ namespace: ns, body: owned.role }).catch((e: unknown) => {
+            const held = escalatedRules(e);
+            if (held.length === 0) throw e;
+            throw new UserError(`the router's Role would grant ${[...new Set(held.map((r) => `${r.verb} ${r.resource}`))].join(', ')} in namespace "${ns}", which you do not hold yourself (Kubernetes refuses to let anyone grant more than they have); kt needs the Role in 'kubectl kt-connect rbac'.`);
+          })).then(() => undefined),
+        ]);
+      },
+      async () => {
+        await step(`create service/${owned.stuntman.metadata!.name} for the real pods`);
+        await call(kube, 'create', 'services', () => kube.core.createNamespacedService({ namespace: ns, body: owned.stuntman }));
+      },
+    ]);
+    await settleAll([
+      async () => { await call(kube, 'create', 'rolebindings (rbac.authorization.k8s.io)', () => rbac.createNamespacedRoleBinding({ namespace: ns, body: owned.roleBinding })); },
+      async () => {
+        await step(`create the router deployment/${owned.deployment.metadata.name}`);
+        await call(kube, 'create', 'deployments (apps)', () => apps.createNamespacedDeployment({ namespace: ns, body: owned.deployment }));
+      },
+    ]);
   } catch (e) {
     // The route table owns everything created so far: deleting it takes the rest along.
     await kube.core.deleteNamespacedConfigMap({ namespace: ns, name: cm.metadata!.name! }).catch(() => undefined);

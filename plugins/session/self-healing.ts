@@ -9,7 +9,7 @@ import { meshNames, type RecoveryPlan } from '../../contract/index.ts';
 import { escalatedRules, rbacRefusal } from '../kube/api-errors.ts';
 import { apiStatus, mergePatch, missingRights, type Kube } from '../kube/kube.ts';
 import type { Logger } from '../cli/log.ts';
-import { step } from './steps.ts';
+import { settleAll, step } from './steps.ts';
 
 export interface SelfHealing {
   plan: RecoveryPlan;
@@ -97,12 +97,21 @@ export async function armRbac(kube: Kube, podName: string, labels: Record<string
     return undefined;
   }
   try {
-    await step(`create the self-healing ServiceAccount ${name}`);
-    await kube.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata, automountServiceAccountToken: true } });
-    created.push(() => kube.core.deleteNamespacedServiceAccount({ name, namespace: ns }));
-    await step(`create the self-healing Role ${name}`);
-    await rbac.createNamespacedRole({ namespace: ns, body: { metadata, rules: rulesFor(plan, podName) } });
-    created.push(() => rbac.deleteNamespacedRole({ name, namespace: ns }));
+    // The account and the Role do not depend on each other: created at once, and whatever of
+    // them exists is removed if either fails.
+    await settleAll([
+      async () => {
+        await step(`create the self-healing ServiceAccount ${name}`);
+        await kube.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata, automountServiceAccountToken: true } });
+        created.push(() => kube.core.deleteNamespacedServiceAccount({ name, namespace: ns }));
+      },
+      async () => {
+        await step(`create the self-healing Role ${name}`);
+        await rbac.createNamespacedRole({ namespace: ns, body: { metadata, rules: rulesFor(plan, podName) } });
+        created.push(() => rbac.deleteNamespacedRole({ name, namespace: ns }));
+      },
+    ]);
+    // Bound to the Role, so after it (and before the pod: refused, the pod goes without the account).
     await step(`create the self-healing RoleBinding ${name}`);
     await rbac.createNamespacedRoleBinding({
       namespace: ns,

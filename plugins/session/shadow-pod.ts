@@ -8,7 +8,7 @@ import type { SessionKeys } from './keys.ts';
 import type { Logger } from '../cli/log.ts';
 import { annotations, labels, objectName, type Session } from './session.ts';
 import { armRbac, type SelfHealing } from './self-healing.ts';
-import { step, throwIfInterrupted } from './steps.ts';
+import { settleAll, step, throwIfInterrupted } from './steps.ts';
 import type { ShadowPodLifecycle } from '../tunnel/tunnel.ts';
 import { serializeRecoveryPlan } from '../../contract/documents.ts';
 import { phase } from '../kube/round-trips.ts';
@@ -139,10 +139,18 @@ export async function createShadow(kube: Kube, s: Session, keys: SessionKeys, o:
     throw e;
   }
   try {
-    await step(`create the session Secret ${objectName(s)}`);
-    await call(kube, 'create', 'secrets', () => kube.core.createNamespacedSecret({ namespace: s.namespace, body: sessionSecret(s, keys, pod) }));
-    if (rbac) await step('hand the self-healing account to the pod');
-    await rbac?.adopt({ name: pod.metadata!.name!, uid: pod.metadata!.uid! });
+    // Both only need the pod's uid: at once.
+    await settleAll([
+      async () => {
+        await step(`create the session Secret ${objectName(s)}`);
+        await call(kube, 'create', 'secrets', () => kube.core.createNamespacedSecret({ namespace: s.namespace, body: sessionSecret(s, keys, pod) }));
+      },
+      async () => {
+        if (!rbac) return;
+        await step('hand the self-healing account to the pod');
+        await rbac.adopt({ name: pod.metadata!.name!, uid: pod.metadata!.uid! });
+      },
+    ]);
   } catch (e) {
     await deleteShadow(kube, s).catch(() => undefined);
     await rbac?.remove();

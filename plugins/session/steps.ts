@@ -60,6 +60,17 @@ export async function step(what: string): Promise<void> {
   throwIfInterrupted();
 }
 
+/**
+ * Runs changes at once, in the order given (so their steps keep their numbers), and waits for every
+ * one of them before it fails with the first failure: what the others made is then known to the
+ * undo, none still under way.
+ */
+export async function settleAll(changes: (() => Promise<void>)[]): Promise<void> {
+  const results = await Promise.allSettled(changes.map((c) => c()));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 /** For tests of this module: the step count and the fault setting start over. */
 export function resetSteps(): void {
   count = 0;

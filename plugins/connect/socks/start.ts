@@ -7,7 +7,7 @@ import type { ModeHandle } from '../mode.ts';
 import { jvmFlags, proxyEnv, type Proxy } from './socks-proxy.ts';
 
 /** A command to suggest in the banner: one real Service of the namespace, else the API's own. */
-async function suggestion(kube: Kube, log: Logger): Promise<string> {
+export async function suggestion(kube: Kube, log: Logger): Promise<string> {
   try {
     const svcs = await kube.core.listNamespacedService({ namespace: kube.namespace });
     const s = svcs.items.find((x) => x.spec?.clusterIP && x.spec.clusterIP !== 'None' && x.metadata?.name !== 'kubernetes');
@@ -21,10 +21,11 @@ async function suggestion(kube: Kube, log: Logger): Promise<string> {
   return 'https://kubernetes.default/version';
 }
 
-export async function startSocksMode(px: Proxy, s: ShadowSession): Promise<ModeHandle> {
+/** `suggested`: the banner's command, asked while the pod started (see suggestion). */
+export async function startSocksMode(px: Proxy, s: ShadowSession, suggested?: Promise<string>): Promise<ModeHandle> {
   s.life.defer('stop the local proxy', () => px.close());
   const env = proxyEnv(px.port);
-  const url = await suggestion(s.kube, s.log);
+  const url = await (suggested ?? suggestion(s.kube, s.log));
   s.record({ proxyPort: px.port, proxyStats: px.stats() }, 'socks');
   return {
     env,
