@@ -23,7 +23,7 @@ const BAD: [string, string[], RegExp][] = [
   ['kt-connect', ['--mode', 'socks', '--include-cidr', '10.0.0.0/8'], /--include-cidr only applies to --mode transparent/],
   ['kt-connect', ['--mode', 'hosts', '--hosts-file', '/nonexistent/hosts'], /hosts mode edits \/nonexistent\/hosts, which does not exist/],
   ['kt-connect', ['--mode', 'socks', '--cpu-request', 'lots'], /--cpu-request must be a Kubernetes quantity/],
-  ['kt-connect', ['--mode', 'socks', '--pod-timeout=-1'], /--pod-timeout must be a positive number/],
+  ['kt-connect', ['--mode', 'socks', '--pod-timeout=-1'], /--pod-timeout "-1" is not a duration; use e.g. 90s, 5m or 1h./],
   ['kt-connect', ['--mode', 'sideways'], /--mode must be one of socks, transparent, hosts, not "sideways"/],
   ['kt-connect', ['--mode', 'transparent', '--udp-ports', '5000-70000'], /--udp-ports: 70000 is out of bounds: a UDP port is 1-65535/],
   ['kt-connect', ['--mode', 'transparent', '--udp-ports', '0,8125'], /--udp-ports: 0 is out of bounds: a UDP port is 1-65535/],
