@@ -53,6 +53,7 @@ describe('kt-connect --mode socks carries UDP (SOCKS5 UDP ASSOCIATE)', () => {
   });
 
   it('exchanges 1,000 datagrams with the echo Service by name and by ClusterIP, none lost', async () => {
+    expect(plugin.output()).toContain(`SOCKS5 (TCP and UDP) and HTTP proxy on 127.0.0.1:${PROXY_PORT}`);
     for (const host of ['echo', `echo.${ns.name}`, clusterIp]) {
       const r = await socksExchange(host, 1000);
       console.log(`socks, ${host}: ${r.received}/${r.sent} datagrams echoed, ${r.lost} lost, ${r.ms} ms, relay ${r.relay}, replies from ${r.from.join(', ')}`);

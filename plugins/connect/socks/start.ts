@@ -30,7 +30,7 @@ export async function startSocksMode(px: Proxy, s: ShadowSession, suggested?: Pr
   return {
     env,
     banner: [
-      `SOCKS5 and HTTP proxy on 127.0.0.1:${px.port} (names resolve in the cluster).`,
+      `SOCKS5 (TCP and UDP) and HTTP proxy on 127.0.0.1:${px.port} (names resolve in the cluster).`,
       `  export ALL_PROXY=${env.ALL_PROXY} HTTP_PROXY=${env.HTTP_PROXY} HTTPS_PROXY=${env.HTTPS_PROXY} NO_PROXY=${env.NO_PROXY}`,
       `  JVM flags: ${jvmFlags(px.port)}`,
       `  try: curl --proxy socks5h://127.0.0.1:${px.port} ${url}`,
