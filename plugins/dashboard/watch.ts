@@ -98,9 +98,15 @@ class Feed {
         if (version !== this.lastVersion) { this.lastVersion = version; this.onChange(); }
       } catch { /* the next round tries again */ }
     };
+    // The next round is timed from the end of the last: a slow API server (a laptop far away) must
+    // not get a second list while the first is still on its way, nor an older answer win.
+    const next = (): void => {
+      if (this.stopped) return;
+      this.timer = setTimeout(() => void once().then(next), POLL_MS);
+      this.timer.unref();
+    };
     await once();
-    this.timer = setInterval(() => void once(), POLL_MS);
-    this.timer.unref();
+    next();
   }
 
   list(): KubernetesObject[] {
@@ -109,7 +115,7 @@ class Feed {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     void this.lw?.stop();
   }
 }
