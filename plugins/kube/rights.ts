@@ -16,8 +16,10 @@ export interface Right {
 export const SHADOW_RIGHTS: readonly Right[] = [
   { verb: 'create', resource: 'pods' }, { verb: 'get', resource: 'pods' }, { verb: 'delete', resource: 'pods' },
   { verb: 'create', resource: 'secrets' },
-  // The port-forward is a WebSocket, an HTTP GET (portForwardTo names the same right when refused).
-  { verb: 'get', resource: 'pods/portforward' },
+  // The port-forward is a WebSocket, an HTTP GET (portForwardTo names the same right when refused);
+  // Kubernetes 1.35 and later also ask for create on that upgrade (as for SPDY's POST), so a Role
+  // without it would work here and fail after the cluster's next upgrade: both are checked.
+  { verb: 'get', resource: 'pods/portforward' }, { verb: 'create', resource: 'pods/portforward' },
 ];
 
 export async function requireRights(kube: Kube, rights: readonly Right[]): Promise<void> {

@@ -31,6 +31,11 @@ describe('rights asked up front', () => {
     await expect(requireRights(kube, SHADOW_RIGHTS)).rejects.toThrow(/cannot get pods\/portforward in namespace "team-a".*resources: \[pods\/portforward\], verbs: \[get\]/);
   });
 
+  it('get alone on pods/portforward is refused, naming create (asked for by Kubernetes 1.35 and later)', async () => {
+    const { kube } = fakeKube((a) => !(a.subresource === 'portforward' && a.verb === 'create'));
+    await expect(requireRights(kube, SHADOW_RIGHTS)).rejects.toThrow(/cannot create pods\/portforward in namespace "team-a".*resources: \[pods\/portforward\], verbs: \[create\]/);
+  });
+
   it('the documented Role is enough', async () => {
     const { kube } = fakeKube(() => true);
     await expect(requireRights(kube, SHADOW_RIGHTS)).resolves.toBeUndefined();
