@@ -10,7 +10,6 @@ import { SHADOW_UDP } from '../../contract/index.ts';
 import { hostPort } from '../../runtime/host-port.ts';
 import type { Logger } from '../../runtime/log.ts';
 import { errorMessage } from '../../runtime/log.ts';
-import { widenWindow } from '../../runtime/ssh-window.ts';
 import { DatagramDecoder, writeDatagram } from '../../runtime/udp-frames.ts';
 
 export interface UdpFlowStats {
@@ -67,7 +66,8 @@ export class UdpFlows {
 
   /** Serves one accepted kt-udp channel until it closes or expires. */
   serve(channel: ServerChannel, request: UdpRequest): void {
-    widenWindow(channel);
+    // ssh2's 2 MiB window, not widened as TCP channels are: UDP is not paced by the window, so a
+    // wider one would only hold more datagrams in flight.
     channel.on('error', () => {});
     const target = hostPort(request.host, request.port);
     const fail = (reason: string): void => {
