@@ -152,13 +152,12 @@ export async function startUdpAssociation(control: Socket, expected: UdpEndpoint
   stats.associations++;
   stats.associationsTotal++;
 
-  /** The header form each destination was addressed in, for its replies. */
-  const forms = new Map<string, 1 | 3 | 4>();
   const table = new UdpFlowTable(o.tunnel, {
     ...(o.idleMs !== undefined ? { idleMs: o.idleMs } : {}),
     ...(o.open ? { open: o.open } : {}),
     onReply: (payload, source, destination) => {
-      const atyp = forms.get(hostPort(destination.host, destination.port)) ?? (isIPv4(destination.host) ? 1 : isIPv6(destination.host) ? 4 : 3);
+      // The form follows the text: a name stays a name, an address an address of its family.
+      const atyp = isIPv4(destination.host) ? 1 : isIPv6(destination.host) ? 4 : 3;
       relay.send(Buffer.concat([socksUdpHeader(destination.host, destination.port, atyp), payload]), source.port, source.host, (err) => {
         if (err) stats.dropped++;
         else stats.replied++;
@@ -184,7 +183,6 @@ export async function startUdpAssociation(control: Socket, expected: UdpEndpoint
     const d = parseSocksUdp(msg);
     if (!d || d.frag !== 0 || d.port === 0 || d.payload.length > SHADOW_UDP.maxDatagram) { stats.dropped++; return; }
     clientPort ??= from.port;
-    forms.set(hostPort(d.host, d.port), d.atyp);
     table.send({ host: fromAddress, port: from.port }, { host: d.host, port: d.port }, d.payload);
     stats.sent++;
   });
