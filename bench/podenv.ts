@@ -1,5 +1,5 @@
 // What --env-file and --mount add to kt-exchange's start: command to ready banner, with and
-// without them, alternated, median of 5 each (`node bench/podenv.ts` on a running cluster). The
+// without them, alternated, median of 5 each (`npm run bench:podenv`). The
 // workload has a ConfigMap, a Secret and a downwardAPI volume and env from each.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
