@@ -110,6 +110,8 @@ try {
           s.ms.push(Date.now() - t1);
           const trips = /(\d+) round trips on the critical path/.exec(p.output())?.[1];
           if (trips) s.trips.push(Number(trips));
+          // The start's own account, phase by phase, for reading the table (stderr only).
+          console.error(p.output().split('\n').filter((l) => /round trips on the critical path|debug: {3}/.test(l)).join('\n'));
         } finally {
           await p.stop('SIGINT', 60_000);
         }
@@ -190,5 +192,5 @@ function table(profile: WanProfile, rows: string[][]): string {
   ].join('\n');
 }
 const machine = execFileSync('uname', ['-srm'], { encoding: 'utf8' }).trim();
-console.log(`\nkt-connect over an emulated WAN (${new Date().toISOString()}, ${machine}, toxiproxy ${binDir.split('toxiproxy-').pop()}, median of ${RUNS}):\n`);
+console.log(`\nkt over an emulated WAN (${new Date().toISOString()}, ${machine}, toxiproxy ${binDir.split('toxiproxy-').pop()}, median of ${RUNS}):\n`);
 console.log(tables.join('\n'));

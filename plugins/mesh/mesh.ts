@@ -26,7 +26,8 @@ import { waitThroughRouter } from './switch.ts';
 import { readRouterStatuses, routerVersionCheck, type RouterVersionCheck } from './router-version.ts';
 import { recoveryApi } from '../kube/recovery-api.ts';
 import { checkLock, lockAnnotation, lockIsLive } from '../session/service-lock.ts';
-import { annotations, labels } from '../session/session.ts';
+import { annotations, labels, type Session } from '../session/session.ts';
+import type { Lifecycle } from '../session/lifecycle.ts';
 import { ROLE } from '../../contract/index.ts';
 import { checkNamespace, kubeFromFlags, startShadowSession } from '../session/shadow-session.ts';
 import { step, throwIfInterrupted } from '../session/steps.ts';
@@ -138,6 +139,45 @@ export async function runMesh(p: MeshOptions): Promise<number> {
       { op: 'delete', kind: 'Service', name: devService(sid) },
     ],
   });
+  // Made as soon as the shadow pod exists (see `alongside` below).
+  const meshObjects = async (session: Session, life: Lifecycle): Promise<void> => {
+    // This developer's own Service in front of the shadow: the router's target for the version.
+    const dev = devService(session.id);
+    life.defer(`delete service/${dev}`, () => kube.core.deleteNamespacedService({ namespace: ns, name: dev }).then(() => undefined, () => undefined));
+    await step(`create service/${dev} in front of the shadow`);
+    await call(kube, 'create', 'services', () => kube.core.createNamespacedService({ namespace: ns, body: {
+      metadata: { name: dev, namespace: ns, labels: labels(session, ROLE.service), annotations: annotations(session) },
+      spec: {
+        selector: { [SELECT_LABEL.mesh]: session.id },
+        ports: [
+          ...ports.map((x) => ({ name: `p${x.remote}`, port: x.remote, targetPort: x.remote })),
+          // The shadow's health port, so kt can tell when the Service works (see waitRouted).
+          ...(ports.some((x) => x.remote === SHADOW_PORT.health) ? [] : [HEALTH_SERVICE_PORT]),
+        ],
+      },
+    } }));
+
+    // Routes out first on exit, then the shared objects if this was the last developer.
+    const undo = planFor(session.id);
+    life.defer(`remove this laptop's route from service/${svcName}`, async () => {
+      const r = await runRecovery({ ...undo, steps: undo.steps.slice(0, 2) }, recoveryApi(kube));
+      for (const d of r.done) log.progress(d);
+      for (const f of r.failed) log.warn(`could not undo: ${f}`);
+    });
+    const domain = p.clusterDomain;
+    const fresh: RouteTable = {
+      contract: CONTRACT_VERSION,
+      header: mark.header,
+      ports: allPorts.map((m) => ({ port: m.target, protocol: m.protocol, ...(m.name ? { name: m.name } : {}) })),
+      defaultTarget: `${names.stuntman}.${ns}.svc.${domain}`,
+      routes: [],
+    };
+    const created = await call(kube, 'create', 'configmaps', () => ensureRouter(kube, realSvc, allPorts, routerImage, fresh));
+    if (created) log.progress(`created the router for service/${svcName}`);
+    const route = { version: mark.version, target: `${dev}.${ns}.svc.${domain}`, session: session.id, user: session.user };
+    await step(`add the route for version "${mark.version}"`);
+    await updateRoutes(recoveryApi(kube), ns, names.routes, (t) => ({ ...t, routes: [...t.routes.filter((r) => r.version !== mark.version), route] }));
+  };
   const s = await startShadowSession(p, {
     kind: 'mesh',
     kube,
@@ -149,49 +189,17 @@ export async function runMesh(p: MeshOptions): Promise<number> {
       listenPorts: ports.map((x) => x.remote),
       selfHealing: { plan: planFor(session.id), recoverAfterMs },
     }),
+    // The Service, the router and the route need the shadow pod to exist (it carries the plan that
+    // undoes them), not to run: made while it starts and the tunnel connects, so the router's own
+    // pod starts beside the shadow's.
+    alongside: meshObjects,
   });
-  const { session, tunnel, life } = s;
+  const { session, tunnel } = s;
+  const dev = devService(session.id);
+  const domain = p.clusterDomain;
   await podEnv?.materialise(s);
   phase('listen in the shadow pod');
   await forwardPorts(tunnel, ports, log);
-
-  // This developer's own Service in front of the shadow: the router's target for the version.
-  const dev = devService(session.id);
-  life.defer(`delete service/${dev}`, () => kube.core.deleteNamespacedService({ namespace: ns, name: dev }).then(() => undefined, () => undefined));
-  phase('create the Service, router and route');
-  await step(`create service/${dev} in front of the shadow`);
-  await call(kube, 'create', 'services', () => kube.core.createNamespacedService({ namespace: ns, body: {
-    metadata: { name: dev, namespace: ns, labels: labels(session, ROLE.service), annotations: annotations(session) },
-    spec: {
-      selector: { [SELECT_LABEL.mesh]: session.id },
-      ports: [
-        ...ports.map((x) => ({ name: `p${x.remote}`, port: x.remote, targetPort: x.remote })),
-        // The shadow's health port, so kt can tell when the Service works (see waitRouted).
-        ...(ports.some((x) => x.remote === SHADOW_PORT.health) ? [] : [HEALTH_SERVICE_PORT]),
-      ],
-    },
-  } }));
-
-  // Routes out first on exit, then the shared objects if this was the last developer.
-  const undo = planFor(session.id);
-  life.defer(`remove this laptop's route from service/${svcName}`, async () => {
-    const r = await runRecovery({ ...undo, steps: undo.steps.slice(0, 2) }, recoveryApi(kube));
-    for (const d of r.done) log.progress(d);
-    for (const f of r.failed) log.warn(`could not undo: ${f}`);
-  });
-  const domain = p.clusterDomain;
-  const fresh: RouteTable = {
-    contract: CONTRACT_VERSION,
-    header: mark.header,
-    ports: allPorts.map((m) => ({ port: m.target, protocol: m.protocol, ...(m.name ? { name: m.name } : {}) })),
-    defaultTarget: `${names.stuntman}.${ns}.svc.${domain}`,
-    routes: [],
-  };
-  const created = await call(kube, 'create', 'configmaps', () => ensureRouter(kube, realSvc, allPorts, routerImage, fresh));
-  if (created) log.progress(`created the router for service/${svcName}`);
-  const route = { version: mark.version, target: `${dev}.${ns}.svc.${domain}`, session: session.id, user: session.user };
-  await step(`add the route for version "${mark.version}"`);
-  await updateRoutes(recoveryApi(kube), ns, names.routes, (t) => ({ ...t, routes: [...t.routes.filter((r) => r.version !== mark.version), route] }));
   phase('wait for the router and the route');
   log.progress('waiting for the router');
   await waitRouterReady(kube, svcName, 120_000);

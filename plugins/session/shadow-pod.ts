@@ -273,7 +273,7 @@ export function untilPod(kube: Kube, s: Session, image: string, timeoutMs: numbe
  * The pod as the tunnel sees it: created once at start, and after a lost connection recreated
  * when it is gone (deleted, evicted) before the tunnel reconnects.
  */
-export function shadowPodLifecycle(kube: Kube, s: Session, keys: SessionKeys, o: ShadowOptions, podTimeoutMs: number, log: Logger): ShadowPodLifecycle {
+export function shadowPodLifecycle(kube: Kube, s: Session, keys: SessionKeys, o: ShadowOptions, podTimeoutMs: number, log: Logger, onCreated?: () => void): ShadowPodLifecycle {
   const name = objectName(s);
   return {
     async create() {
@@ -287,6 +287,7 @@ export function shadowPodLifecycle(kube: Kube, s: Session, keys: SessionKeys, o:
         started.cancel();
         throw e;
       }
+      onCreated?.();
       phase('wait for the shadow pod to start');
       await started.done;
       log.progress('shadow pod running; connecting over a port-forward');

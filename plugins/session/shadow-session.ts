@@ -15,7 +15,7 @@ import { newSession, objectName, type Session, type SessionKind } from './sessio
 import { shadowOptions } from './shadow-flags.ts';
 import { deleteShadow, shadowPodLifecycle, type ShadowOptions } from './shadow-pod.ts';
 import { requireRights, SHADOW_RIGHTS, type Right } from '../kube/rights.ts';
-import { step } from './steps.ts';
+import { settleAll, step } from './steps.ts';
 import { portForwardTo, Tunnel } from '../tunnel/tunnel.ts';
 import { phase } from '../kube/round-trips.ts';
 
@@ -79,6 +79,11 @@ export interface StartOptions {
   rights?: readonly Right[];
   /** Recorded from the start, so a second session can see what this one is (kt-connect's mode). */
   mode?: string;
+  /**
+   * Changes that need the shadow pod to exist (it carries the recovery plan) but not to run: made
+   * while it starts and the tunnel connects. Each registers its undo on `life` before it is made.
+   */
+  alongside?: (session: Session, life: Lifecycle) => Promise<void>;
 }
 
 export async function startShadowSession(flags: Values<typeof KUBE_FLAGS> & Values<typeof SHADOW_FLAGS>, o: StartOptions): Promise<ShadowSession> {
@@ -100,10 +105,12 @@ export async function startShadowSession(flags: Values<typeof KUBE_FLAGS> & Valu
   phase('create the shadow pod');
 
   const session = newSession(o.kind, kube.namespace);
+  const podCreated = Promise.withResolvers<undefined>();
+  podCreated.promise.catch(() => undefined);
   const shadow: ShadowOptions = { ...shadowFlags, ...(o.customize?.(session) ?? {}) };
   const keys = generateSessionKeys();
   const tunnel = new Tunnel({
-    pod: shadowPodLifecycle(kube, session, keys, shadow, timeout, log),
+    pod: shadowPodLifecycle(kube, session, keys, shadow, timeout, log, () => podCreated.resolve(undefined)),
     openStream: portForwardTo(kube, session.namespace, objectName(session)),
     keys,
     log,
@@ -131,7 +138,17 @@ export async function startShadowSession(flags: Values<typeof KUBE_FLAGS> & Valu
   process.on('unhandledRejection', onCrash);
 
   life.defer('close the tunnel', () => tunnel.close());
-  await tunnel.start();
+  // Both are waited for before a failure of either is said, so the undo finds all they made.
+  const started = tunnel.start();
+  started.catch((e: unknown) => podCreated.reject(e));
+  await settleAll([
+    () => started,
+    async () => {
+      if (!o.alongside) return;
+      await podCreated.promise;
+      await o.alongside(session, life);
+    },
+  ]);
   phase(`${o.kind}: after the tunnel`);
   const stopBeat = startHeartbeat([podBeat(kube, objectName(session), kube.namespace)], log);
   life.defer('stop the heartbeat', stopBeat);
