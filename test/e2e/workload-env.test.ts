@@ -323,17 +323,20 @@ describe('the laptop process runs like the pod', () => {
     await eventually('no kt objects', 30_000, () => (ktObjects() === '' ? true : undefined));
   });
 
-  it('kt-connect --env-from pod/NAME: the env file (json) equals the pod\'s env; an existing empty --mount directory is 0700 during the session and gets its mode back after Ctrl-C', async () => {
+  it('kt-connect --env-from pod/NAME --debug: the env file (json) equals the pod\'s env, no Secret value in the log; an existing empty --mount directory is 0700 during the session and gets its mode back after Ctrl-C', async () => {
     const pod = kubectl(['get', 'pods', '-n', ns.name, '-l', 'app=api,app.kubernetes.io/managed-by!=kt', '--field-selector', 'status.phase=Running', '-o', 'jsonpath={.items[0].metadata.name}']).trim();
     const envFile = fresh('connect.json');
     const dir = emptyDir(fresh('mnt'), 0o755);
-    const p = startPlugin('kt-connect', ['--kubeconfig', kubeconfig, '--mode', 'socks', '--proxy-port', '2342', '--env-from', `pod/${pod}`, '--container', 'app', '--env-file', envFile, '--env-format', 'json', '--mount', dir]);
+    const p = startPlugin('kt-connect', ['--kubeconfig', kubeconfig, '--mode', 'socks', '--proxy-port', '2342', '--env-from', `pod/${pod}`, '--container', 'app', '--env-file', envFile, '--env-format', 'json', '--mount', dir, '--debug']);
     await p.waitFor(/Press Ctrl-C to disconnect/, 120_000);
     expect(JSON.parse(readFileSync(envFile, 'utf8'))).toEqual({ ...podEnv(), KT_MOUNT: dir });
     expect(statSync(envFile).mode & 0o777).toBe(0o600);
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     await expectFilesAsInPod(dir);
     expect(await p.stop('SIGINT')).toBe(0);
+    // Not even --debug logs a Secret's value.
+    expect(p.output()).toMatch(/] debug: /);
+    expect(p.output()).not.toMatch(/t0ken|p@ss/);
     expect(existsSync(envFile)).toBe(false);
     expect(readdirSync(dir)).toEqual([]);
     expect(statSync(dir).mode & 0o7777).toBe(0o755);
