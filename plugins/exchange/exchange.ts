@@ -112,6 +112,10 @@ export async function runExchange(o: Options<typeof EXCHANGE_FLAGS>): Promise<nu
   const target = await resolved;
   const svcName = target.svc.metadata!.name!;
   const ports: ResolvedPort[] = resolveExpose(specs, target.svc, target.pods);
+  // The laptop answers TCP only: what is sent to the Service's other ports is lost while exchanged.
+  for (const p of target.svc.spec?.ports ?? []) {
+    if ((p.protocol ?? 'TCP') !== 'TCP') log.warn(`service/${svcName} port ${p.port}/${p.protocol} is not carried to this laptop: what is sent to it is dropped while the Service is exchanged`);
+  }
   if (parseLock(target.svc.metadata?.annotations)?.kind === 'mesh') {
     const raw = (await kube.core.readNamespacedConfigMap({ namespace: kube.namespace, name: meshNames(svcName).routes }).catch(() => undefined))?.data?.[ROUTES_KEY];
     let table: ReturnType<typeof parseTable>;

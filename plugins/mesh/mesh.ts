@@ -97,6 +97,10 @@ export async function runMesh(p: MeshOptions): Promise<number> {
   const original = svc.metadata?.annotations?.[ANNOTATION.originalSelector];
   const selector = original ? JSON.parse(original) as Record<string, string> : svc.spec?.selector;
   if (!selector || Object.keys(selector).length === 0) throw new UserError(`service/${svcName} has no selector, so kt cannot route around its pods.`);
+  // The router takes every port of the Service (its selector is switched) and carries TCP only:
+  // a UDP or SCTP port would go dark for everyone while the Service is meshed.
+  const other = (svc.spec?.ports ?? []).find((p) => (p.protocol ?? 'TCP') !== 'TCP');
+  if (other) throw new UserError(`service/${svcName} port ${other.port}${other.name ? ` (${other.name})` : ''} is ${other.protocol}, which kt-mesh's router cannot carry, so it would stop for everyone while meshed; use kt-exchange, or serve that port from a Service of its own.`, 2);
   const selectorText = Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(',');
   const pods = (await kube.core.listNamespacedPod({ namespace: ns, labelSelector: selectorText })).items;
   const realSvc: V1Service = { ...svc, spec: { ...svc.spec, selector } };

@@ -57,6 +57,8 @@ const BAD: [string, string[], RegExp][] = [
   ['kt-preview', ['ok-name', '--expose', '18080', '--env-from', 'deployment/echo', '--env-file', '/nonexistent/dir/echo.env'], /--env-file \/nonexistent\/dir\/echo.env: the directory \/nonexistent\/dir does not exist/],
   ['kt-mesh', ['echo', '--expose', '18080:80', '--env-file', '/tmp/kt-bad-input.env', '--env-format', 'yaml'], /--env-format must be one of dotenv, json, sh, not "yaml"/],
   ['kt-connect', ['--mode', 'transparent', '--include-cidr', '::/0'], /--include-cidr ::\/0 would capture every IPv6 destination, and kt never captures it/],
+  // The router carries TCP only: a Service with a UDP port would lose it for everyone.
+  ['kt-mesh', ['svc-udp', '--expose', '18080:80'], /service\/svc-udp port 7070 \(udp\) is UDP, which kt-mesh's router cannot carry/],
   ['kt-connect', ['--mode', 'socks', '--env-from', 'deployment/echo'], /--env-from picks whose environment --env-file, --mount or -- COMMAND bring; give one of them/],
 ];
 
@@ -68,6 +70,7 @@ describe('bad input creates nothing', () => {
 
   beforeAll(async () => {
     deployEcho('echo', ns.name);
+    deployEcho('svc-udp', ns.name, 1, { udp: true });
     kubeconfig = restrictedKubeconfig(ns.name);
     before = { cluster: cluster(), laptop: await laptopState() };
   });

@@ -96,8 +96,8 @@ export function echoManifest(name: string, namespace: string, replicas = 1, opti
 
 export interface EchoOptions {
   /**
-   * The Service also offers the UDP echo (udp 7070). Off by default: kt-mesh builds its router from
-   * every port of the Service and was written for TCP ones, so only UDP tests ask for it.
+   * The Service also offers the UDP echo (udp 7070). Off by default: kt-mesh refuses a Service with
+   * a UDP port (its router carries TCP only), so only UDP tests ask for it.
    */
   udp?: boolean;
 }
