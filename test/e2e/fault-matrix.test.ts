@@ -4,7 +4,7 @@
 // the cluster (no kt-labelled object; Services and Deployments as before, ignoring status) and the
 // laptop (iptables, routes, resolv.conf, hosts files, kt's local state) must be exactly as before.
 // Everything runs as a user bound only to the documented Role, in a `restricted` namespace.
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +24,10 @@ const LAPTOP_PORT = 18680;
 const stateDir = mkdtempSync(join(tmpdir(), 'kt-fault-state-'));
 const hostsFile = join(mkdtempSync(join(tmpdir(), 'kt-fault-hosts-')), 'hosts');
 const podenvDir = mkdtempSync(join(tmpdir(), 'kt-fault-podenv-'));
+// An existing empty --mount directory: kt makes it 0700 while it runs, and must give it back empty and 0755.
+const keptMountDir = join(podenvDir, 'kept');
+mkdirSync(keptMountDir);
+chmodSync(keptMountDir, 0o755);
 
 const cases: Case[] = [
   { name: 'connect socks', plugin: 'kt-connect', args: ['--mode', 'socks', '--proxy-port', '2491'], ready: /Press Ctrl-C to disconnect/ },
@@ -34,6 +38,7 @@ const cases: Case[] = [
   { name: 'mesh auto', plugin: 'kt-mesh', args: ['echo', '--expose', `${LAPTOP_PORT}:80`, '--version-mark', 'fault', '--recover-after', '30s'], ready: /Press Ctrl-C to stop/ },
   { name: 'mesh manual', plugin: 'kt-mesh', args: ['echo', '--mode', 'manual', '--expose', `${LAPTOP_PORT}:80`, '--recover-after', '30s'], ready: /Press Ctrl-C to stop/ },
   { name: 'exchange with env file and mount', plugin: 'kt-exchange', args: ['echo', '--expose', `${LAPTOP_PORT}:80`, '--recover-after', '30s', '--env-file', join(podenvDir, 'echo.env'), '--mount', join(podenvDir, 'mnt')], ready: /Press Ctrl-C to stop/ },
+  { name: 'connect with env from a deployment and an existing mount directory', plugin: 'kt-connect', args: ['--mode', 'socks', '--proxy-port', '2493', '--env-from', 'deployment/echo', '--env-file', join(podenvDir, 'echo.env'), '--mount', keptMountDir], ready: /Press Ctrl-C to disconnect/ },
   { name: 'preview', plugin: 'kt-preview', args: ['fault-preview', '--expose', `${LAPTOP_PORT}:80`, '--recover-after', '30s'], ready: /Press Ctrl-C to remove it/ },
 ];
 
@@ -58,6 +63,7 @@ describe('fault injection at every start-up step', () => {
     });
     expect(await laptop(), `${what}: the laptop as before`).toBe(before.laptop);
     expect(existsSync(join(podenvDir, 'echo.env')) || existsSync(join(podenvDir, 'mnt')), `${what}: no env file, no mount directory`).toBe(false);
+    expect([readdirSync(keptMountDir), (statSync(keptMountDir).mode & 0o7777).toString(8)], `${what}: the existing mount directory empty, with its mode`).toEqual([[], '755']);
   };
 
   beforeAll(async () => {
