@@ -206,6 +206,7 @@ export async function runExchange(o: Options<typeof EXCHANGE_FLAGS>): Promise<nu
     return true;
   };
   phase('switch the Service and confirm it');
+  await s.podReady;
   await step(`point service/${svcName} at the shadow`);
   await call(kube, 'patch', 'services', pointService);
   await sw.switched();

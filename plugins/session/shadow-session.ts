@@ -13,7 +13,7 @@ import { removeLocalSession, writeLocalSession, type LocalSession } from './loca
 import { createLogger, type Logger } from '../cli/log.ts';
 import { newSession, objectName, type Session, type SessionKind } from './session.ts';
 import { shadowOptions } from './shadow-flags.ts';
-import { deleteShadow, shadowPodLifecycle, type ShadowOptions } from './shadow-pod.ts';
+import { deleteShadow, shadowPodLifecycle, waitReady, type ShadowOptions } from './shadow-pod.ts';
 import { requireRights, SHADOW_RIGHTS, type Right } from '../kube/rights.ts';
 import { settleAll, step } from './steps.ts';
 import { portForwardTo, Tunnel } from '../tunnel/tunnel.ts';
@@ -27,6 +27,12 @@ export interface ShadowSession {
   log: Logger;
   /** Resolves when the user asks the session to end (Ctrl-C, SIGTERM, SIGHUP). */
   signal: Promise<NodeJS.Signals>;
+  /**
+   * Resolves once the shadow pod is Ready. The tunnel connects as soon as its container runs, but
+   * a Service pointed at the pod lists it only once it is Ready: pointed earlier, the Service would
+   * have no ready endpoint for a moment and its callers would be refused. Wait for this first.
+   */
+  podReady: Promise<void>;
   /** Updates the local session record (shown by `status`). */
   record(details: Record<string, unknown>, mode?: string): void;
   /**
@@ -149,6 +155,9 @@ export async function startShadowSession(flags: Values<typeof KUBE_FLAGS> & Valu
       await o.alongside(session, life);
     },
   ]);
+  // Followed from now, beside whatever the plugin does next (see podReady).
+  const podReady = waitReady(kube, session, shadow.image, timeout, log).then(() => undefined);
+  podReady.catch(() => undefined);
   phase(`${o.kind}: after the tunnel`);
   const stopBeat = startHeartbeat([podBeat(kube, objectName(session), kube.namespace)], log);
   life.defer('stop the heartbeat', stopBeat);
@@ -177,5 +186,5 @@ export async function startShadowSession(flags: Values<typeof KUBE_FLAGS> & Valu
     t.unref();
     life.defer('stop guarding', () => clearInterval(t));
   };
-  return { kube, session, tunnel, life, log, signal, record, guard, runUntilSignal };
+  return { kube, session, tunnel, life, log, signal, podReady, record, guard, runUntilSignal };
 }
