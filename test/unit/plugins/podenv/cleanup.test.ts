@@ -2,8 +2,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, sta
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { podenvCleaner, removeWritten } from '../../../../plugins/podenv/cleanup.ts';
-import { writeLocalSession } from '../../../../plugins/session/local-state.ts';
+import { podenvCleaner, removeDeadSessionsFiles, removeWritten } from '../../../../plugins/podenv/cleanup.ts';
+import { listLocalSessions, writeLocalSession } from '../../../../plugins/session/local-state.ts';
 
 let work = '';
 let savedStateDir: string | undefined;
@@ -49,15 +49,21 @@ describe('what --env-file and --mount wrote is removed', () => {
     expect(existsSync(dir)).toBe(false);
   });
 
-  it('kt-clean gives a dead session\'s existing directory its mode back, from the local record', async () => {
-    const dir = usedMountDir(0o750);
+  /** What a session killed with SIGKILL leaves: its files, and its local record naming them. */
+  function deadSession(mode: number): { dir: string; envFile: string } {
+    const dir = usedMountDir(mode);
     const envFile = join(work, 'api.env');
     writeFileSync(envFile, 'A=1\n', { mode: 0o600 });
     // A pid that is not alive: the highest a Linux pid can be, plus one.
     writeLocalSession({
       id: 'dead1', kind: 'exchange', pid: 4194305, namespace: 'dev', context: 'c', server: 's', startedAt: 0, updatedAt: 0,
-      details: { podenv: { envFile, mountDir: dir, mountDirCreated: false, mountDirMode: 0o750 } },
+      details: { podenv: { envFile, mountDir: dir, mountDirCreated: false, mountDirMode: mode } },
     });
+    return { dir, envFile };
+  }
+
+  it('kt-clean gives a dead session\'s existing directory its mode back, from the local record', async () => {
+    const { dir, envFile } = deadSession(0o750);
     const clean = podenvCleaner(() => false);
     expect(await clean(true)).toEqual([`would remove the env file ${envFile} (session dead1)`, `would remove the mounted files under ${dir} (session dead1)`]);
     expect(statSync(dir).mode & 0o7777).toBe(0o700);
@@ -66,5 +72,18 @@ describe('what --env-file and --mount wrote is removed', () => {
     expect(readdirSync(dir)).toEqual([]);
     expect(statSync(dir).mode & 0o7777).toBe(0o750);
     expect(await clean(false)).toEqual([]);
+  });
+
+  it('the next run removes what a dead session wrote before it writes anything, and forgets the paths', () => {
+    const { dir, envFile } = deadSession(0o711);
+    expect(removeDeadSessionsFiles()).toEqual([
+      `removed the env file ${envFile} (left by session dead1, whose process is gone)`,
+      `removed the mounted files under ${dir} (left by session dead1, whose process is gone)`,
+    ]);
+    expect(existsSync(envFile)).toBe(false);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(statSync(dir).mode & 0o7777).toBe(0o711);
+    expect(listLocalSessions().find((l) => l.id === 'dead1')?.details).toEqual({});
+    expect(removeDeadSessionsFiles()).toEqual([]);
   });
 });
