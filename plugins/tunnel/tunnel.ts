@@ -13,6 +13,8 @@ import type { Dialer } from './dialer.ts';
 import { UserError } from '../cli/errors.ts';
 import { widenWindow } from '../../runtime/ssh-window.ts';
 import { batchWritesPerTick } from '../../runtime/ssh-writes.ts';
+import { leanAesGcm } from '../../runtime/ssh-gcm.ts';
+import { tuneGcForBulk } from '../../runtime/bulk-gc.ts';
 import { joinStreams } from '../../runtime/join.ts';
 import type { Kube } from '../kube/kube.ts';
 import { pinnedHostVerifier, type SessionKeys } from '../session/keys.ts';
@@ -164,6 +166,9 @@ export class Tunnel extends EventEmitter {
     (pf as { write: (...a: unknown[]) => boolean }).write = (...a: unknown[]): boolean => { turns.out(); return write(...a); };
     pf.on('data', turns.in);
     batchWritesPerTick(pf);
+    // Garbage collection was the largest share of the CPU a bulk transfer costs here.
+    leanAesGcm();
+    tuneGcForBulk();
     const client = new ssh2.Client();
     // ssh2 may emit more than one error for one failure; the later ones must not crash kt.
     client.on('error', () => {});
