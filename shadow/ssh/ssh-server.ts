@@ -4,6 +4,7 @@
 // Nothing else: no shell, no pty, no sftp.
 import { widenWindow } from '../../runtime/ssh-window.ts';
 import { batchWritesPerTick } from '../../runtime/ssh-writes.ts';
+import { leanAesGcm } from '../../runtime/ssh-gcm.ts';
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import ssh2 from 'ssh2';
@@ -113,6 +114,9 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
     socket.once('close', () => shared.sockets.delete(socket));
   };
 
+  // One buffer per SSH packet fewer each way (see ssh-gcm.ts); V8's GC stays as it is here: the
+  // pod has a memory limit.
+  leanAesGcm();
   const ssh = new Server({
     hostKeys: [options.hostKey],
     ident: 'kt-shadow',
