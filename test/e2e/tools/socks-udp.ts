@@ -9,6 +9,7 @@
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:net';
 import { SocksClient, type SocksRemoteHost } from 'socks';
+import { windowedSend } from './udp-window.ts';
 
 const [proxyPort, host, portText, countText, windowText, holdText, roundsText] = process.argv.slice(2);
 const port = Number(portText);
@@ -39,24 +40,12 @@ interface Round { round: number; sent: number; received: number; lost: number; d
 /** One exchange of COUNT datagrams on the association; round numbers keep late echoes apart. */
 async function exchange(round: number): Promise<Round> {
   const t0 = performance.now();
-  const pending = new Map<number, NodeJS.Timeout>();
-  const seen = new Set<number>();
   const from = new Set<string>();
-  let next = 0;
-  let lost = 0;
-  let duplicates = 0;
   let wrong = 0;
-  let finish!: () => void;
-  const done = new Promise<void>((resolve) => (finish = resolve));
   const payloadOf = (seq: number): Buffer => Buffer.from(`kt-udp ${round}.${seq} ${'x'.repeat(seq % 200)}`);
-  const send = (): void => {
-    while (pending.size < window && next < count) {
-      const seq = next++;
-      pending.set(seq, setTimeout(() => { pending.delete(seq); lost++; send(); }, 2000));
-      socket.send(SocksClient.createUDPFrame({ remoteHost: { host: host!, port }, data: payloadOf(seq) }), relay!.port, relay!.host);
-    }
-    if (pending.size === 0 && next >= count) finish();
-  };
+  const w = windowedSend(count, window, (seq) => {
+    socket.send(SocksClient.createUDPFrame({ remoteHost: { host: host!, port }, data: payloadOf(seq) }), relay!.port, relay!.host);
+  });
   const onMessage = (msg: Buffer): void => {
     const frame = SocksClient.parseUDPFrame(msg);
     from.add(`${frame.remoteHost.host}:${frame.remoteHost.port}`);
@@ -64,21 +53,12 @@ async function exchange(round: number): Promise<Round> {
     if (Number(m?.[1]) !== round) return; // a late echo of an earlier round
     const seq = Number(m?.[2]);
     if (!frame.data.equals(payloadOf(seq))) { wrong++; return; }
-    const timer = pending.get(seq);
-    if (timer) {
-      clearTimeout(timer);
-      pending.delete(seq);
-      seen.add(seq);
-    } else if (seen.has(seq)) {
-      duplicates++;
-    }
-    send();
+    w.ack(seq);
   };
   socket.on('message', onMessage);
-  send();
-  await done;
+  const counts = await w.done;
   socket.off('message', onMessage);
-  return { round, sent: count, received: seen.size, lost, duplicates, wrong, from: [...from], ms: Math.round(performance.now() - t0), relay: `${relay!.host}:${relay!.port}` };
+  return { round, ...counts, sent: count, wrong, from: [...from], ms: Math.round(performance.now() - t0), relay: `${relay!.host}:${relay!.port}` };
 }
 
 for (let round = 1; round <= rounds; round++) {

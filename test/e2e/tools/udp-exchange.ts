@@ -9,6 +9,7 @@
 // from the address it sent to; one HOST only).
 import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
+import { windowedSend } from './udp-window.ts';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const connected = process.argv.includes('--connected');
@@ -23,44 +24,23 @@ await new Promise<void>((resolve) => socket.bind(0, () => resolve()));
 if (connected) await new Promise<void>((resolve) => socket.connect(port, addresses[0], () => resolve()));
 
 const t0 = performance.now();
-const pending = new Map<number, NodeJS.Timeout>();
-const seen = new Set<number>();
 const from = new Set<string>();
-let next = 0;
-let lost = 0;
-let duplicates = 0;
 let misdirected = 0;
-let finish!: () => void;
-const done = new Promise<void>((resolve) => (finish = resolve));
-
-const send = (): void => {
-  while (pending.size < window && next < count) {
-    const seq = next++;
-    const payload = Buffer.from(`kt-udp ${seq} ${'x'.repeat(seq % 200)}`);
-    pending.set(seq, setTimeout(() => { pending.delete(seq); lost++; send(); }, 2000));
-    if (connected) socket.send(payload);
-    else socket.send(payload, port, addresses[seq % addresses.length]);
-  }
-  if (pending.size === 0 && next >= count) finish();
-};
+const w = windowedSend(count, window, (seq) => {
+  const payload = Buffer.from(`kt-udp ${seq} ${'x'.repeat(seq % 200)}`);
+  if (connected) socket.send(payload);
+  else socket.send(payload, port, addresses[seq % addresses.length]);
+});
 
 socket.on('message', (msg, r) => {
   from.add(`${r.address}:${r.port}`);
   const seq = Number(/^kt-udp (\d+) /.exec(msg.toString())?.[1] ?? -1);
-  if (seen.has(seq)) { duplicates++; return; }
-  const timer = pending.get(seq);
-  if (timer === undefined) return; // late, already counted lost
-  if (`${r.address}:${r.port}` !== targets[seq % targets.length]) misdirected++;
-  clearTimeout(timer);
-  pending.delete(seq);
-  seen.add(seq);
-  send();
+  if (w.ack(seq) === 'new' && `${r.address}:${r.port}` !== targets[seq % targets.length]) misdirected++;
 });
 
-send();
-await done;
+const counts = await w.done;
 console.log(JSON.stringify({
-  target: targets.join(','), sent: next, received: seen.size, lost, duplicates, misdirected, from: [...from].sort(),
+  target: targets.join(','), ...counts, misdirected, from: [...from].sort(),
   ms: Math.round(performance.now() - t0), localPort: socket.address().port,
 }));
 socket.close();
