@@ -7,14 +7,14 @@
 // the .cpuprofile files to DIR and prints where the time went (bench/tools/cpuprofile-top.ts).
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { cluster, createNamespace, eventually, kubectl, runInLaptop, spawnInLaptop } from '../test/e2e/cluster.ts';
+import { cluster, createNamespace, eventually, runInLaptop, spawnInLaptop } from '../test/e2e/cluster.ts';
+import { BULK_PORT, deployBulkPod } from './tools/bulk-pod.ts';
 import { pluginPid, startPlugin, type RunningPlugin } from '../test/e2e/plugin.ts';
 import { summarize } from './tools/cpuprofile-top.ts';
 
 const RUNS = Number(process.env.KT_BENCH_RUNS ?? 3);
 const BYTES = Number(process.env.KT_BENCH_MIB ?? 256) * 1024 * 1024;
 const PROFILE_DIR = process.env.KT_BENCH_PROFILE;
-const BULK_PORT = 7071;
 // Ports of their own in the laptop namespace, clear of the e2e tests' and bench:wan's.
 const SOCKS_PORT = 23927;
 const PF_PORT = 23928;
@@ -38,22 +38,7 @@ const lines: string[] = [];
 let pf: ReturnType<typeof spawnInLaptop> | undefined;
 let kt: RunningPlugin | undefined;
 try {
-  kubectl(['wait', '--for=jsonpath={.status.phase}=Active', `namespace/${ns.name}`]);
-  const script = readFileSync('bench/tools/bulk-server.js', 'utf8');
-  kubectl(['apply', '-f', '-'], JSON.stringify({
-    apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bulk', namespace: ns.name, labels: { app: 'bulk' } },
-    spec: {
-      automountServiceAccountToken: false, terminationGracePeriodSeconds: 1,
-      securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
-      containers: [{
-        name: 'bulk', image: cluster.echoImage, imagePullPolicy: 'Never', command: ['node', '-e', script, String(BULK_PORT)],
-        ports: [{ containerPort: BULK_PORT }], readinessProbe: { tcpSocket: { port: BULK_PORT }, periodSeconds: 1 },
-        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
-      }],
-    },
-  }));
-  kubectl(['wait', '--for=condition=Ready', 'pod/bulk', '-n', ns.name, '--timeout=120s']);
-  const podIp = kubectl(['get', 'pod', 'bulk', '-n', ns.name, '-o', 'jsonpath={.status.podIP}']);
+  const podIp = deployBulkPod(ns.name);
   const transfer = async (d: Direction, via: string[]): Promise<number> => {
     const r = await runInLaptop(process.execPath, ['bench/tools/wan-client.ts', d, String(BYTES), ...via], 600_000);
     if (r.code !== 0) throw new Error(r.stderr || r.stdout);

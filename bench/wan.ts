@@ -14,10 +14,11 @@
 // - DNS through transparent mode's local server, cold and cached (answered on the laptop).
 // Figures are medians, and ratios to the baseline: the machine is shared and noisy.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { cluster, createNamespace, deployEcho, eventually, kubectl, runInLaptop, spawnInLaptop } from '../test/e2e/cluster.ts';
+import { BULK_PORT, deployBulkPod } from './tools/bulk-pod.ts';
 import { pluginPath, startPlugin } from '../test/e2e/plugin.ts';
 import { WAN_PROFILES, startWanLink, type WanProfile } from './tools/wan-link.ts';
 
@@ -26,7 +27,6 @@ const ONLY_READY = process.env.KT_BENCH_ONLY === 'ready';
 const BYTES = 16 * 1024 * 1024;
 const FIRST_BYTES = 10;
 const ROUND_TRIPS = 30;
-const BULK_PORT = 7071;
 // Ports of their own in the laptop namespace, clear of the e2e tests' that may run at the same time.
 const SOCKS_PORT = 23917;
 const PF_PORT = 23918;
@@ -56,22 +56,7 @@ const link = await startWanLink({ binDir, laptopKubeconfig: cluster.laptopKubeco
 const ns = createNamespace('kt-bench-wan');
 const tables: string[] = [];
 try {
-  kubectl(['wait', '--for=jsonpath={.status.phase}=Active', `namespace/${ns.name}`]);
-  const script = readFileSync('bench/tools/bulk-server.js', 'utf8');
-  kubectl(['apply', '-f', '-'], JSON.stringify({
-    apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bulk', namespace: ns.name, labels: { app: 'bulk' } },
-    spec: {
-      automountServiceAccountToken: false, terminationGracePeriodSeconds: 1,
-      securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
-      containers: [{
-        name: 'bulk', image: cluster.echoImage, imagePullPolicy: 'Never', command: ['node', '-e', script, String(BULK_PORT)],
-        ports: [{ containerPort: BULK_PORT }], readinessProbe: { tcpSocket: { port: BULK_PORT }, periodSeconds: 1 },
-        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
-      }],
-    },
-  }));
-  kubectl(['wait', '--for=condition=Ready', 'pod/bulk', '-n', ns.name, '--timeout=120s']);
-  const podIp = kubectl(['get', 'pod', 'bulk', '-n', ns.name, '-o', 'jsonpath={.status.podIP}']);
+  const podIp = deployBulkPod(ns.name);
   for (let i = 0; i < 10; i++) kubectl(['create', 'service', 'clusterip', `dns-${i}`, '-n', ns.name, '--tcp=80:80']);
   deployEcho('echo', ns.name);
   const env = { KUBECONFIG: link.kubeconfig, PATH: bundlePath };
