@@ -270,7 +270,21 @@ class OverriddenKubeConfig extends KubeConfig {
     // carries requests sent at once). Every request is also recorded for the round-trip count
     // that --debug prints (round-trips.ts).
     const base = context.getDispatcher();
-    if (base) context.setDispatcher(this.#shared ??= instrumentDispatcher(base));
+    if (base) {
+      if (!this.#shared) {
+        const shared = instrumentDispatcher(base);
+        // A connection that cannot be made (refused, timed out, TLS) would otherwise fail only the
+        // first request waiting for it, each of the others then trying a connection of its own in
+        // turn (ten requests asked at once: minutes). All of them fail with its error at once, and
+        // the next request starts over with a new agent.
+        (base as unknown as { on(e: 'connectionError', f: (origin: unknown, targets: unknown, err: Error) => void): void }).on('connectionError', (_o, _t, err) => {
+          if (this.#shared === shared) this.#shared = undefined;
+          (base as unknown as { destroy(e: Error): Promise<void> }).destroy(err).catch(() => {});
+        });
+        this.#shared = shared;
+      }
+      context.setDispatcher(this.#shared);
+    }
     const x = this.#x;
     if (x.uid) context.setHeaderParam('Impersonate-Uid', x.uid);
     if (x.groups.length > 0) {
