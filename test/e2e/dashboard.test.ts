@@ -193,7 +193,7 @@ describe('kt-dashboard', () => {
     const scoped = (await d.waitFor(/http:\/\/127\.0\.0\.1:\d+\/\?token=\S+/, 60_000))[0];
     await d.waitFor(/Press Ctrl-C to stop/);
     // On stderr, while the lines above are on stdout: the two pipes may arrive in either order.
-    await d.waitFor(/you may not watch services, pods, deployments, endpointslices: listed every second instead/, 10_000);
+    await d.waitFor(/you may not watch services, deployments, endpointslices: listed every second instead/, 10_000);
     const state = await runInLaptop('curl', ['-s', scoped.replace('/?', '/api/state?')]);
     const model = JSON.parse(state.stdout) as { namespaces: { name: string; services: unknown[]; hidden: string[] }[] };
     expect(model.namespaces[0]).toMatchObject({ name: ns.name, hidden: [] });
