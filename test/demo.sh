@@ -16,7 +16,7 @@ bash test/images.sh
 kubectl() { "$BIN_DIR/kubectl" --kubeconfig "$KT_CLUSTER_DIR/admin.kubeconfig" "$@"; }
 kubectl create namespace kt-demo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 . test/images.env
-sed -e 's/@NAME@/echo/g; s/@NAMESPACE@/kt-demo/g; s#@IMAGE@#'"$KT_TEST_ECHO_IMAGE"'#g; s/@REPLICAS@/2/g' test/e2e/echo.yaml | kubectl apply -f - >/dev/null
+sed -e 's/@NAME@/echo/g; s/@NAMESPACE@/kt-demo/g; s#@IMAGE@#'"$KT_TEST_ECHO_IMAGE"'#g; s/@REPLICAS@/2/g; s/@UDP_SERVICE_PORT@//g' test/e2e/echo.yaml | kubectl apply -f - >/dev/null
 kubectl rollout status deployment/echo -n kt-demo --timeout=120s >/dev/null
 echo "== echo workload running in namespace kt-demo"
 
