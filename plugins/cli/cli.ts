@@ -253,11 +253,8 @@ function valueOf(name: string, f: FlagDef, raw: unknown): unknown {
       return items.flatMap((x) => (f.commas === false ? [String(x)] : String(x).split(','))).filter((x) => x !== '');
     }
     case 'duration': return last === undefined ? undefined : parseDuration(String(last), name, f.min ?? 0);
-    case 'string': {
-      const v = last === undefined ? undefined : String(last);
-      if (v !== undefined && f.choices && !f.choices.includes(v)) throw new UserError(`--${name} must be one of ${f.choices.join(', ')}, not "${v}".`, 2);
-      return v;
-    }
+    // Choices were checked by yargs (its message is turned into ours in userError).
+    case 'string': return last === undefined ? undefined : String(last);
   }
 }
 

@@ -42,13 +42,3 @@ export function formatDuration(ms: number): string {
 }
 
 const GO_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/**
- * kubectl's --request-timeout, in ms (0: none): a plain integer is seconds, else a Go duration
- * (`1s`, `2m`, `1m30s`, `500ms`), as clientcmd's ParseTimeout reads it.
- */
-export function parseRequestTimeout(text: string): number {
-  const ms = goDuration(text);
-  if (ms === undefined) throw new UserError(`--request-timeout "${text}" is not a timeout; use a number of seconds, or a number with a unit (1s, 2m, 3h).`, 2);
-  return ms;
-}

@@ -2,7 +2,7 @@
 // any mode, is one sentence and exit code 2, and the cluster and this machine stay untouched.
 import { accessSync, constants } from 'node:fs';
 import { createSocket } from 'node:dgram';
-import { createServer, isIPv6 } from 'node:net';
+import { createServer } from 'node:net';
 import { flags as declareFlags, KUBE_FLAGS, type Values } from '../cli/cli.ts';
 import { ENV_FROM_FLAGS, PODENV_FLAGS } from '../podenv/flags.ts';
 import { SHADOW_FLAGS } from '../session/shadow-flags.ts';
@@ -11,7 +11,7 @@ import { formatDuration } from '../cli/duration.ts';
 import { cannotListen } from '../../runtime/listen.ts';
 import { defaultHostsFile } from './hosts/windows.ts';
 import { listLocalSessions, processAlive } from '../session/local-state.ts';
-import { normalizeIpv4Cidr, parseUdpPorts, type UdpPorts } from './transparent/transparent.ts';
+import { parseUdpPorts, type UdpPorts } from './transparent/transparent.ts';
 import { normalizeCidr } from './transparent/cidr.ts';
 import { SHADOW_UDP } from '../../contract/index.ts';
 
@@ -74,9 +74,7 @@ export function parsePortFlag(name: string, text: string, allowZero: boolean): n
 
 function cidrs(name: string, out: readonly string[]): string[] {
   for (const c of out) {
-    const [addr, bits] = c.split('/');
-    const v6 = addr !== undefined && isIPv6(addr) && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= 128));
-    if (normalizeIpv4Cidr(c) === undefined && !v6) throw new UserError(`--${name}: "${c}" is not an IP address or CIDR (like 10.96.0.0/12).`, 2);
+    if (normalizeCidr(c) === undefined) throw new UserError(`--${name}: "${c}" is not an IP address or CIDR (like 10.96.0.0/12).`, 2);
     if (name === 'include-cidr' && normalizeCidr(c) === '::/0') throw new UserError('--include-cidr ::/0 would capture every IPv6 destination, and kt never captures it; name the cluster\'s IPv6 ranges.', 2);
   }
   return [...out];

@@ -161,27 +161,18 @@ describe('local DNS on loopback', () => {
       await once(socket, 'connect');
       return socket;
     };
-    dns = await startLocalDns({
+    const common = {
       host: HOST,
       port: 0,
       dial,
       upstreams: [{ address: HOST, port: upstreamPort }],
-      isClusterName: (name) => ['echo', 'big', 'slow'].includes(name.split('.')[0] ?? ''),
-      reverseCidrs: ['10.96.0.0/16', '10.244.0.0/24'],
+      isClusterName: (name: string) => ['echo', 'big', 'slow'].includes(name.split('.')[0] ?? ''),
       clusterTimeoutMs: 2000,
       log: silent,
-      // These tests watch each query reach the shadow; the cache has tests of its own below.
-      cache: false,
-    });
-    cached = await startLocalDns({
-      host: HOST,
-      port: 0,
-      dial,
-      upstreams: [{ address: HOST, port: upstreamPort }],
-      isClusterName: (name) => ['echo', 'big', 'slow'].includes(name.split('.')[0] ?? ''),
-      clusterTimeoutMs: 2000,
-      log: silent,
-    });
+    };
+    // These tests watch each query reach the shadow; the cache has tests of its own below.
+    dns = await startLocalDns({ ...common, reverseCidrs: ['10.96.0.0/16', '10.244.0.0/24'], cache: false });
+    cached = await startLocalDns(common);
   });
 
   afterAll(async () => {
