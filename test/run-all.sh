@@ -27,7 +27,9 @@ set -e
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   const skipped = r.numPendingTests + r.numTodoTests;
-  console.log(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+  // A failing beforeAll fails its file without failing a test: count such files too.
+  const files = r.testResults.filter((f) => f.status === "failed" && f.assertionResults.every((a) => a.status !== "failed")).length;
+  console.log(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : "") + (files ? `, ${files} file(s) failed outside any test (a hook or import)` : ""));
 ' "$report" || true
 rm -f "$report"
 echo "test run took $(( $(date +%s) - t0 ))s"

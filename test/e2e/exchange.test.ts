@@ -30,14 +30,15 @@ describe('kt-exchange, kt-preview, self-healing', () => {
   const selector = (svc = 'echo'): string => kubectl(['get', 'service', svc, '-n', ns.name, '-o', 'jsonpath={.spec.selector}']);
   const ktObjects = (): string => kubectl(['get', 'pods,secrets,serviceaccounts,roles,rolebindings,services', '-n', ns.name, '-l', 'app.kubernetes.io/managed-by=kt', '-o', 'name']).trim();
 
-  beforeAll(() => {
+  beforeAll(async () => {
     deployEcho('echo', ns.name);
     deployEcho('client', ns.name);
     client = kubectlJson<{ items: { metadata: { name: string } }[] }>(['get', 'pods', '-n', ns.name, '-l', 'app=client']).items[0]!.metadata.name;
     laptopEcho = spawnInLaptop(process.execPath, ['test/workloads/echo/server.ts'], {
       ECHO_HOST: '127.0.0.1', ECHO_HTTP_PORT: String(LAPTOP_HTTP), ECHO_TCP_PORT: String(LAPTOP_TCP), ECHO_GRPC_PORT: '19190', POD_NAME: 'laptop',
     });
-    expect(whoAnswers('http://echo/')).toMatch(/^echo-/);
+    // A Service answers once kube-proxy has programmed its endpoints, a moment after the rollout.
+    await eventually('the echo Service answers in the cluster', 30_000, () => (/^echo-/.test(whoAnswers('http://echo/')) ? true : undefined));
   });
   afterAll(() => {
     laptopEcho.kill('SIGTERM');
@@ -226,7 +227,7 @@ describe('kt-exchange, kt-preview, self-healing', () => {
 
 describe('kt-exchange and kt-preview bad input', () => {
   const ns = createNamespace('kt-exbad');
-  beforeAll(() => {
+  beforeAll(async () => {
     deployEcho('echo', ns.name);
     kubectl(['create', 'service', 'clusterip', 'noselector', '-n', ns.name, '--tcp=80:80']);
     kubectl(['patch', 'service', 'noselector', '-n', ns.name, '--type=json', '-p=[{"op":"remove","path":"/spec/selector"}]']);
