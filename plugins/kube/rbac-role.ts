@@ -22,10 +22,11 @@ rules:
 - apiGroups: [""]
   resources: [pods/portforward]
   verbs: [get, create]
-# The per-session Secret holding the session's public key and the shadow's host key.
+# The per-session Secret holding the session's public key and the shadow's host key (patch:
+# made owned by the shadow pod, which is created after it, so it goes with the pod).
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [create, delete]
+  verbs: [create, patch, delete]
 # --env-file, --mount and -- COMMAND: the Secrets the workload's container references, read by
 # name (watch: --mount keeps its files in step). Without them kt says so in one sentence, or goes
 # on without the pod's environment with --env-optional.

@@ -10,6 +10,7 @@ import { escalatedRules, rbacRefusal } from '../kube/api-errors.ts';
 import { apiStatus, mergePatch, missingRights, type Kube } from '../kube/kube.ts';
 import type { Logger } from '../cli/log.ts';
 import { settleAll, step } from './steps.ts';
+import { UserError } from '../cli/errors.ts';
 
 export interface SelfHealing {
   plan: RecoveryPlan;
@@ -18,6 +19,11 @@ export interface SelfHealing {
 
 export interface ArmedRbac {
   serviceAccount: string;
+  /**
+   * Binds the Role to the account. Made beside the pod, which needs the account to exist but not
+   * to be bound yet (the watchdog acts only after recover-after).
+   */
+  bind(): Promise<void>;
   /** Makes the RBAC objects owned by the pod. */
   adopt(pod: { name: string; uid: string }): Promise<void>;
   remove(): Promise<void>;
@@ -79,7 +85,10 @@ function refusedHere(e: unknown, ns: string): string {
   return r ? `you may not ${r.verb} ${r.resource} in namespace "${r.namespace ?? ns}"` : `the API server refused to create the shadow's ServiceAccount, Role or RoleBinding (${(e as Error).message})`;
 }
 
-/** Creates the RBAC for one pod incarnation; undefined when the user may not create it. */
+/**
+ * Creates the account and Role for one pod incarnation (bind() adds the RoleBinding); undefined
+ * when the user may not create them.
+ */
 export async function armRbac(kube: Kube, podName: string, labels: Record<string, string>, plan: RecoveryPlan, log: Logger): Promise<ArmedRbac | undefined> {
   const rbac = kube.kc.makeApiClient(RbacAuthorizationV1Api);
   const ns = plan.namespace;
@@ -111,13 +120,6 @@ export async function armRbac(kube: Kube, podName: string, labels: Record<string
         created.push(() => rbac.deleteNamespacedRole({ name, namespace: ns }));
       },
     ]);
-    // Bound to the Role, so after it (and before the pod: refused, the pod goes without the account).
-    await step(`create the self-healing RoleBinding ${name}`);
-    await rbac.createNamespacedRoleBinding({
-      namespace: ns,
-      body: { metadata, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects: [{ kind: 'ServiceAccount', name, namespace: ns }] },
-    });
-    created.push(() => rbac.deleteNamespacedRoleBinding({ name, namespace: ns }));
   } catch (e) {
     await remove();
     if (apiStatus(e) === 403) {
@@ -129,6 +131,22 @@ export async function armRbac(kube: Kube, podName: string, labels: Record<string
   return {
     serviceAccount: name,
     remove,
+    bind: async () => {
+      // After the Role: the API server checks a binding against the rules of the Role it names.
+      // Creating that Role proved the user holds its rules, so a refusal here is unexpected, and
+      // the start fails (the pod already carries the account) rather than going on half-armed.
+      await step(`create the self-healing RoleBinding ${name}`);
+      try {
+        await rbac.createNamespacedRoleBinding({
+          namespace: ns,
+          body: { metadata, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects: [{ kind: 'ServiceAccount', name, namespace: ns }] },
+        });
+      } catch (e) {
+        if (apiStatus(e) === 403) throw new UserError(`cannot arm self-healing: ${refusedHere(e, ns)}.`);
+        throw e;
+      }
+      created.push(() => rbac.deleteNamespacedRoleBinding({ name, namespace: ns }));
+    },
     adopt: async ({ name: owner, uid }) => {
       const body = { metadata: { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: owner, uid, blockOwnerDeletion: false }] } };
       await Promise.all([

@@ -1,13 +1,13 @@
 // The per-session shadow pod and its Secret: the manifest, creating both, waiting for the pod to
 // be ready (with progress, and an explanation from its events when it does not start), deleting.
-import { Watch, type CoreV1Event, type V1Pod, type V1Secret } from '@kubernetes/client-node';
+import { Watch, type CoreV1Event, type V1OwnerReference, type V1Pod, type V1Secret } from '@kubernetes/client-node';
 import { DEFAULT_CLUSTER_DOMAIN, HEALTH_PATH, ROLE, SESSION_SECRET, SHADOW_DRAIN, SHADOW_ENV, SHADOW_PORT } from '../../contract/index.ts';
 import { UserError } from '../cli/errors.ts';
-import { apiStatus, call, explain, type Kube } from '../kube/kube.ts';
+import { apiStatus, call, explain, mergePatch, type Kube } from '../kube/kube.ts';
 import type { SessionKeys } from './keys.ts';
 import type { Logger } from '../cli/log.ts';
 import { annotations, labels, objectName, type Session } from './session.ts';
-import { armRbac, type SelfHealing } from './self-healing.ts';
+import { armRbac, type ArmedRbac, type SelfHealing } from './self-healing.ts';
 import { settleAll, step, throwIfInterrupted } from './steps.ts';
 import type { ShadowPodLifecycle } from '../tunnel/tunnel.ts';
 import { serializeRecoveryPlan } from '../../contract/documents.ts';
@@ -87,7 +87,10 @@ export function shadowPodManifest(s: Session, o: ShadowOptions, armed?: Armed): 
           ...(o.namedPorts ?? []).filter((np) => !['ssh', 'dns', 'dns-tcp', 'health'].includes(np.name)),
         ],
         volumeMounts: [{ name: 'session', mountPath: SESSION_SECRET.mountPath, readOnly: true }],
-        readinessProbe: { httpGet: { path: HEALTH_PATH.ready, port: 'health' }, periodSeconds: 1, failureThreshold: 3 },
+        // No readiness probe: kt points a Service at the pod only after its own tunnel reached the
+        // SSH server and listens there, a stronger check than a probe, which costs up to a whole
+        // probe period (1 s, the least) after the process is up. Terminating, the pod leaves its
+        // Services' endpoints all the same.
         livenessProbe: { httpGet: { path: HEALTH_PATH.live, port: 'health' }, periodSeconds: 10, failureThreshold: 3 },
         securityContext: {
           allowPrivilegeEscalation: false,
@@ -101,18 +104,17 @@ export function shadowPodManifest(s: Session, o: ShadowOptions, armed?: Armed): 
   };
 }
 
-export function sessionSecret(s: Session, keys: SessionKeys, owner: V1Pod): V1Secret {
+/** Owned by the pod: deleting the pod deletes it too, even when kt is not there to do it. */
+export function ownedByPod(pod: { name: string; uid: string }): { metadata: { ownerReferences: V1OwnerReference[] } } {
+  return { metadata: { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: pod.name, uid: pod.uid, blockOwnerDeletion: false }] } };
+}
+
+/** Created before its pod, so without an owner until createShadow's `adopted` (see there). */
+export function sessionSecret(s: Session, keys: SessionKeys): V1Secret {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: {
-      name: objectName(s),
-      namespace: s.namespace,
-      labels: labels(s, ROLE.shadow),
-      annotations: annotations(s),
-      // Deleting the pod deletes the Secret with it, even when kt is not there to do it.
-      ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: owner.metadata!.name!, uid: owner.metadata!.uid!, blockOwnerDeletion: false }],
-    },
+    metadata: { name: objectName(s), namespace: s.namespace, labels: labels(s, ROLE.shadow), annotations: annotations(s) },
     type: 'Opaque',
     stringData: {
       [SESSION_SECRET.authorizedKey]: keys.clientPublic,
@@ -122,41 +124,84 @@ export function sessionSecret(s: Session, keys: SessionKeys, owner: V1Pod): V1Se
 }
 
 /**
- * Creates the pod, then its Secret (owned by the pod). The pod waits in ContainerCreating for the
- * Secret, which takes a moment, so the owner reference can carry the pod's uid.
+ * Creates the Secret, after deleting the one a previous incarnation of the pod may have left (the
+ * garbage collector, which would remove it under the new pod, may not have come yet).
  */
-export async function createShadow(kube: Kube, s: Session, keys: SessionKeys, o: ShadowOptions, log: Logger): Promise<V1Pod> {
-  const rbac = o.selfHealing && !o.serviceAccount
-    ? await armRbac(kube, objectName(s), labels(s, ROLE.shadow), o.selfHealing.plan, log)
-    : undefined;
-  const body = shadowPodManifest(s, o, rbac);
-  let pod: V1Pod;
-  try {
-    await step(`create the shadow pod ${objectName(s)}`);
-    pod = await call(kube, 'create', 'pods', () => kube.core.createNamespacedPod({ namespace: s.namespace, body }));
-  } catch (e) {
-    await rbac?.remove();
-    throw e;
+async function putSecret(kube: Kube, body: V1Secret): Promise<void> {
+  const { name, namespace } = body.metadata as { name: string; namespace: string };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await kube.core.createNamespacedSecret({ namespace, body });
+      return;
+    } catch (e) {
+      if (apiStatus(e) !== 409 || attempt >= 2) throw e;
+    }
+    await kube.core.deleteNamespacedSecret({ name, namespace }).catch((e: unknown) => { if (apiStatus(e) !== 404) throw e; });
   }
-  try {
-    // Both only need the pod's uid: at once.
-    await settleAll([
-      async () => {
-        await step(`create the session Secret ${objectName(s)}`);
-        await call(kube, 'create', 'secrets', () => kube.core.createNamespacedSecret({ namespace: s.namespace, body: sessionSecret(s, keys, pod) }));
-      },
-      async () => {
-        if (!rbac) return;
-        await step('hand the self-healing account to the pod');
-        await rbac.adopt({ name: pod.metadata!.name!, uid: pod.metadata!.uid! });
-      },
-    ]);
-  } catch (e) {
+}
+
+export interface CreatedShadow {
+  pod: V1Pod;
+  /**
+   * The owner references of the Secret and the self-healing objects, set while the pod starts
+   * (they need its uid, the pod does not need them). Failed, it has already undone the rest.
+   */
+  adopted: Promise<void>;
+}
+
+/**
+ * Creates the Secret (and the self-healing account and Role) at once, then the pod (and the
+ * RoleBinding). The Secret comes first because a pod whose Secret volume is missing when the
+ * kubelet first mounts it waits for a retry after a back-off: created after the pod, the Secret
+ * lost that race about one time in two here, costing 0.7 s.
+ */
+export async function createShadow(kube: Kube, s: Session, keys: SessionKeys, o: ShadowOptions, log: Logger): Promise<CreatedShadow> {
+  const name = objectName(s);
+  let rbac: ArmedRbac | undefined;
+  let pod: V1Pod | undefined;
+  const undo = async (): Promise<void> => {
     await deleteShadow(kube, s).catch(() => undefined);
     await rbac?.remove();
+  };
+  try {
+    await settleAll([
+      async () => {
+        await step(`create the session Secret ${name}`);
+        await call(kube, 'create', 'secrets', () => putSecret(kube, sessionSecret(s, keys)));
+      },
+      async () => {
+        if (o.selfHealing && !o.serviceAccount) rbac = await armRbac(kube, name, labels(s, ROLE.shadow), o.selfHealing.plan, log);
+      },
+    ]);
+    const body = shadowPodManifest(s, o, rbac);
+    await settleAll([
+      async () => {
+        await step(`create the shadow pod ${name}`);
+        pod = await call(kube, 'create', 'pods', () => kube.core.createNamespacedPod({ namespace: s.namespace, body }));
+      },
+      async () => { await rbac?.bind(); },
+    ]);
+  } catch (e) {
+    await undo();
     throw e;
   }
-  return pod;
+  const owner = { name: pod!.metadata!.name!, uid: pod!.metadata!.uid! };
+  const adopted = settleAll([
+    async () => {
+      await step(`make the session Secret ${name} owned by its pod`);
+      await kube.core.patchNamespacedSecret({ name, namespace: s.namespace, body: ownedByPod(owner) }, mergePatch);
+    },
+    async () => {
+      if (!rbac) return;
+      await step('hand the self-healing account to the pod');
+      await rbac.adopt(owner);
+    },
+  ]).catch(async (e: unknown) => {
+    await undo();
+    throw e;
+  });
+  adopted.catch(() => undefined);
+  return { pod: pod!, adopted };
 }
 
 export async function deleteShadow(kube: Kube, s: Session): Promise<void> {
@@ -211,7 +256,7 @@ export function waitReady(kube: Kube, s: Session, image: string, timeoutMs: numb
  * (and it may start before the pod exists: it then sees it created); polling, for a user who may
  * not watch pods.
  */
-export function untilPod(kube: Kube, s: Session, image: string, timeoutMs: number, log: Logger, reached: (pod: V1Pod) => boolean): { done: Promise<V1Pod>; cancel: () => void } {
+export function untilPod(kube: Kube, s: Session, image: string, timeoutMs: number, log: Logger, reached: (pod: V1Pod) => boolean, onSeen?: (pod: V1Pod) => void): { done: Promise<V1Pod>; cancel: () => void } {
   const name = objectName(s);
   const start = Date.now();
   let lastPhase = '';
@@ -228,6 +273,7 @@ export function untilPod(kube: Kube, s: Session, image: string, timeoutMs: numbe
   };
   const seen = (pod: V1Pod): void => {
     if (over) return;
+    onSeen?.(pod);
     if (reached(pod)) { end(undefined, pod); return; }
     const why = diagnose(pod, image);
     if (why) { end(new UserError(why)); return; }
@@ -278,19 +324,23 @@ export function shadowPodLifecycle(kube: Kube, s: Session, keys: SessionKeys, o:
   return {
     async create() {
       log.progress(`creating shadow pod ${name} in namespace ${s.namespace}`);
-      // Followed from now, so that seeing it start costs no round trip after the create.
-      const started = untilPod(kube, s, o.image, podTimeoutMs, log, isRunning);
-      started.done.catch(() => undefined);
+      // Followed from now, so that seeing it bound and started costs no round trip after the create.
+      const bound = Promise.withResolvers<undefined>();
+      bound.promise.catch(() => undefined);
+      const started = untilPod(kube, s, o.image, podTimeoutMs, log, isRunning, (pod) => { if (pod.spec?.nodeName) bound.resolve(undefined); });
+      started.done.then(() => bound.resolve(undefined), (e: unknown) => bound.reject(e));
+      let created: CreatedShadow;
       try {
-        await createShadow(kube, s, keys, o, log);
+        created = await createShadow(kube, s, keys, o, log);
       } catch (e) {
         started.cancel();
         throw e;
       }
       onCreated?.();
-      phase('wait for the shadow pod to start');
-      await started.done;
-      log.progress('shadow pod running; connecting over a port-forward');
+      phase('wait for the shadow pod to be bound to a node');
+      await settleAll([() => bound.promise, () => created.adopted]);
+      log.progress('shadow pod scheduled; connecting over a port-forward');
+      return { running: started.done.then(() => undefined) };
     },
     async ensure() {
       const pod = await kube.core.readNamespacedPod({ name, namespace: s.namespace }).catch((e: unknown) => {
@@ -300,7 +350,7 @@ export function shadowPodLifecycle(kube: Kube, s: Session, keys: SessionKeys, o:
       if (!pod || pod.metadata?.deletionTimestamp) {
         if (pod) await waitGone(kube, s);
         log.progress(`shadow pod ${name} is gone; recreating it`);
-        await createShadow(kube, s, keys, o, log);
+        await (await createShadow(kube, s, keys, o, log)).adopted;
       }
       await waitReady(kube, s, o.image, podTimeoutMs, log);
     },

@@ -37,6 +37,8 @@ export interface PortForwardOptions {
   serverSpeaksFirst?: { retryUntil: number };
   /** A connection to the API server opened beforehand (see preconnect): the upgrade then costs one round trip, not three. */
   socket?: () => TLSSocket | undefined;
+  /** Gives the forward up, with the signal's reason, while it is being opened. */
+  signal?: AbortSignal;
 }
 
 /** Backpressure and teardown shared by both wire formats; subclasses frame the bytes. */
@@ -323,7 +325,18 @@ export async function openPortForward(kc: KubeConfig, target: PortForwardTarget,
   const early = po.socket?.();
   if (early) opts.createConnection = () => early;
   const trip = begin(early ? 'port-forward upgrade (connection opened beforehand)' : 'port-forward upgrade', early ? 1 : 3);
+  po.signal?.throwIfAborted();
   const ws = new WebSocket(url, protocols.map(standIn), opts);
+  const onAbort = (): void => { ws.emit('error', po.signal!.reason); ws.terminate(); };
+  po.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await upgraded(ws, target, timeoutMs, protocols, po, trip, standIn);
+  } finally {
+    po.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+async function upgraded(ws: WebSocket, target: PortForwardTarget, timeoutMs: number, protocols: string[], po: PortForwardOptions, trip: ReturnType<typeof begin>, standIn: (p: string) => string): Promise<Duplex> {
   let protocol = '';
   ws.once('upgrade', (res) => {
     const chosen = res.headers['sec-websocket-protocol'];
@@ -346,16 +359,23 @@ export async function openPortForward(kc: KubeConfig, target: PortForwardTarget,
       });
     };
     ws.once('unexpected-response', badResponse);
-  }).finally(() => finish(trip));
+  }).then(() => finish(trip), (e: unknown) => {
+    // Refused, the upgrade was a look at a pod still starting (see Tunnel.start): waiting, not a
+    // step of the start, so not counted.
+    finish(trip);
+    trip.turns = 0;
+    throw e;
+  });
   // No Nagle, or small SSH packets wait for ACKs.
   underlyingSocket(ws)?.setNoDelay(true);
   if (protocol === SPDY_TUNNEL_PROTOCOL) {
     const s = new SpdyStream(ws, target.port, po.serverSpeaksFirst);
-    let retries = 0;
-    s.on('retry', () => { retries++; });
+    const onAbort = (): void => { s.destroy(po.signal!.reason as Error); };
+    po.signal?.addEventListener('abort', onAbort, { once: true });
     const timer = setTimeout(() => s.destroy(new Error(`port-forward to ${target.namespace}/${target.pod}:${target.port}: no answer from the pod in ${timeoutMs} ms`)), timeoutMs);
     const reply = begin(po.serverSpeaksFirst ? 'port-forward stream, first bytes from the pod' : 'port-forward stream reply');
-    try { await s.replied; } finally { clearTimeout(timer); finish(reply, retries); }
+    // The pod's process was still starting for the retries: one round trip counted, the wait is the pod's.
+    try { await s.replied; } finally { clearTimeout(timer); finish(reply); po.signal?.removeEventListener('abort', onAbort); }
     return s;
   }
   return new ChannelStream(ws, target.port);

@@ -40,18 +40,23 @@ export interface TunnelHealth {
  * Each throws a UserError that says why when the pod cannot start.
  */
 export interface ShadowPodLifecycle {
-  /** Creates the pod and waits until its container runs (it may not listen yet: see start()). */
-  create(): Promise<void>;
+  /**
+   * Creates the pod and resolves once it is bound to a node, when a port-forward can be asked for
+   * (see start()), with `running`: settles when its container runs, and rejects with a UserError
+   * that says why when it cannot start.
+   */
+  create(): Promise<{ running: Promise<void> }>;
   /** Before a reconnect: recreates the pod when it is gone, and waits until it is ready. */
   ensure(): Promise<void>;
 }
 
 /**
- * Opens a fresh byte stream to the shadow's SSH port (a port-forward; a plain socket in tests).
- * `prepare`, when there, is called as the pod is being created: what can be set up before the pod
- * runs (a connection to the API server) is, so that it is not on the way later.
+ * Opens a fresh byte stream to the shadow's SSH port (a port-forward; a plain socket in tests),
+ * given up when `signal` aborts. `prepare`, when there, is called as the pod is being created: what
+ * can be set up before the pod runs (a connection to the API server) is, so that it is not on the
+ * way later.
  */
-export type OpenStream = (() => Promise<Duplex>) & { prepare?: () => void };
+export type OpenStream = ((signal?: AbortSignal) => Promise<Duplex>) & { prepare?: () => void };
 
 export interface TunnelOptions {
   pod: ShadowPodLifecycle;
@@ -69,9 +74,10 @@ export interface TunnelOptions {
  */
 export function portForwardTo(kube: Kube, namespace: string, pod: string): OpenStream {
   let early: ReturnType<typeof preconnect> | undefined;
-  const open: OpenStream = () => openPortForward(kube.kc, { namespace, pod, port: SHADOW_PORT.ssh }, 15_000, undefined, {
+  const open: OpenStream = (signal) => openPortForward(kube.kc, { namespace, pod, port: SHADOW_PORT.ssh }, 15_000, undefined, {
     serverSpeaksFirst: { retryUntil: Date.now() + 10_000 },
     ...(early ? { socket: early.take } : {}),
+    ...(signal ? { signal } : {}),
   }).catch((e: unknown) => {
     if ((e as { statusCode?: number }).statusCode === 403) {
       throw new UserError(missingPermission({ verb: 'get', resource: 'pods/portforward', apiGroup: '', namespace }));
@@ -135,20 +141,38 @@ export class Tunnel extends EventEmitter {
   async start(): Promise<void> {
     const { log } = this.#o;
     this.#o.openStream.prepare?.();
-    await this.#o.pod.create();
-    // The container runs, and its SSH server listens a moment later (the port-forward asks again
-    // meanwhile). Should that fail, the pod may be crashing or restarting: once it is Ready (or
-    // explained), a few more tries.
+    const { running } = await this.#o.pod.create();
+    // The pod is bound to a node. Its container is starting, or runs already: the kubelet reports
+    // that up to a second late (it looks for started containers once a second), so the
+    // port-forward is asked for now and asks again until the SSH server answers. A pod that cannot
+    // start ends the wait at once, with the reason. Should connecting fail, the pod may be crashing
+    // or restarting: once it is Ready (or explained), a few more tries.
+    const abandon = new AbortController();
+    let connected = false;
+    let reportedRunning = false;
+    running.then(() => { reportedRunning = true; }, (e: unknown) => { if (!connected) abandon.abort(e); });
     await step('open the port-forward and the SSH connection');
-    phase('port-forward and SSH');
+    phase('port-forward (once the pod takes it) and SSH');
     for (let attempt = 1; ; attempt++) {
       try {
         const t0 = Date.now();
-        await this.#connect();
+        await this.#connect(abandon.signal);
         log.debug(`connected: port-forward and SSH up in ${Date.now() - t0} ms`);
+        connected = true;
         break;
       } catch (e) {
-        if (e instanceof UserError || attempt >= 3) throw e;
+        if (abandon.signal.aborted) throw abandon.signal.reason;
+        if (e instanceof UserError) throw e;
+        if (!reportedRunning) {
+          // The runtime refuses a port-forward until the pod's sandbox exists: asked again shortly,
+          // over a connection opened meanwhile. Not counted: `running` bounds this (pod timeout).
+          log.debug(`the pod does not take a port-forward yet (${(e as Error).message}); asking again`);
+          this.#o.openStream.prepare?.();
+          await new Promise((r) => setTimeout(r, 100));
+          attempt--;
+          continue;
+        }
+        if (attempt >= 3) throw e;
         log.debug(`connect attempt ${attempt} failed: ${(e as Error).message}; retrying once the pod is ready`);
         await this.#o.pod.ensure();
         await new Promise((r) => setTimeout(r, 100 * attempt));
@@ -157,9 +181,9 @@ export class Tunnel extends EventEmitter {
     this.#setState('up');
   }
 
-  async #connect(): Promise<void> {
+  async #connect(signal?: AbortSignal): Promise<void> {
     const { keys } = this.#o;
-    const pf = await this.#o.openStream();
+    const pf = await this.#o.openStream(signal);
     // Round trips of the SSH handshake, seen on the stream that carries it.
     const turns = turnCounter('SSH handshake');
     const write = pf.write.bind(pf) as (...a: unknown[]) => boolean;

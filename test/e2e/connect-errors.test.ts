@@ -110,7 +110,7 @@ describe('kt-connect bad input', () => {
   });
 
   it('a missing permission names the verb and the resource, and leaves nothing', async () => {
-    const noSecrets = restrictedKubeconfig(ns.name, (y) => y.replace('- apiGroups: [""]\n  resources: [secrets]\n  verbs: [create, delete]\n', ''), 'kt-nosecrets');
+    const noSecrets = restrictedKubeconfig(ns.name, (y) => y.replace('- apiGroups: [""]\n  resources: [secrets]\n  verbs: [create, patch, delete]\n', ''), 'kt-nosecrets');
     const r = await runPlugin('kt-connect', ['--mode', 'socks', '--proxy-port', '2342', '--kubeconfig', noSecrets], {}, 60_000);
     expect(r.code).not.toBe(0);
     const line = oneSentence(r.stderr);

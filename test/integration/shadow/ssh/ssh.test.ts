@@ -100,7 +100,7 @@ function fakePod(): FakePod {
   const pod: FakePod = {
     created: 0,
     ensured: 0,
-    create: () => { pod.created++; return Promise.resolve(); },
+    create: () => { pod.created++; return Promise.resolve({ running: Promise.resolve() }); },
     ensure: () => { pod.ensured++; return Promise.resolve(); },
   };
   return pod;

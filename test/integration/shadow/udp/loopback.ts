@@ -47,7 +47,7 @@ export async function startUdpLoopback(extra: Partial<ShadowOptions> = {}): Prom
   echo.on('message', (msg, rinfo) => echo.send(msg, rinfo.port, rinfo.address));
   await new Promise<void>((resolve) => echo.bind(0, '127.0.0.1', resolve));
   const tunnel = new Tunnel({
-    pod: { create: () => Promise.resolve(), ensure: () => Promise.resolve() },
+    pod: { create: () => Promise.resolve({ running: Promise.resolve() }), ensure: () => Promise.resolve() },
     openStream: () =>
       new Promise<Duplex>((resolve, reject) => {
         const socket = connect({ host: '127.0.0.1', port: shadow.ports.ssh });
