@@ -150,10 +150,10 @@ export interface CreatedShadow {
 }
 
 /**
- * Creates the Secret (and the self-healing account and Role) at once, then the pod (and the
- * RoleBinding). The Secret comes first because a pod whose Secret volume is missing when the
- * kubelet first mounts it waits for a retry after a back-off: created after the pod, the Secret
- * lost that race about one time in two here, costing 0.7 s.
+ * Creates the Secret, the self-healing account and Role, the pod and the RoleBinding, each as soon
+ * as what it names exists: one round trip without self-healing, two with it. The Secret is asked
+ * for first: a pod whose Secret volume is missing when the kubelet mounts it waits for a retry
+ * after a back-off (0.5 s and more).
  */
 export async function createShadow(kube: Kube, s: Session, keys: SessionKeys, o: ShadowOptions, log: Logger): Promise<CreatedShadow> {
   const name = objectName(s);
@@ -170,16 +170,18 @@ export async function createShadow(kube: Kube, s: Session, keys: SessionKeys, o:
         await call(kube, 'create', 'secrets', () => putSecret(kube, sessionSecret(s, keys)));
       },
       async () => {
+        // The pod names the account, which must exist first; the Secret only by the time the
+        // kubelet mounts it, after scheduling: asked for just after it, the Secret is there.
         if (o.selfHealing && !o.serviceAccount) rbac = await armRbac(kube, name, labels(s, ROLE.shadow), o.selfHealing.plan, log);
+        const body = shadowPodManifest(s, o, rbac);
+        await settleAll([
+          async () => {
+            await step(`create the shadow pod ${name}`);
+            pod = await call(kube, 'create', 'pods', () => kube.core.createNamespacedPod({ namespace: s.namespace, body }));
+          },
+          async () => { await rbac?.bind(); },
+        ]);
       },
-    ]);
-    const body = shadowPodManifest(s, o, rbac);
-    await settleAll([
-      async () => {
-        await step(`create the shadow pod ${name}`);
-        pod = await call(kube, 'create', 'pods', () => kube.core.createNamespacedPod({ namespace: s.namespace, body }));
-      },
-      async () => { await rbac?.bind(); },
     ]);
   } catch (e) {
     await undo();

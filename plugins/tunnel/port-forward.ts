@@ -327,10 +327,15 @@ export async function openPortForward(kc: KubeConfig, target: PortForwardTarget,
   const trip = begin(early ? 'port-forward upgrade (connection opened beforehand)' : 'port-forward upgrade', early ? 1 : 3);
   po.signal?.throwIfAborted();
   const ws = new WebSocket(url, protocols.map(standIn), opts);
-  const onAbort = (): void => { ws.emit('error', po.signal!.reason); ws.terminate(); };
+  // Terminated while connecting, ws fails the upgrade with an error of its own: the reason is
+  // the signal's.
+  const onAbort = (): void => { ws.terminate(); };
   po.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     return await upgraded(ws, target, timeoutMs, protocols, po, trip, standIn);
+  } catch (e) {
+    if (po.signal?.aborted) throw po.signal.reason;
+    throw e;
   } finally {
     po.signal?.removeEventListener('abort', onAbort);
   }

@@ -205,7 +205,11 @@ export class Tunnel extends EventEmitter {
         username: SSH_USER,
         privateKey: keys.clientPrivate,
         // Straight to the session key: ssh2 would first try "none", one round trip for nothing.
-        authHandler: ['publickey'],
+        // Hostbased carries the signature in its first request (see shadow/ssh/ssh-auth.ts);
+        // publickey, a round trip longer, is for shadow images from before it.
+        authHandler: ['hostbased', 'publickey'],
+        localHostname: 'kt',
+        localUsername: SSH_USER,
         hostVerifier: pinnedHostVerifier(keys.hostPublicBlob),
         readyTimeout: 10_000,
         keepaliveInterval: 5_000,

@@ -1,5 +1,8 @@
-// Who may log in: only SSH_USER, only by public key, only with the session's key, and only with a
-// valid signature from it.
+// Who may log in: only SSH_USER, only with the session's key, and only with a valid signature from
+// it. The key comes as "publickey" or as "hostbased": the laptop uses the latter because its first
+// request already carries the signature, where publickey first asks whether the key would do (one
+// round trip more). Both sign the same session-bound data; the hostbased claims (host and user
+// names) are not trusted for anything.
 import { timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
 import type { AuthContext, ParsedKey, PublicKey } from 'ssh2';
@@ -43,16 +46,22 @@ export type AuthDecision =
   | 'accept'
   | 'reject';
 
+/** The methods the shadow accepts (see above), as it tells a client that tried another. */
+export const AUTH_METHODS: ('publickey' | 'hostbased')[] = ['hostbased', 'publickey'];
+
 /**
  * The decision for one authentication attempt. A publickey attempt without a signature is a
  * query ("would you accept this key?"): accepting it makes ssh2 answer PK_OK, not log the user in.
+ * A hostbased attempt always carries its signature.
  */
 export function decide(authorized: ParsedKey, ctx: AuthContext): AuthDecision {
-  if (ctx.method !== 'publickey' || ctx.username !== SSH_USER) return 'reject';
+  if ((ctx.method !== 'publickey' && ctx.method !== 'hostbased') || ctx.username !== SSH_USER) return 'reject';
   if (!sameKey(authorized, ctx.key)) return 'reject';
-  if (ctx.signature === undefined) return 'accept';
+  if (ctx.signature === undefined) return ctx.method === 'publickey' ? 'accept' : 'reject';
   if (ctx.blob === undefined) return 'reject';
   // verify returns an Error for a malformed signature: only `true` lets anyone in.
-  const verified: unknown = authorized.verify(ctx.blob, ctx.signature, ctx.hashAlgo);
+  // ssh2 sets hashAlgo on both contexts; its typings declare it on the publickey one only.
+  const { hashAlgo } = ctx as { hashAlgo?: string };
+  const verified: unknown = authorized.verify(ctx.blob, ctx.signature, hashAlgo);
   return verified === true ? 'accept' : 'reject';
 }

@@ -19,7 +19,7 @@ import { debugJoinErrors, joinStreams } from '../../runtime/join.ts';
 import { RemoteForwards } from './remote-forwards.ts';
 import { UdpFlows, parseUdpCommand } from '../udp/udp-flows.ts';
 import type { UdpFlowStats } from '../udp/udp-flows.ts';
-import { decide, parseAuthorizedKey, parseHostKey } from './ssh-auth.ts';
+import { AUTH_METHODS, decide, parseAuthorizedKey, parseHostKey } from './ssh-auth.ts';
 import { OPEN_FAILURE, rejectChannel } from './ssh-reject.ts';
 
 const { Server } = ssh2;
@@ -224,7 +224,7 @@ function handleConnection(conn: Connection, info: ClientInfo, shared: Shared, tr
       authFailures++;
       log.info('ssh login refused', { user: ctx.username, method: ctx.method });
     }
-    ctx.reject(['publickey']);
+    ctx.reject(AUTH_METHODS);
     if (authFailures >= MAX_AUTH_FAILURES) conn.end();
   });
 

@@ -37,27 +37,37 @@ function attempt(options: {
   signer?: ParsedKey;
   blob?: Buffer;
   signature?: Buffer | null;
+  method?: 'publickey' | 'hostbased';
 }): AuthContext {
   const offered = parsed(options.offered ?? session.public);
   const blob = options.blob ?? Buffer.from('session id and userauth request');
   const signature =
     options.signature === null ? undefined : (options.signature ?? (options.signer ?? sessionPrivate).sign(blob));
+  // One object for both methods: ssh2's typings tell the two contexts apart by `method`.
   return Object.assign(new EventEmitter(), {
     username: options.user ?? SSH_USER,
     service: 'ssh-connection',
-    method: 'publickey' as const,
+    method: options.method ?? 'publickey',
     key: { algo: offered.type, data: offered.getPublicSSH() },
     signature,
     blob: signature === undefined ? undefined : blob,
     hashAlgo: undefined,
     accept: () => {},
     reject: () => {},
-  });
+  }) as unknown as AuthContext;
 }
 
 describe('decide', () => {
   it('accepts the session key with a valid signature', () => {
     expect(decide(authorized, attempt({}))).toBe('accept');
+  });
+
+  it('accepts it as hostbased, only signed, only by the session key', () => {
+    expect(decide(authorized, attempt({ method: 'hostbased' }))).toBe('accept');
+    expect(decide(authorized, attempt({ method: 'hostbased', signature: null }))).toBe('reject');
+    expect(decide(authorized, attempt({ method: 'hostbased', signature: Buffer.alloc(64) }))).toBe('reject');
+    expect(decide(authorized, attempt({ method: 'hostbased', offered: other.public, signer: parsed(other.private) }))).toBe('reject');
+    expect(decide(authorized, attempt({ method: 'hostbased', user: 'root' }))).toBe('reject');
   });
 
   it('accepts a key query (no signature yet) for the session key', () => {
