@@ -538,3 +538,30 @@ describe('the tunnel over the shadow', () => {
     expect(pod.ensured).toBe(ensured);
   });
 });
+
+describe('the tunnel login', () => {
+  it('logs in with one signed request (hostbased), and still logs in to a server that takes publickey only', async () => {
+    // A shadow image from before hostbased: publickey only, with its query first.
+    const seen: string[] = [];
+    const authorized = utils.parseKey(clientKeys.public);
+    if (authorized instanceof Error) throw authorized;
+    const server = new ssh2.Server({ hostKeys: [hostKeys.private] }, (conn) => {
+      conn.on('error', () => {});
+      conn.on('authentication', (ctx) => {
+        seen.push(`${ctx.method}${'signature' in ctx && ctx.signature ? ' signed' : ''}`);
+        if (ctx.method !== 'publickey' || !ctx.key.data.equals(authorized.getPublicSSH())) { ctx.reject(['publickey']); return; }
+        if (!ctx.signature || authorized.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) === true) ctx.accept(); else ctx.reject(['publickey']);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { tunnel } = tunnelTo((server.address() as { port: number }).port);
+      await tunnel.start();
+      expect(tunnel.health().state).toBe('up');
+      expect(seen).toEqual(['hostbased signed', 'publickey', 'publickey signed']);
+      tunnel.close();
+    } finally {
+      server.close();
+    }
+  });
+});
