@@ -143,6 +143,8 @@ export async function runMesh(p: MeshOptions): Promise<number> {
       { op: 'delete', kind: 'Service', name: devService(sid) },
     ],
   });
+  // The session's tunnel once it is up (leaving asks the routers through it).
+  const live: { tunnel?: Tunnel } = {};
   // Made as soon as the shadow pod exists (see `alongside` below).
   const meshObjects = async (session: Session, life: Lifecycle): Promise<void> => {
     // This developer's own Service in front of the shadow: the router's target for the version.
@@ -164,9 +166,14 @@ export async function runMesh(p: MeshOptions): Promise<number> {
     // Routes out first on exit, then the shared objects if this was the last developer.
     const undo = planFor(session.id);
     life.defer(`remove this laptop's route from service/${svcName}`, async () => {
-      const r = await runRecovery({ ...undo, steps: undo.steps.slice(0, 2) }, recoveryApi(kube));
-      for (const d of r.done) log.progress(d);
-      for (const f of r.failed) log.warn(`could not undo: ${f}`);
+      const [removeRoute, ...rest] = undo.steps;
+      const first = await runRecovery({ ...undo, steps: [removeRoute!] }, recoveryApi(kube));
+      // The routers pick the change up through a watch, a moment later: until they have, marked
+      // requests still come here, and the tunnel closes only after that.
+      if (first.done.length > 0 && live.tunnel) await waitUnrouted(kube, live.tunnel, svcName, mark.version);
+      const r = await runRecovery({ ...undo, steps: rest.slice(0, 1) }, recoveryApi(kube));
+      for (const d of [...first.done, ...r.done]) log.progress(d);
+      for (const f of [...first.failed, ...r.failed]) log.warn(`could not undo: ${f}`);
     });
     const domain = p.clusterDomain;
     const fresh: RouteTable = {
@@ -199,6 +206,7 @@ export async function runMesh(p: MeshOptions): Promise<number> {
     alongside: meshObjects,
   });
   const { session, tunnel } = s;
+  live.tunnel = tunnel;
   const dev = devService(session.id);
   const domain = p.clusterDomain;
   await podEnv?.materialise(s);
@@ -282,6 +290,28 @@ async function waitRouted(kube: Kube, tunnel: Tunnel, svcName: string, devHost: 
       return;
     }
     await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+/**
+ * Leaving: waits until no ready router pod lists the route for `version` any more (or one cannot
+ * be asked), within a bound: then no new marked request is sent to this laptop.
+ */
+async function waitUnrouted(kube: Kube, tunnel: Tunnel, svcName: string, version: string, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const pods = await kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: `${ROUTER_LABEL}=${svcName}` }).catch(() => undefined);
+    const ips = (pods?.items ?? []).filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((p) => p.status?.podIP).filter((ip): ip is string => !!ip);
+    const texts = await Promise.all(ips.map((ip) => getThrough(tunnel, ip, ROUTER_PORT.health, ROUTER_STATUS.path)));
+    const stillRouted = texts.some((text) => {
+      try {
+        return text !== undefined && routeLoaded(JSON.parse(text), version);
+      } catch {
+        return false;
+      }
+    });
+    if (!stillRouted) return;
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
