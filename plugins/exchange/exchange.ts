@@ -190,8 +190,22 @@ export async function runExchange(o: Options<typeof EXCHANGE_FLAGS>): Promise<nu
     } }, mergePatch);
     return true;
   };
+  // The Service as read at the start: the first pointing patches that version without reading it
+  // again (a round trip), on the condition that it is still current (else read, and patch again).
+  let known: V1Service | undefined = target.svc;
   const pointService = async (): Promise<boolean> => {
-    const cur = await kube.core.readNamespacedService({ namespace: kube.namespace, name: svcName });
+    const seen = known;
+    known = undefined;
+    if (seen) {
+      try {
+        return await pointServiceFrom(seen);
+      } catch (e) {
+        if (apiStatus(e) !== 409) throw e;
+      }
+    }
+    return pointServiceFrom(await kube.core.readNamespacedService({ namespace: kube.namespace, name: svcName }));
+  };
+  const pointServiceFrom = async (cur: V1Service): Promise<boolean> => {
     const selector = cur.spec?.selector ?? {};
     const ours = { [SELECT_LABEL.exchange]: session.id };
     if (JSON.stringify(selector) === JSON.stringify(ours)) return false;
@@ -200,7 +214,7 @@ export async function runExchange(o: Options<typeof EXCHANGE_FLAGS>): Promise<nu
     const kept = parseOriginal(cur);
     const original = kept && (selector[SELECT_LABEL.exchange] !== undefined || JSON.stringify(kept) === JSON.stringify(selector)) ? kept : selector;
     await kube.core.patchNamespacedService({ namespace: kube.namespace, name: svcName, body: {
-      metadata: { annotations: { ...lockAnnotation(lock), [ANNOTATION.originalSelector]: JSON.stringify(original) } },
+      metadata: { resourceVersion: cur.metadata?.resourceVersion, annotations: { ...lockAnnotation(lock), [ANNOTATION.originalSelector]: JSON.stringify(original) } },
       spec: { selector: replaceSelectorPatch(selector, ours) },
     } }, mergePatch);
     return true;

@@ -340,9 +340,9 @@ export function shadowPodLifecycle(kube: Kube, s: Session, keys: SessionKeys, o:
       }
       onCreated?.();
       phase('wait for the shadow pod to be bound to a node');
-      await settleAll([() => bound.promise, () => created.adopted]);
+      await bound.promise;
       log.progress('shadow pod scheduled; connecting over a port-forward');
-      return { running: started.done.then(() => undefined) };
+      return { running: started.done.then(() => undefined), finished: created.adopted };
     },
     async ensure() {
       const pod = await kube.core.readNamespacedPod({ name, namespace: s.namespace }).catch((e: unknown) => {

@@ -43,9 +43,10 @@ export interface ShadowPodLifecycle {
   /**
    * Creates the pod and resolves once it is bound to a node, when a port-forward can be asked for
    * (see start()), with `running`: settles when its container runs, and rejects with a UserError
-   * that says why when it cannot start.
+   * that says why when it cannot start; and `finished`: the rest of the creation, made meanwhile
+   * (start() fails if it does).
    */
-  create(): Promise<{ running: Promise<void> }>;
+  create(): Promise<{ running: Promise<void>; finished?: Promise<void> }>;
   /** Before a reconnect: recreates the pod when it is gone, and waits until it is ready. */
   ensure(): Promise<void>;
 }
@@ -141,7 +142,8 @@ export class Tunnel extends EventEmitter {
   async start(): Promise<void> {
     const { log } = this.#o;
     this.#o.openStream.prepare?.();
-    const { running } = await this.#o.pod.create();
+    const { running, finished } = await this.#o.pod.create();
+    finished?.catch(() => undefined);
     // The pod is bound to a node. Its container is starting, or runs already: the kubelet reports
     // that up to a second late (it looks for started containers once a second), so the
     // port-forward is asked for now and asks again until the SSH server answers. A pod that cannot
@@ -159,9 +161,20 @@ export class Tunnel extends EventEmitter {
         await this.#connect(abandon.signal);
         log.debug(`connected: port-forward and SSH up in ${Date.now() - t0} ms`);
         connected = true;
+        try {
+          await finished;
+        } catch (e) {
+          // Ended as a failed attempt is: the loss is not one to reconnect from.
+          const client = this.#client;
+          this.#client = undefined;
+          client?.end();
+          this.#pf?.destroy();
+          throw e;
+        }
         break;
       } catch (e) {
-        if (abandon.signal.aborted) throw abandon.signal.reason;
+        // The pod went because creating it failed after all (an interrupted step): that is the reason.
+        if (abandon.signal.aborted) { await finished; throw abandon.signal.reason; }
         if (e instanceof UserError) throw e;
         if (!reportedRunning) {
           // The runtime refuses a port-forward until the pod's sandbox exists: asked again shortly,
