@@ -30,7 +30,7 @@ import { annotations, labels, type Session } from '../session/session.ts';
 import type { Lifecycle } from '../session/lifecycle.ts';
 import { ROLE } from '../../contract/index.ts';
 import { checkNamespace, kubeFromFlags, startShadowSession } from '../session/shadow-session.ts';
-import { step, throwIfInterrupted } from '../session/steps.ts';
+import { settleAll, step, throwIfInterrupted } from '../session/steps.ts';
 import { checkPodEnvFlags, preparePodEnv, runCommand, type PodEnv } from '../podenv/podenv.ts';
 import { phase, reportCriticalPath } from '../kube/round-trips.ts';
 
@@ -150,19 +150,6 @@ export async function runMesh(p: MeshOptions): Promise<number> {
     // This developer's own Service in front of the shadow: the router's target for the version.
     const dev = devService(session.id);
     life.defer(`delete service/${dev}`, () => kube.core.deleteNamespacedService({ namespace: ns, name: dev }).then(() => undefined, () => undefined));
-    await step(`create service/${dev} in front of the shadow`);
-    await call(kube, 'create', 'services', () => kube.core.createNamespacedService({ namespace: ns, body: {
-      metadata: { name: dev, namespace: ns, labels: labels(session, ROLE.service), annotations: annotations(session) },
-      spec: {
-        selector: { [SELECT_LABEL.mesh]: session.id },
-        ports: [
-          ...ports.map((x) => ({ name: `p${x.remote}`, port: x.remote, targetPort: x.remote })),
-          // The shadow's health port, so kt can tell when the Service works (see waitRouted).
-          ...(ports.some((x) => x.remote === SHADOW_PORT.health) ? [] : [HEALTH_SERVICE_PORT]),
-        ],
-      },
-    } }));
-
     // Routes out first on exit, then the shared objects if this was the last developer.
     const undo = planFor(session.id);
     life.defer(`remove this laptop's route from service/${svcName}`, async () => {
@@ -183,8 +170,28 @@ export async function runMesh(p: MeshOptions): Promise<number> {
       defaultTarget: `${names.stuntman}.${ns}.svc.${domain}`,
       routes: [],
     };
-    const created = await call(kube, 'create', 'configmaps', () => ensureRouter(kube, realSvc, allPorts, routerImage, fresh));
-    if (created) log.progress(`created the router for service/${svcName}`);
+    // The developer's Service and the router do not depend on each other: at once, so the
+    // router's pod starts a round trip sooner.
+    await settleAll([
+      async () => {
+        await step(`create service/${dev} in front of the shadow`);
+        await call(kube, 'create', 'services', () => kube.core.createNamespacedService({ namespace: ns, body: {
+          metadata: { name: dev, namespace: ns, labels: labels(session, ROLE.service), annotations: annotations(session) },
+          spec: {
+            selector: { [SELECT_LABEL.mesh]: session.id },
+            ports: [
+              ...ports.map((x) => ({ name: `p${x.remote}`, port: x.remote, targetPort: x.remote })),
+              // The shadow's health port, so kt can tell when the Service works (see waitRouted).
+              ...(ports.some((x) => x.remote === SHADOW_PORT.health) ? [] : [HEALTH_SERVICE_PORT]),
+            ],
+          },
+        } }));
+      },
+      async () => {
+        const created = await call(kube, 'create', 'configmaps', () => ensureRouter(kube, realSvc, allPorts, routerImage, fresh));
+        if (created) log.progress(`created the router for service/${svcName}`);
+      },
+    ]);
     const route = { version: mark.version, target: `${dev}.${ns}.svc.${domain}`, session: session.id, user: session.user };
     await step(`add the route for version "${mark.version}"`);
     await updateRoutes(recoveryApi(kube), ns, names.routes, (t) => ({ ...t, routes: [...t.routes.filter((r) => r.version !== mark.version), route] }));
@@ -289,7 +296,7 @@ async function waitRouted(kube: Kube, tunnel: Tunnel, svcName: string, devHost: 
       log.warn(`the route for version "${version}" is not confirmed yet (${serviceOk ? '' : 'the Service does not answer; '}${routed ? '' : 'the router has not loaded it'}); requests may not arrive at first`);
       return;
     }
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

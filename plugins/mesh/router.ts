@@ -155,6 +155,6 @@ export async function waitRouterReady(kube: Kube, service: string, timeoutMs: nu
     const d = await apps.readNamespacedDeployment({ namespace: kube.namespace, name: meshNames(service).router }).catch(() => undefined);
     if ((d?.status?.readyReplicas ?? 0) > 0) return;
     if (Date.now() > end) throw new Error(`the router for service/${service} was not ready within ${Math.round(timeoutMs / 1000)}s; see 'kubectl describe deployment ${meshNames(service).router}'`);
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
