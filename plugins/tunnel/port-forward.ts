@@ -272,28 +272,44 @@ async function tlsOptions(kc: KubeConfig): Promise<ConnectionOptions & { url: UR
 
 /**
  * Opens a TLS connection to the API server now, for a port-forward to come: its TCP and TLS
- * handshakes then happen while the pod starts, not after. `take()` hands it over once (undefined
- * when it is not up or was closed meanwhile); unused, it is closed after `idleMs`.
+ * handshakes then happen while the pod starts, not after. `whenReady()` hands it over once, when
+ * its handshakes are done (undefined when it failed or was closed meanwhile); unused, it is closed
+ * after `idleMs`.
  */
-export function preconnect(kc: KubeConfig, idleMs = 20_000): { take: () => TLSSocket | undefined } {
+export interface Preconnected {
+  /** The socket once its TLS handshake is done; undefined if it failed or was already taken. */
+  whenReady(): Promise<TLSSocket | undefined>;
+  /** Closes it unless taken. */
+  discard(): void;
+}
+
+export function preconnect(kc: KubeConfig, idleMs = 20_000): Preconnected {
   let socket: TLSSocket | undefined;
-  let ready = false;
-  void tlsOptions(kc).then(({ url: _url, ...o }) => {
-    if (_url.protocol !== 'https:') return;
-    const s = tlsConnect(o);
-    socket = s;
-    s.once('secureConnect', () => { ready = true; });
-    s.on('error', () => { socket = undefined; });
-    s.once('close', () => { if (socket === s) socket = undefined; });
-    setTimeout(() => { if (socket === s) { socket = undefined; s.destroy(); } }, idleMs).unref();
-  }, () => undefined);
+  const ready = new Promise<TLSSocket | undefined>((resolve) => {
+    void tlsOptions(kc).then(({ url: _url, ...o }) => {
+      if (_url.protocol !== 'https:') { resolve(undefined); return; }
+      const s = tlsConnect(o);
+      socket = s;
+      s.once('secureConnect', () => resolve(s));
+      s.on('error', () => { socket = undefined; resolve(undefined); });
+      s.once('close', () => { if (socket === s) socket = undefined; resolve(undefined); });
+      setTimeout(() => { if (socket === s) { socket = undefined; s.destroy(); } }, idleMs).unref();
+    }, () => resolve(undefined));
+  });
+  let taken = false;
   return {
-    take: () => {
-      const s = socket;
+    whenReady: async () => {
+      if (taken) return undefined;
+      taken = true;
+      const s = await ready;
+      if (!s || s.destroyed || socket !== s) return undefined;
       socket = undefined;
-      if (s && ready && !s.destroyed) return s;
-      s?.destroy();
-      return undefined;
+      return s;
+    },
+    discard: () => {
+      taken = true;
+      socket?.destroy();
+      socket = undefined;
     },
   };
 }

@@ -20,7 +20,7 @@ import type { Kube } from '../kube/kube.ts';
 import { pinnedHostVerifier, type SessionKeys } from '../session/keys.ts';
 import type { Logger } from '../cli/log.ts';
 import { missingPermission } from '../kube/api-errors.ts';
-import { openPortForward, preconnect } from './port-forward.ts';
+import { openPortForward, preconnect, type Preconnected } from './port-forward.ts';
 import { step } from '../session/steps.ts';
 import { begin, finish, phase, turnCounter } from '../kube/round-trips.ts';
 
@@ -74,18 +74,32 @@ export interface TunnelOptions {
  * its process is starting) is asked again on the same connection.
  */
 export function portForwardTo(kube: Kube, namespace: string, pod: string): OpenStream {
-  let early: ReturnType<typeof preconnect> | undefined;
-  const open: OpenStream = (signal) => openPortForward(kube.kc, { namespace, pod, port: SHADOW_PORT.ssh }, 15_000, undefined, {
-    serverSpeaksFirst: { retryUntil: Date.now() + 10_000 },
-    ...(early ? { socket: early.take } : {}),
-    ...(signal ? { signal } : {}),
-  }).catch((e: unknown) => {
-    if ((e as { statusCode?: number }).statusCode === 403) {
-      throw new UserError(missingPermission({ verb: 'get', resource: 'pods/portforward', apiGroup: '', namespace }));
+  let early: Preconnected | undefined;
+  let opened = false;
+  const open: OpenStream = async (signal) => {
+    const mine = early;
+    // Until a forward is up, the next attempt's connection is made beside this one: a pod still
+    // starting refuses the upgrade, and its retry should not wait for a TCP and TLS handshake.
+    early = opened ? undefined : preconnect(kube.kc);
+    const socket = await mine?.whenReady();
+    try {
+      const stream = await openPortForward(kube.kc, { namespace, pod, port: SHADOW_PORT.ssh }, 15_000, undefined, {
+        serverSpeaksFirst: { retryUntil: Date.now() + 10_000 },
+        ...(socket ? { socket: () => socket } : {}),
+        ...(signal ? { signal } : {}),
+      });
+      opened = true;
+      early?.discard();
+      early = undefined;
+      return stream;
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode === 403) {
+        throw new UserError(missingPermission({ verb: 'get', resource: 'pods/portforward', apiGroup: '', namespace }));
+      }
+      throw e;
     }
-    throw e;
-  });
-  open.prepare = () => { early = preconnect(kube.kc); };
+  };
+  open.prepare = () => { early ??= preconnect(kube.kc); };
   return open;
 }
 
@@ -180,7 +194,6 @@ export class Tunnel extends EventEmitter {
           // The runtime refuses a port-forward until the pod's sandbox exists: asked again shortly,
           // over a connection opened meanwhile. Not counted: `running` bounds this (pod timeout).
           log.debug(`the pod does not take a port-forward yet (${(e as Error).message}); asking again`);
-          this.#o.openStream.prepare?.();
           await new Promise((r) => setTimeout(r, 100));
           attempt--;
           continue;
