@@ -194,16 +194,18 @@ export async function runExchange(o: Options<typeof EXCHANGE_FLAGS>): Promise<nu
   // again (a round trip), on the condition that it is still current (else read, and patch again).
   let known: V1Service | undefined = target.svc;
   const pointService = async (): Promise<boolean> => {
-    const seen = known;
+    let cur = known;
     known = undefined;
-    if (seen) {
+    for (let attempt = 1; ; attempt++) {
+      cur ??= await kube.core.readNamespacedService({ namespace: kube.namespace, name: svcName });
       try {
-        return await pointServiceFrom(seen);
+        return await pointServiceFrom(cur);
       } catch (e) {
-        if (apiStatus(e) !== 409) throw e;
+        // Written by someone else since it was read: read it again.
+        if (apiStatus(e) !== 409 || attempt >= 4) throw e;
+        cur = undefined;
       }
     }
-    return pointServiceFrom(await kube.core.readNamespacedService({ namespace: kube.namespace, name: svcName }));
   };
   const pointServiceFrom = async (cur: V1Service): Promise<boolean> => {
     const selector = cur.spec?.selector ?? {};

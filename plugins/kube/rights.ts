@@ -15,7 +15,9 @@ export interface Right {
 /** What every session needs for its shadow pod, the Secret holding its keys and the tunnel into it. */
 export const SHADOW_RIGHTS: readonly Right[] = [
   { verb: 'create', resource: 'pods' }, { verb: 'get', resource: 'pods' }, { verb: 'delete', resource: 'pods' },
-  { verb: 'create', resource: 'secrets' }, { verb: 'patch', resource: 'secrets' },
+  // (patch on secrets too, in the documented Role, to make the Secret owned by its pod; a Role
+  // without it still works: see createShadow.)
+  { verb: 'create', resource: 'secrets' },
   // The port-forward is a WebSocket, an HTTP GET (portForwardTo names the same right when refused);
   // Kubernetes 1.35 and later also ask for create on that upgrade (as for SPDY's POST), so a Role
   // without it would work here and fail after the cluster's next upgrade: both are checked.

@@ -306,10 +306,13 @@ async function waitRouted(kube: Kube, tunnel: Tunnel, svcName: string, devHost: 
  */
 async function waitUnrouted(kube: Kube, tunnel: Tunnel, svcName: string, version: string, timeoutMs = 5000): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const pods = await kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: `${ROUTER_LABEL}=${svcName}` }).catch(() => undefined);
+  const inTime = <T>(p: Promise<T>): Promise<T | undefined> =>
+    Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), Math.max(0, end - Date.now())).unref())]);
+  // A tunnel that is not up carries no marked request either (and asking through it would wait).
+  while (Date.now() < end && tunnel.state === 'up') {
+    const pods = await inTime(kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: `${ROUTER_LABEL}=${svcName}` }).catch(() => undefined));
     const ips = (pods?.items ?? []).filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((p) => p.status?.podIP).filter((ip): ip is string => !!ip);
-    const texts = await Promise.all(ips.map((ip) => getThrough(tunnel, ip, ROUTER_PORT.health, ROUTER_STATUS.path)));
+    const texts = await inTime(Promise.all(ips.map((ip) => getThrough(tunnel, ip, ROUTER_PORT.health, ROUTER_STATUS.path)))) ?? [];
     const stillRouted = texts.some((text) => {
       try {
         return text !== undefined && routeLoaded(JSON.parse(text), version);

@@ -191,7 +191,12 @@ export async function createShadow(kube: Kube, s: Session, keys: SessionKeys, o:
   const adopted = settleAll([
     async () => {
       await step(`make the session Secret ${name} owned by its pod`);
-      await kube.core.patchNamespacedSecret({ name, namespace: s.namespace, body: ownedByPod(owner) }, mergePatch);
+      await kube.core.patchNamespacedSecret({ name, namespace: s.namespace, body: ownedByPod(owner) }, mergePatch).catch((e: unknown) => {
+        // A Role from before kt asked for this: the Secret then goes when kt deletes the pod (on
+        // exit, or kt-clean), not with any deletion of the pod.
+        if (apiStatus(e) !== 403) throw e;
+        log.debug(`the session Secret stays without an owner: ${(e as Error).message.split('\n')[0]}`);
+      });
     },
     async () => {
       if (!rbac) return;
@@ -211,9 +216,9 @@ export async function deleteShadow(kube: Kube, s: Session): Promise<void> {
   const ignore404 = (e: unknown): void => { if (apiStatus(e) !== 404) throw e; };
   await Promise.all([
     kube.core.deleteNamespacedPod({ name, namespace: s.namespace, gracePeriodSeconds: 0 }).catch(ignore404),
-    // The pod owns the Secret, so the garbage collector removes it anyway; deleting it here only
-    // makes that immediate, and failing to (it may never have been created) changes nothing.
-    kube.core.deleteNamespacedSecret({ name, namespace: s.namespace }).catch(() => undefined),
+    // Once the pod owns the Secret the garbage collector removes it anyway, but until then (or
+    // without the right to make it owned) only this removes it. It may never have been created.
+    kube.core.deleteNamespacedSecret({ name, namespace: s.namespace }).catch(ignore404),
   ]);
 }
 
@@ -340,7 +345,13 @@ export function shadowPodLifecycle(kube: Kube, s: Session, keys: SessionKeys, o:
       }
       onCreated?.();
       phase('wait for the shadow pod to be bound to a node');
-      await bound.promise;
+      try {
+        await bound.promise;
+      } catch (e) {
+        // Its owner references, or their undo, end first (and their failure is the cause).
+        const cause = await created.adopted.then(() => undefined, (f: unknown) => f);
+        throw cause ?? e;
+      }
       log.progress('shadow pod scheduled; connecting over a port-forward');
       return { running: started.done.then(() => undefined), finished: created.adopted };
     },

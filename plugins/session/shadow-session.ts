@@ -28,9 +28,10 @@ export interface ShadowSession {
   /** Resolves when the user asks the session to end (Ctrl-C, SIGTERM, SIGHUP). */
   signal: Promise<NodeJS.Signals>;
   /**
-   * Resolves once the shadow pod is Ready. The tunnel connects as soon as its container runs, but
-   * a Service pointed at the pod lists it only once it is Ready: pointed earlier, the Service would
-   * have no ready endpoint for a moment and its callers would be refused. Wait for this first.
+   * Resolves once the API says the shadow pod is Ready. The tunnel connects as soon as its SSH
+   * server answers, which can be up to a second sooner, but a Service pointed at the pod lists it
+   * only once it is Ready: pointed earlier, the Service would have no ready endpoint for a moment
+   * and its callers would be refused. Wait for this first.
    */
   podReady: Promise<void>;
   /** Updates the local session record (shown by `status`). */

@@ -338,10 +338,10 @@ export async function openPortForward(kc: KubeConfig, target: PortForwardTarget,
   await kc.applyToHTTPSOptions(opts);
   // A WebSocket has a connection of its own: TCP, TLS, then the upgrade; on a connection opened
   // beforehand only the upgrade.
+  po.signal?.throwIfAborted();
   const early = po.socket?.();
   if (early) opts.createConnection = () => early;
   const trip = begin(early ? 'port-forward upgrade (connection opened beforehand)' : 'port-forward upgrade', early ? 1 : 3);
-  po.signal?.throwIfAborted();
   const ws = new WebSocket(url, protocols.map(standIn), opts);
   // Terminated while connecting, ws fails the upgrade with an error of its own: the reason is
   // the signal's.

@@ -55,9 +55,9 @@ export interface ShadowPodLifecycle {
  * Opens a fresh byte stream to the shadow's SSH port (a port-forward; a plain socket in tests),
  * given up when `signal` aborts. `prepare`, when there, is called as the pod is being created: what
  * can be set up before the pod runs (a connection to the API server) is, so that it is not on the
- * way later.
+ * way later; `discard` closes what was prepared and not used.
  */
-export type OpenStream = ((signal?: AbortSignal) => Promise<Duplex>) & { prepare?: () => void };
+export type OpenStream = ((signal?: AbortSignal) => Promise<Duplex>) & { prepare?: () => void; discard?: () => void };
 
 export interface TunnelOptions {
   pod: ShadowPodLifecycle;
@@ -82,6 +82,7 @@ export function portForwardTo(kube: Kube, namespace: string, pod: string): OpenS
     // starting refuses the upgrade, and its retry should not wait for a TCP and TLS handshake.
     early = opened ? undefined : preconnect(kube.kc);
     const socket = await mine?.whenReady();
+    if (signal?.aborted) { socket?.destroy(); throw signal.reason; }
     try {
       const stream = await openPortForward(kube.kc, { namespace, pod, port: SHADOW_PORT.ssh }, 15_000, undefined, {
         serverSpeaksFirst: { retryUntil: Date.now() + 10_000 },
@@ -100,6 +101,7 @@ export function portForwardTo(kube: Kube, namespace: string, pod: string): OpenS
     }
   };
   open.prepare = () => { early ??= preconnect(kube.kc); };
+  open.discard = () => { early?.discard(); early = undefined; };
   return open;
 }
 
@@ -154,47 +156,61 @@ export class Tunnel extends EventEmitter {
 
   /** Has the shadow pod created, and connects. Throws a UserError when the pod cannot start. */
   async start(): Promise<void> {
-    const { log } = this.#o;
     this.#o.openStream.prepare?.();
     const { running, finished } = await this.#o.pod.create();
     finished?.catch(() => undefined);
-    // The pod is bound to a node. Its container is starting, or runs already: the kubelet reports
-    // that up to a second late (it looks for started containers once a second), so the
-    // port-forward is asked for now and asks again until the SSH server answers. A pod that cannot
-    // start ends the wait at once, with the reason. Should connecting fail, the pod may be crashing
-    // or restarting: once it is Ready (or explained), a few more tries.
+    try {
+      await this.#firstConnect(running);
+      // The rest of the pod's creation (its owner references) has had the whole connect to finish.
+      await finished;
+    } catch (e) {
+      // Whatever creating the pod still does, or undoes, ends before the failure is said (its own
+      // failure first: an interrupted step undid the pod, which is why connecting failed), and a
+      // connection made meanwhile goes (it is not one to reconnect from).
+      const cause = await finished?.then(() => undefined, (f: unknown) => f);
+      const client = this.#client;
+      this.#client = undefined;
+      client?.end();
+      this.#pf?.destroy();
+      this.#o.openStream.discard?.();
+      throw cause ?? e;
+    }
+    // A connection lost meanwhile is being reconnected: that loop says when it is up.
+    if (this.#state === 'connecting') this.#setState('up');
+  }
+
+  /**
+   * The pod is bound to a node. Its container is starting, or runs already: the kubelet reports
+   * that up to a second late (it looks for started containers once a second), so the port-forward
+   * is asked for now and asks again until the SSH server answers. A pod that cannot start ends the
+   * wait at once, with the reason. Should connecting fail once the pod runs, it may be crashing or
+   * restarting: once it is Ready (or explained), a few more tries.
+   */
+  async #firstConnect(running: Promise<void>): Promise<void> {
+    const { log } = this.#o;
     const abandon = new AbortController();
     let connected = false;
     let reportedRunning = false;
     running.then(() => { reportedRunning = true; }, (e: unknown) => { if (!connected) abandon.abort(e); });
     await step('open the port-forward and the SSH connection');
     phase('port-forward (once the pod takes it) and SSH');
+    let looks = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         const t0 = Date.now();
         await this.#connect(abandon.signal);
-        log.debug(`connected: port-forward and SSH up in ${Date.now() - t0} ms`);
         connected = true;
-        try {
-          await finished;
-        } catch (e) {
-          // Ended as a failed attempt is: the loss is not one to reconnect from.
-          const client = this.#client;
-          this.#client = undefined;
-          client?.end();
-          this.#pf?.destroy();
-          throw e;
-        }
-        break;
+        log.debug(`connected: port-forward and SSH up in ${Date.now() - t0} ms`);
+        return;
       } catch (e) {
-        // The pod went because creating it failed after all (an interrupted step): that is the reason.
-        if (abandon.signal.aborted) { await finished; throw abandon.signal.reason; }
+        if (abandon.signal.aborted) throw abandon.signal.reason;
         if (e instanceof UserError) throw e;
         if (!reportedRunning) {
-          // The runtime refuses a port-forward until the pod's sandbox exists: asked again shortly,
-          // over a connection opened meanwhile. Not counted: `running` bounds this (pod timeout).
+          // The runtime refuses a port-forward until the pod's sandbox exists: asked again shortly
+          // (a sandbox takes some tenths of a second; later once a second), over a connection opened
+          // meanwhile. Not counted as attempts: `running` bounds this (the pod timeout).
           log.debug(`the pod does not take a port-forward yet (${(e as Error).message}); asking again`);
-          await new Promise((r) => setTimeout(r, 100));
+          await new Promise((r) => setTimeout(r, ++looks <= 15 ? 100 : 1000));
           attempt--;
           continue;
         }
@@ -204,7 +220,6 @@ export class Tunnel extends EventEmitter {
         await new Promise((r) => setTimeout(r, 100 * attempt));
       }
     }
-    this.#setState('up');
   }
 
   async #connect(signal?: AbortSignal): Promise<void> {
