@@ -170,6 +170,21 @@ describe('kt-connect bad input', () => {
     expect(ktObjects(ns.name)).toBe('');
   });
 
+  it('a Role from before patch on secrets still connects, and leaves nothing', async () => {
+    const withoutPatch = (y: string): string => y.replace('  resources: [secrets]\n  verbs: [create, patch, delete]\n', '  resources: [secrets]\n  verbs: [create, delete]\n');
+    const documented = readFileSync('plugins/rbac/kt-developer.yaml', 'utf8');
+    expect(withoutPatch(documented), 'the edit applies').not.toBe(documented);
+    const older = restrictedKubeconfig(ns.name, withoutPatch, 'kt-olderrole');
+    const p = startPlugin('kt-connect', ['--mode', 'socks', '--proxy-port', '2349', '--kubeconfig', older, '--debug']);
+    try {
+      await p.waitFor(/Press Ctrl-C to disconnect/, 120_000);
+      expect(p.output()).toContain('the session Secret stays without an owner');
+    } finally {
+      expect(await p.stop('SIGINT')).toBe(0);
+    }
+    expect(ktObjects(ns.name)).toBe('');
+  });
+
   it('self-healing that cannot be armed names the right really missing', async () => {
     deployEcho('echo', ns.name);
     const kc = restrictedKubeconfig(ns.name, (y) => y.replace('resources: [roles, rolebindings]', 'resources: [roles]'), 'kt-norb');
