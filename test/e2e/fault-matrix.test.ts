@@ -55,7 +55,11 @@ describe('fault injection at every start-up step', () => {
   let before = { workloads: '', laptop: '' };
   const expectRestored = async (what: string): Promise<void> => {
     // Owned objects go through the garbage collector, a moment after their owner.
-    await eventually(`${what}: no kt object left`, 30_000, () => (ktObjects() === '' ? true : undefined));
+    await eventually(`${what}: no kt object left`, 30_000, () => {
+      const left = ktObjects();
+      if (left === '') return true;
+      throw new Error(`left: ${left.replaceAll('\n', ', ')}`);
+    });
     await eventually(`${what}: Services and Deployments as before`, 30_000, () => (workloads() === before.workloads ? true : undefined));
     await eventually(`${what}: the real pods are back`, 90_000, () => {
       const d = kubectlJson<{ status?: { readyReplicas?: number } }>(['get', 'deployment/echo', '-n', ns.name]);

@@ -45,7 +45,9 @@ describe('kt-connect --mode socks carries UDP (SOCKS5 UDP ASSOCIATE)', () => {
     kubeconfig = restrictedKubeconfig(ns.name);
     plugin = startPlugin('kt-connect', ['--mode', 'socks', '--proxy-port', String(PROXY_PORT), '--udp-idle-timeout', `${IDLE_S}s`, '--debug', '--kubeconfig', kubeconfig]);
     await plugin.waitFor(/Press Ctrl-C to disconnect/, 120_000);
-    shadowIp = kubectl(['get', 'pods', '-n', ns.name, '-l', 'kt.dev/role=shadow', '-o', 'jsonpath={.items[0].status.podIP}']);
+    // kt is ready as soon as its SSH server answers, which can be before the kubelet has reported
+    // the pod's IP to the API (it does so up to a second after the container started).
+    shadowIp = await eventually('the shadow pod has an IP', 30_000, () => kubectl(['get', 'pods', '-n', ns.name, '-l', 'kt.dev/role=shadow', '-o', 'jsonpath={.items[0].status.podIP}']) || undefined);
   });
   afterAll(async () => {
     if (plugin.proc.exitCode === null) await plugin.stop('SIGINT');
