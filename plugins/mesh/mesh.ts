@@ -267,6 +267,23 @@ function routeLoaded(doc: unknown, version: string): boolean {
 }
 
 /**
+ * The status document of every ready router pod of `svcName`, asked through the tunnel; undefined
+ * for one that did not answer, or not with JSON.
+ */
+async function routerStatuses(kube: Kube, tunnel: Tunnel, svcName: string): Promise<unknown[]> {
+  const pods = await kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: `${ROUTER_LABEL}=${svcName}` }).catch(() => undefined);
+  const ips = (pods?.items ?? []).filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((p) => p.status?.podIP).filter((ip): ip is string => !!ip);
+  const texts = await Promise.all(ips.map((ip) => getThrough(tunnel, ip, ROUTER_PORT.health, ROUTER_STATUS.path)));
+  return texts.map((text) => {
+    try {
+      return text === undefined ? undefined : JSON.parse(text) as unknown;
+    } catch {
+      return undefined;
+    }
+  });
+}
+
+/**
  * The banner may only say "routed" once a request with the mark really gets here: the router has
  * loaded the route, and the developer's Service answers (kube-proxy has its rules). Every router
  * pod's contract version is checked on the way (the first developer's own router included).
@@ -276,17 +293,9 @@ async function waitRouted(kube: Kube, tunnel: Tunnel, svcName: string, devHost: 
   for (;;) {
     throwIfInterrupted();
     const serviceOk = await serviceAnswers(tunnel, devHost);
-    const pods = await kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: `${ROUTER_LABEL}=${svcName}` }).catch(() => undefined);
-    const ips = (pods?.items ?? []).filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((p) => p.status?.podIP).filter((ip): ip is string => !!ip);
-    const texts = await Promise.all(ips.map((ip) => getThrough(tunnel, ip, ROUTER_PORT.health, ROUTER_STATUS.path)));
-    let routed = ips.length > 0;
-    for (const text of texts) {
-      let doc: unknown;
-      try {
-        doc = text === undefined ? undefined : JSON.parse(text);
-      } catch {
-        doc = undefined;
-      }
+    const docs = await routerStatuses(kube, tunnel, svcName);
+    let routed = docs.length > 0;
+    for (const doc of docs) {
       if (doc === undefined) { routed = false; continue; }
       await versions.check(doc);
       routed &&= routeLoaded(doc, version);
@@ -310,16 +319,8 @@ async function waitUnrouted(kube: Kube, tunnel: Tunnel, svcName: string, version
     Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), Math.max(0, end - Date.now())).unref())]);
   // A tunnel that is not up carries no marked request either (and asking through it would wait).
   while (Date.now() < end && tunnel.state === 'up') {
-    const pods = await inTime(kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: `${ROUTER_LABEL}=${svcName}` }).catch(() => undefined));
-    const ips = (pods?.items ?? []).filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((p) => p.status?.podIP).filter((ip): ip is string => !!ip);
-    const texts = await inTime(Promise.all(ips.map((ip) => getThrough(tunnel, ip, ROUTER_PORT.health, ROUTER_STATUS.path)))) ?? [];
-    const stillRouted = texts.some((text) => {
-      try {
-        return text !== undefined && routeLoaded(JSON.parse(text), version);
-      } catch {
-        return false;
-      }
-    });
+    const docs = await inTime(routerStatuses(kube, tunnel, svcName)) ?? [];
+    const stillRouted = docs.some((doc) => doc !== undefined && routeLoaded(doc, version));
     if (!stillRouted) return;
     await new Promise((r) => setTimeout(r, 100));
   }

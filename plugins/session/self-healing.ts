@@ -10,6 +10,7 @@ import { escalatedRules, rbacRefusal } from '../kube/api-errors.ts';
 import { apiStatus, mergePatch, missingRights, type Kube } from '../kube/kube.ts';
 import type { Logger } from '../cli/log.ts';
 import { settleAll, step } from './steps.ts';
+import { ownedByPod } from './session.ts';
 import { UserError } from '../cli/errors.ts';
 
 export interface SelfHealing {
@@ -148,7 +149,7 @@ export async function armRbac(kube: Kube, podName: string, labels: Record<string
       created.push(() => rbac.deleteNamespacedRoleBinding({ name, namespace: ns }));
     },
     adopt: async ({ name: owner, uid }) => {
-      const body = { metadata: { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: owner, uid, blockOwnerDeletion: false }] } };
+      const body = ownedByPod({ name: owner, uid });
       await Promise.all([
         kube.core.patchNamespacedServiceAccount({ name, namespace: ns, body }, mergePatch),
         rbac.patchNamespacedRole({ name, namespace: ns, body }, mergePatch),

@@ -1,5 +1,6 @@
 // A session is one run of a kt command. Its id names and labels everything it creates, so that
 // it, kt-status and kt-clean can always find what belongs to it.
+import type { V1OwnerReference } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { ANNOTATION, LABEL, MANAGED_BY, type Role } from '../../contract/index.ts';
@@ -32,6 +33,11 @@ export function labels(s: Session, role: Role): Record<string, string> {
 
 export function annotations(s: Session): Record<string, string> {
   return { [ANNOTATION.user]: s.user, [ANNOTATION.kind]: s.kind, [ANNOTATION.version]: VERSION };
+}
+
+/** A patch making an object owned by the pod: deleting the pod deletes it too, even without kt. */
+export function ownedByPod(pod: { name: string; uid: string }): { metadata: { ownerReferences: V1OwnerReference[] } } {
+  return { metadata: { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: pod.name, uid: pod.uid, blockOwnerDeletion: false }] } };
 }
 
 export function sessionSelector(s: Session): string {

@@ -1,12 +1,12 @@
 // The per-session shadow pod and its Secret: the manifest, creating both, waiting for the pod to
 // be ready (with progress, and an explanation from its events when it does not start), deleting.
-import { Watch, type CoreV1Event, type V1OwnerReference, type V1Pod, type V1Secret } from '@kubernetes/client-node';
+import { Watch, type CoreV1Event, type V1Pod, type V1Secret } from '@kubernetes/client-node';
 import { DEFAULT_CLUSTER_DOMAIN, HEALTH_PATH, ROLE, SESSION_SECRET, SHADOW_DRAIN, SHADOW_ENV, SHADOW_PORT } from '../../contract/index.ts';
 import { UserError } from '../cli/errors.ts';
 import { apiStatus, call, explain, mergePatch, type Kube } from '../kube/kube.ts';
 import type { SessionKeys } from './keys.ts';
 import type { Logger } from '../cli/log.ts';
-import { annotations, labels, objectName, type Session } from './session.ts';
+import { annotations, labels, objectName, ownedByPod, type Session } from './session.ts';
 import { armRbac, type ArmedRbac, type SelfHealing } from './self-healing.ts';
 import { settleAll, step, throwIfInterrupted } from './steps.ts';
 import type { ShadowPodLifecycle } from '../tunnel/tunnel.ts';
@@ -102,11 +102,6 @@ export function shadowPodManifest(s: Session, o: ShadowOptions, armed?: Armed): 
       volumes: [{ name: 'session', secret: { secretName: name, defaultMode: 0o440 } }],
     },
   };
-}
-
-/** Owned by the pod: deleting the pod deletes it too, even when kt is not there to do it. */
-export function ownedByPod(pod: { name: string; uid: string }): { metadata: { ownerReferences: V1OwnerReference[] } } {
-  return { metadata: { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: pod.name, uid: pod.uid, blockOwnerDeletion: false }] } };
 }
 
 /** Created before its pod, so without an owner until createShadow's `adopted` (see there). */
